@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: GPL-2.0
+# gpusvm: build, lint and test everything in a QEMU VM running the test kernel.
+#
+#   make check    lint + stock-headers compile check + KUnit and selftests in the VM
+#   make demo     boot the VM and show the modules working
+#   make shell    interactive VM shell;  make run CMD='...'  one command in the VM
+# Logs: build/logs/. See README.md.
+
+SHELL := /bin/bash
+TOP := $(CURDIR)
+BUILD := $(TOP)/build
+VM := $(TOP)/vm
+
+# Kernel sources of the project, built out of tree with Kbuild.
+KMOD_SOURCES := Kbuild include gpusvm
+# Modules packed into the VM (paths inside a kmod build directory).
+KMODS := gpusvm/drm_gpusvm.ko gpusvm/tests/drm_gpusvm_test.ko
+# Static user-space programs (user/tests/*.c), built into build/bin.
+USER_TESTS := $(patsubst user/tests/%.c,%,$(wildcard user/tests/*.c))
+# The test units make check runs in the VM (see vm/guest/run-tests).
+TESTS ?= kunit:drm_gpusvm_test $(addprefix selftest:,$(USER_TESTS))
+VM_TIMEOUT ?= 1800
+
+kdir = $$(bash $(VM)/build-kernel.sh)
+ksrc = $$(. $(VM)/lib.sh && kernel_src_dir)
+stock_kdir = $$(. $(VM)/lib.sh && stock_kdir)
+
+.PHONY: all deps kernel modules modules-stock user initramfs lint check demo \
+	shell run clean
+
+all: modules modules-stock user
+
+deps:
+	@. $(VM)/lib.sh && ensure_host_packages
+
+kernel: deps
+	@bash $(VM)/build-kernel.sh >/dev/null
+
+# Build against the test kernel (sparse on, warnings are errors).
+modules: kernel
+	@mkdir -p $(BUILD)/kmod-test
+	@rsync -a --delete $(KMOD_SOURCES) $(BUILD)/kmod-test/
+	@out=$$($(MAKE) -s -C $(kdir) M=$(BUILD)/kmod-test C=1 W=1 KCFLAGS=-Werror \
+		-j$$(nproc) 2>&1); rc=$$?; printf '%s\n' "$$out" | grep -v '^  CHECK' ; \
+	if [ $$rc -ne 0 ] || printf '%s\n' "$$out" | grep -q 'warning:'; then \
+		echo "modules: build or sparse warnings (above)"; exit 1; fi
+	@echo "modules: built against the test kernel (sparse clean)"
+
+# Compile check against Debian's stock headers (DEVICE_PRIVATE and KUnit off).
+modules-stock: deps
+	@mkdir -p $(BUILD)/kmod-stock
+	@rsync -a --delete $(KMOD_SOURCES) $(BUILD)/kmod-stock/
+	@$(MAKE) -s -C $(stock_kdir) M=$(BUILD)/kmod-stock KCFLAGS=-Werror \
+		-j$$(nproc) modules
+	@echo "modules-stock: built against $(stock_kdir)"
+
+user: kernel
+	@mkdir -p $(BUILD)/bin
+	@for t in $(USER_TESTS); do \
+		gcc -static -O2 -Wall -Werror -I$(ksrc)/tools/testing/selftests \
+			-o $(BUILD)/bin/$$t user/tests/$$t.c -lpthread || exit 1; \
+	done
+	@echo "user: $(USER_TESTS)"
+
+initramfs: modules user
+	@bash $(VM)/mkinitramfs.sh $(addprefix $(BUILD)/kmod-test/,$(KMODS))
+
+lint: kernel
+	@bash $(VM)/lint.sh
+
+check: lint modules-stock initramfs
+	@mkdir -p $(BUILD)/logs
+	@log=$(BUILD)/logs/check-$$(date +%Y%m%d-%H%M%S).log; \
+	bash $(VM)/run-vm.sh --timeout $(VM_TIMEOUT) --log $$log -- \
+		run-tests $(TESTS) >/dev/null; \
+	echo "VM console log: $$log"; \
+	python3 $(VM)/summarize.py $$log $(VM)/check-log.sh
+
+demo: initramfs
+	@bash $(VM)/run-vm.sh --timeout 600 -- demo
+
+shell: initramfs
+	@bash $(VM)/run-vm.sh --shell
+
+run: initramfs
+	@bash $(VM)/run-vm.sh --timeout $(VM_TIMEOUT) -- sh -c '$(CMD)'
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,1342 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+/*
+ * drm_gpusvm: GPU shared virtual memory helpers.
+ *
+ * Follows the upstream drm_gpusvm helper in its restructured form: the SVM
+ * context is pure MM level and device state lives in pages objects.
+ */
+
+#include <linux/dma-mapping.h>
+#include <linux/hmm.h>
+#include <linux/hugetlb.h>
+#include <linux/log2.h>
+#include <linux/memremap.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+
+#include <drm/drm_device.h>
+#include <drm/drm_gpusvm.h>
+
+/**
+ * DOC: Overview
+ *
+ * GPU shared virtual memory (SVM) lets a GPU use the CPU virtual addresses of
+ * a process: any pointer a malloc() or mmap() returned is valid on the device.
+ * drm_gpusvm is the machinery every such driver needs:
+ *
+ * - It tracks which parts of the address space the GPU has touched, as
+ *   *ranges* (&struct drm_gpusvm_range) grouped under *notifiers*
+ *   (&struct drm_gpusvm_notifier), each notifier one MMU interval notifier
+ *   over an aligned window of &drm_gpusvm.notifier_size bytes.
+ * - On a GPU page fault, drm_gpusvm_range_find_or_insert() returns the range
+ *   around the address, created at the largest chunk size that fits.
+ * - drm_gpusvm_get_pages() faults the CPU pages in with hmm_range_fault() and
+ *   DMA-maps them for a device, one mapping per CPU mapping (a 2 MiB THP is
+ *   one DMA mapping), into a *pages* object (&struct drm_gpusvm_pages).
+ * - When the CPU side changes (munmap, mprotect, migration, COW after fork,
+ *   reclaim), the MMU notifier calls the driver's &drm_gpusvm_ops.invalidate
+ *   with the notifier lock held for write; the driver zaps its GPU mappings and
+ *   unmaps the pages.
+ *
+ * The design separates two pairs of things that an earlier form of the helper
+ * tied together:
+ *
+ * - **Range vs pages.** &struct drm_gpusvm_range holds only MM / VA state
+ *   (interval, notifier, refcount, the *unmapped* and *partial_unmap* flags).
+ *   &struct drm_gpusvm_pages holds the device-side state (DMA addresses,
+ *   device-memory provider, notifier sequence number, its own flags). The two
+ *   have independent lifetimes: a pages object can exist with no range at all
+ *   (userptr).
+ * - **GPU SVM vs device.** &struct drm_gpusvm knows the mm, the VA window, the
+ *   notifier and chunk sizes, the ops and the notifier lock: it has no
+ *   &struct drm_device. Each pages object carries its device
+ *   (&drm_gpusvm_pages.drm) and all DMA mapping goes through it, so several
+ *   devices can share one GPU SVM.
+ *
+ * Only pages helpers exist for the device side: drm_gpusvm_init_pages(),
+ * drm_gpusvm_get_pages(), drm_gpusvm_pages_valid(),
+ * drm_gpusvm_unmap_pages() and drm_gpusvm_free_pages(). A driver calls them
+ * on the pages objects it embeds in its ranges.
+ *
+ * A GPU SVM created without an mm supports only pages objects (userptr) and no
+ * ranges.
+ */
+
+/**
+ * DOC: Driver layouts
+ *
+ * A driver embeds &struct drm_gpusvm_range in its own range struct together
+ * with its pages objects, and allocates that struct in
+ * &drm_gpusvm_ops.range_alloc:
+ *
+ * 1:1, one device per GPU SVM (an xe-style VM)::
+ *
+ *	struct driver_range {
+ *		struct drm_gpusvm_range base;
+ *		struct drm_gpusvm_pages pages;
+ *		struct list_head gc_link;
+ *	};
+ *
+ *	static struct drm_gpusvm_range *driver_range_alloc(struct drm_gpusvm *svm)
+ *	{
+ *		struct driver_vm *vm = container_of(svm, struct driver_vm, svm);
+ *		struct driver_range *r = kzalloc(sizeof(*r), GFP_KERNEL);
+ *
+ *		if (!r)
+ *			return NULL;
+ *		drm_gpusvm_init_pages(&r->pages, vm->drm);
+ *		return &r->base;
+ *	}
+ *
+ * N:1, several devices share one GPU SVM (one per process mm, as amdgpu does
+ * for multi-GPU processes); the range embeds one pages object per device, in
+ * one contiguous array so drm_gpusvm_range_set_unmapped() can mark them all::
+ *
+ *	struct driver_range {
+ *		struct drm_gpusvm_range base;
+ *		unsigned int num_pages;
+ *		struct drm_gpusvm_pages pages[];	// one per device
+ *	};
+ *
+ *	for (i = 0; i < ndev; i++)
+ *		drm_gpusvm_init_pages(&r->pages[i], dev[i]);
+ *
+ * The trade-off: in 1:1 a process using one buffer on N devices has N GPU
+ * SVMs, so N ranges, N MMU interval notifiers and N hmm_range_fault() calls
+ * for the same CPU pages. In N:1 the devices share one range and one notifier;
+ * only the per-device DMA mapping differs, and drm_gpusvm_get_pages_multi()
+ * faults the CPU pages once and maps them for every device. The invalidate
+ * callback of an N:1 driver must then zap every device that maps the range.
+ *
+ * Userptr: a pages object without a range, validated by an MMU interval
+ * notifier the driver owns. The GPU SVM may have no mm at all in that case.
+ *
+ * Coherency: SVM presumes a cache-coherent interconnect, since the CPU and the
+ * device use the same memory at the same time with no hand-over points.
+ * The same CPU page is routinely mapped several times at once: for several
+ * devices (N:1), or by a range and a userptr over the same memory. The
+ * framework therefore maps with DMA_ATTR_SKIP_CPU_SYNC: there is no ownership
+ * transfer for CPU cache maintenance to mark, and DMA-API debugging accepts
+ * the overlapping mappings.
+ */
+
+/**
+ * DOC: Locking
+ *
+ * Three locks, outermost first:
+ *
+ * 1. **The driver lock** (the VM or SVM lock of the driver): serialises range
+ *    insertion and removal. Held by the GPU fault handler around
+ *    drm_gpusvm_range_find_or_insert() and the get-pages/bind sequence, and by
+ *    the garbage collector around drm_gpusvm_range_remove(). Register it with
+ *    drm_gpusvm_driver_set_lock() and lockdep checks it is held.
+ * 2. **mmap_lock**: taken for read inside drm_gpusvm_range_find_or_insert()
+ *    and drm_gpusvm_get_pages() (and migration). The MMU notifier runs the
+ *    invalidate callback with mmap_lock held for munmap().
+ * 3. **&drm_gpusvm.notifier_lock**: taken for write by the invalidation
+ *    callback; for read by drm_gpusvm_get_pages() while it DMA-maps, and by
+ *    the driver from drm_gpusvm_pages_valid() until its GPU bind is done.
+ *
+ * The invalidate callback never takes the driver lock (it would invert 1 and
+ * 2). It may be called from memory reclaim: no allocation under the notifier
+ * lock (lockdep knows, see drm_gpusvm_init()).
+ *
+ * Flags of ranges and pages are written under the notifier lock as a whole
+ * word with WRITE_ONCE() and may be read locklessly with READ_ONCE() as hints
+ * (drm_gpusvm_pages_valid_unlocked()); the authoritative check is made under
+ * the notifier lock.
+ */
+
+/**
+ * DOC: Examples
+ *
+ * GPU page fault handler (1:1, driver lock held by the caller)::
+ *
+ *	int driver_gpu_fault(struct driver_vm *vm, unsigned long addr)
+ *	{
+ *		struct drm_gpusvm_ctx ctx = { .read_only = !fault_is_write };
+ *		struct drm_gpusvm_range *r;
+ *		struct driver_range *dr;
+ *		int err;
+ *
+ *		lockdep_assert_held(&vm->lock);
+ *	retry:
+ *		r = drm_gpusvm_range_find_or_insert(&vm->svm, addr, vm->va_start,
+ *						    vm->va_end, &ctx);
+ *		if (IS_ERR(r))
+ *			return PTR_ERR(r);
+ *		dr = to_driver_range(r);
+ *
+ *		err = drm_gpusvm_get_pages(&vm->svm, &dr->pages, vm->svm.mm,
+ *					   &r->notifier->notifier,
+ *					   drm_gpusvm_range_start(r),
+ *					   drm_gpusvm_range_end(r), &ctx);
+ *		if (err == -EAGAIN)
+ *			goto retry;
+ *		if (err == -EFAULT && READ_ONCE(r->flags.__flags)) {
+ *			// unmapped meanwhile: let the GC remove it, then retry
+ *			driver_garbage_collect(vm);
+ *			goto retry;
+ *		}
+ *		if (err)
+ *			return err;
+ *
+ *		drm_gpusvm_notifier_lock(&vm->svm);
+ *		if (!drm_gpusvm_pages_valid(&vm->svm, &dr->pages)) {
+ *			drm_gpusvm_notifier_unlock(&vm->svm);
+ *			goto retry;
+ *		}
+ *		driver_bind_ptes(vm, r, dr->pages.dma_addr);
+ *		drm_gpusvm_notifier_unlock(&vm->svm);
+ *		return 0;
+ *	}
+ *
+ * Invalidation (notifier lock held for write by the framework)::
+ *
+ *	void driver_invalidate(struct drm_gpusvm *svm,
+ *			       struct drm_gpusvm_notifier *notifier,
+ *			       const struct mmu_notifier_range *mmu_range)
+ *	{
+ *		struct drm_gpusvm_ctx ctx = { .in_notifier = true };
+ *		struct drm_gpusvm_range *r;
+ *
+ *		drm_gpusvm_for_each_range(r, notifier, mmu_range->start,
+ *					  mmu_range->end) {
+ *			struct driver_range *dr = to_driver_range(r);
+ *
+ *			driver_zap_ptes(r);
+ *			driver_tlb_invalidate_and_wait(r);
+ *			drm_gpusvm_unmap_pages(svm, &dr->pages,
+ *					       drm_gpusvm_range_npages(r), &ctx);
+ *			if (mmu_range->event == MMU_NOTIFY_UNMAP) {
+ *				drm_gpusvm_range_set_unmapped(r, mmu_range,
+ *							      &dr->pages, 1);
+ *				driver_gc_queue(r);	// no removal here
+ *			}
+ *		}
+ *	}
+ *
+ * Garbage collector (a worker, driver lock held)::
+ *
+ *	void driver_garbage_collect(struct driver_vm *vm)
+ *	{
+ *		struct drm_gpusvm_ctx ctx = {};
+ *
+ *		lockdep_assert_held(&vm->lock);
+ *		for_each_queued_range(vm, dr) {
+ *			driver_unbind(dr);
+ *			// DMA-unmap BEFORE the range leaves the interval tree:
+ *			// afterwards no notifier would find it any more
+ *			drm_gpusvm_unmap_pages(&vm->svm, &dr->pages,
+ *					       drm_gpusvm_range_npages(&dr->base),
+ *					       &ctx);
+ *			drm_gpusvm_range_remove(&vm->svm, &dr->base);
+ *		}
+ *	}
+ *
+ * A partially unmapped range is removed whole; the part still mapped by the
+ * CPU is faulted again later as new ranges.
+ *
+ * Userptr (a pages object without a range)::
+ *
+ *	drm_gpusvm_init_pages(&uptr->pages, drm);	// before the notifier
+ *	mmu_interval_notifier_insert(&uptr->notifier, mm, start, size, &ops);
+ *	err = drm_gpusvm_get_pages(svm, &uptr->pages, mm, &uptr->notifier,
+ *				   start, start + size, &ctx);
+ *
+ *	// its own invalidate callback:
+ *	down_write(&svm->notifier_lock);
+ *	mmu_interval_set_seq(mni, cur_seq);
+ *	driver_zap_and_wait(uptr);
+ *	drm_gpusvm_unmap_pages(svm, &uptr->pages, npages, &in_notifier_ctx);
+ *	up_write(&svm->notifier_lock);
+ */
+
+#ifdef CONFIG_LOCKDEP
+static void drm_gpusvm_driver_lock_held(struct drm_gpusvm *gpusvm)
+{
+	if (gpusvm->lock_dep_map)
+		lockdep_assert(lock_is_held(gpusvm->lock_dep_map));
+}
+#else
+static void drm_gpusvm_driver_lock_held(struct drm_gpusvm *gpusvm)
+{
+}
+#endif
+
+static unsigned long npages_in_range(unsigned long start, unsigned long end)
+{
+	return (end - start) >> PAGE_SHIFT;
+}
+
+static bool drm_gpusvm_notifier_invalidate(struct mmu_interval_notifier *mni,
+					   const struct mmu_notifier_range *mmu_range,
+					   unsigned long cur_seq)
+{
+	struct drm_gpusvm_notifier *notifier =
+		container_of(mni, struct drm_gpusvm_notifier, notifier);
+	struct drm_gpusvm *gpusvm = notifier->gpusvm;
+
+	/*
+	 * The driver must wait for its GPU in ->invalidate, which a
+	 * non-blocking context (the OOM reaper) cannot do: ask it to skip.
+	 */
+	if (!mmu_notifier_range_blockable(mmu_range))
+		return false;
+
+	down_write(&gpusvm->notifier_lock);
+	mmu_interval_set_seq(mni, cur_seq);
+	gpusvm->ops->invalidate(gpusvm, notifier, mmu_range);
+	up_write(&gpusvm->notifier_lock);
+
+	return true;
+}
+
+static const struct mmu_interval_notifier_ops drm_gpusvm_notifier_ops = {
+	.invalidate = drm_gpusvm_notifier_invalidate,
+};
+
+static bool drm_gpusvm_chunk_sizes_valid(const unsigned long *chunk_sizes,
+					 int num_chunks,
+					 unsigned long notifier_size)
+{
+	int i;
+
+	if (!chunk_sizes || num_chunks <= 0 ||
+	    chunk_sizes[num_chunks - 1] != PAGE_SIZE)
+		return false;
+	for (i = 0; i < num_chunks; i++) {
+		if (!is_power_of_2(chunk_sizes[i]) ||
+		    chunk_sizes[i] > notifier_size)
+			return false;
+		if (i && chunk_sizes[i] >= chunk_sizes[i - 1])
+			return false;
+	}
+	return true;
+}
+
+/**
+ * drm_gpusvm_init() - initialise a GPU SVM
+ * @gpusvm: the GPU SVM to initialise
+ * @name: name, for debugging
+ * @mm: the mm to mirror, or NULL for a GPU SVM used only with pages objects
+ *      without ranges (then @mm_start, @mm_range, @notifier_size, @ops and
+ *      @chunk_sizes must all be 0 / NULL)
+ * @mm_start: start of the VA window to mirror
+ * @mm_range: size of the VA window
+ * @notifier_size: size of each notifier window, a power of two of at least
+ *                 PAGE_SIZE (for example SZ_512M)
+ * @ops: driver callbacks; &drm_gpusvm_ops.invalidate is required
+ * @chunk_sizes: range sizes, descending powers of two, the last PAGE_SIZE,
+ *               none larger than @notifier_size
+ * @num_chunks: number of entries in @chunk_sizes
+ *
+ * Takes a reference on @mm (mmgrab) until drm_gpusvm_fini().
+ *
+ * Return: 0 on success, -EINVAL on an invalid argument.
+ */
+int drm_gpusvm_init(struct drm_gpusvm *gpusvm, const char *name,
+		    struct mm_struct *mm, unsigned long mm_start,
+		    unsigned long mm_range, unsigned long notifier_size,
+		    const struct drm_gpusvm_ops *ops,
+		    const unsigned long *chunk_sizes, int num_chunks)
+{
+	if (mm) {
+		if (!ops || !ops->invalidate || !mm_range ||
+		    mm_start + mm_range < mm_start ||
+		    !is_power_of_2(notifier_size) || notifier_size < PAGE_SIZE ||
+		    !drm_gpusvm_chunk_sizes_valid(chunk_sizes, num_chunks,
+						  notifier_size))
+			return -EINVAL;
+		mmgrab(mm);
+	} else if (mm_start || mm_range || notifier_size || ops ||
+		   chunk_sizes || num_chunks) {
+		return -EINVAL;
+	}
+
+	gpusvm->name = name;
+	gpusvm->mm = mm;
+	gpusvm->mm_start = mm_start;
+	gpusvm->mm_range = mm_range;
+	gpusvm->notifier_size = notifier_size;
+	gpusvm->ops = ops;
+	gpusvm->chunk_sizes = chunk_sizes;
+	gpusvm->num_chunks = num_chunks;
+	init_rwsem(&gpusvm->notifier_lock);
+	gpusvm->root = RB_ROOT_CACHED;
+	INIT_LIST_HEAD(&gpusvm->notifier_list);
+#ifdef CONFIG_LOCKDEP
+	gpusvm->lock_dep_map = NULL;
+#endif
+
+	/*
+	 * The notifier lock is taken in the invalidation callback, which can
+	 * run from memory reclaim: teach lockdep so that any allocation that
+	 * could recurse into reclaim under the lock is reported.
+	 */
+	fs_reclaim_acquire(GFP_KERNEL);
+	might_lock(&gpusvm->notifier_lock);
+	fs_reclaim_release(GFP_KERNEL);
+
+	return 0;
+}
+EXPORT_SYMBOL_GPL(drm_gpusvm_init);
+
+/**
+ * drm_gpusvm_notifier_find() - find the notifier overlapping an interval
+ * @gpusvm: the GPU SVM
+ * @start: start of the interval
+ * @end: end of the interval (exclusive)
+ *
+ * Caller holds the driver lock.
+ *
+ * Return: the first notifier overlapping [@start, @end), or NULL.
+ */
+struct drm_gpusvm_notifier *
+drm_gpusvm_notifier_find(struct drm_gpusvm *gpusvm, unsigned long start,
+			 unsigned long end)
+{
+	struct interval_tree_node *itree;
+
+	itree = interval_tree_iter_first(&gpusvm->root, start, end - 1);
+	return itree ? container_of(itree, struct drm_gpusvm_notifier, itree) :
+		       NULL;
+}
+EXPORT_SYMBOL_GPL(drm_gpusvm_notifier_find);
+
+static struct drm_gpusvm_notifier *
+drm_gpusvm_notifier_next(struct drm_gpusvm *gpusvm,
+			 struct drm_gpusvm_notifier *notifier)
+{
+	if (list_is_last(&notifier->entry, &gpusvm->notifier_list))
+		return NULL;
+	return list_next_entry(notifier, entry);
+}
+
+/**
+ * drm_gpusvm_range_find() - find the first range overlapping an interval
+ * @notifier: the notifier to search
+ * @start: start of the interval
+ * @end: end of the interval (exclusive)
+ *
+ * Caller holds the notifier lock or the driver lock.
+ *
+ * Return: the lowest range of @notifier overlapping [@start, @end), or NULL.
+ */
+struct drm_gpusvm_range *
+drm_gpusvm_range_find(struct drm_gpusvm_notifier *notifier,
+		      unsigned long start, unsigned long end)
+{
+	struct interval_tree_node *itree;
+
+	itree = interval_tree_iter_first(&notifier->root, start, end - 1);
+	return itree ? container_of(itree, struct drm_gpusvm_range, itree) :
+		       NULL;
+}
+EXPORT_SYMBOL_GPL(drm_gpusvm_range_find);
+
+/**
+ * __drm_gpusvm_range_next() - the range after a range in its notifier
+ * @range: the range
+ *
+ * For drm_gpusvm_for_each_range().
+ *
+ * Return: the next range in address order, or NULL.
+ */
+struct drm_gpusvm_range *__drm_gpusvm_range_next(struct drm_gpusvm_range *range)
+{
+	if (list_is_last(&range->entry, &range->notifier->range_list))
+		return NULL;
+	return list_next_entry(range, entry);
+}
+EXPORT_SYMBOL_GPL(__drm_gpusvm_range_next);
+
+static struct drm_gpusvm_notifier *
+drm_gpusvm_notifier_alloc(struct drm_gpusvm *gpusvm, unsigned long addr)
+{
+	struct drm_gpusvm_notifier *notifier;
+
+	if (gpusvm->ops->notifier_alloc)
+		notifier = gpusvm->ops->notifier_alloc();
+	else
+		notifier = kzalloc(sizeof(*notifier), GFP_KERNEL);
+	if (!notifier)
+		return NULL;
+
+	notifier->gpusvm = gpusvm;
+	notifier->itree.start = ALIGN_DOWN(addr, gpusvm->notifier_size);
+	notifier->itree.last = notifier->itree.start + gpusvm->notifier_size - 1;
+	INIT_LIST_HEAD(&notifier->entry);
+	notifier->root = RB_ROOT_CACHED;
+	INIT_LIST_HEAD(&notifier->range_list);
+	return notifier;
+}
+
+static void drm_gpusvm_notifier_free(struct drm_gpusvm *gpusvm,
+				     struct drm_gpusvm_notifier *notifier)
+{
+	WARN_ON(!RB_EMPTY_ROOT(&notifier->root.rb_root));
+	if (gpusvm->ops->notifier_free)
+		gpusvm->ops->notifier_free(notifier);
+	else
+		kfree(notifier);
+}
+
+static void drm_gpusvm_notifier_insert(struct drm_gpusvm *gpusvm,
+				       struct drm_gpusvm_notifier *notifier)
+{
+	struct list_head *head = &gpusvm->notifier_list;
+	struct rb_node *node;
+
+	interval_tree_insert(&notifier->itree, &gpusvm->root);
+	node = rb_prev(&notifier->itree.rb);
+	if (node)
+		head = &container_of(node, struct drm_gpusvm_notifier,
+				     itree.rb)->entry;
+	list_add(&notifier->entry, head);
+}
+
+static void drm_gpusvm_notifier_remove(struct drm_gpusvm *gpusvm,
+				       struct drm_gpusvm_notifier *notifier)
+{
+	interval_tree_remove(&notifier->itree, &gpusvm->root);
+	list_del(&notifier->entry);
+}
+
+static void drm_gpusvm_range_insert(struct drm_gpusvm_notifier *notifier,
+				    struct drm_gpusvm_range *range)
+{
+	struct list_head *head = &notifier->range_list;
+	struct rb_node *node;
+
+	down_write(&notifier->gpusvm->notifier_lock);
+	interval_tree_insert(&range->itree, &notifier->root);
+	node = rb_prev(&range->itree.rb);
+	if (node)
+		head = &container_of(node, struct drm_gpusvm_range,
+				     itree.rb)->entry;
+	list_add(&range->entry, head);
+	up_write(&notifier->gpusvm->notifier_lock);
+}
+
+static struct drm_gpusvm_range *
+drm_gpusvm_range_alloc(struct drm_gpusvm *gpusvm,
+		       struct drm_gpusvm_notifier *notifier,
+		       unsigned long fault_addr, unsigned long chunk_size,
+		       bool migrate_devmem)
+{
+	struct drm_gpusvm_range *range;
+
+	if (gpusvm->ops->range_alloc)
+		range = gpusvm->ops->range_alloc(gpusvm);
+	else
+		range = kzalloc(sizeof(*range), GFP_KERNEL);
+	if (!range)
+		return NULL;
+
+	kref_init(&range->refcount);
+	range->gpusvm = gpusvm;
+	range->notifier = notifier;
+	range->itree.start = ALIGN_DOWN(fault_addr, chunk_size);
+	range->itree.last = range->itree.start + chunk_size - 1;
+	INIT_LIST_HEAD(&range->entry);
+	range->flags.__flags = 0;
+	range->flags.migrate_devmem = migrate_devmem;
+	return range;
+}
+
+/*
+ * Whether the CPU has already faulted in every page of [start, end): a
+ * snapshot with hmm_range_fault() that faults nothing.
+ */
+static bool drm_gpusvm_check_pages(struct drm_gpusvm_notifier *notifier,
+				   unsigned long start, unsigned long end,
+				   const struct drm_gpusvm_ctx *ctx)
+{
+	unsigned long timeout = jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
+	unsigned long npages = npages_in_range(start, end);
+	struct hmm_range hmm_range = {
+		.notifier = &notifier->notifier,
+		.start = start,
+		.end = end,
+		.dev_private_owner = ctx->device_private_page_owner,
+	};
+	unsigned long *pfns, i;
+	int err;
+
+	lockdep_assert_held(&notifier->gpusvm->mm->mmap_lock);
+
+	pfns = kvmalloc_array(npages, sizeof(*pfns), GFP_KERNEL);
+	if (!pfns)
+		return false;
+	hmm_range.hmm_pfns = pfns;
+
+	do {
+		hmm_range.notifier_seq = mmu_interval_read_begin(&notifier->notifier);
+		err = hmm_range_fault(&hmm_range);
+	} while (err == -EBUSY && time_before(jiffies, timeout));
+
+	for (i = 0; !err && i < npages; i += 1UL << hmm_pfn_to_map_order(pfns[i]))
+		if (!(pfns[i] & HMM_PFN_VALID))
+			err = -EFAULT;
+
+	kvfree(pfns);
+	return !err;
+}
+
+/*
+ * The largest chunk around @fault_addr inside the VMA, the notifier window and
+ * [gpuva_start, gpuva_end) that overlaps no other range.
+ */
+static unsigned long
+drm_gpusvm_range_chunk_size(struct drm_gpusvm *gpusvm,
+			    struct drm_gpusvm_notifier *notifier,
+			    struct vm_area_struct *vma,
+			    unsigned long fault_addr,
+			    unsigned long gpuva_start, unsigned long gpuva_end,
+			    const struct drm_gpusvm_ctx *ctx)
+{
+	unsigned long start, end, size;
+	int i;
+
+	for (i = 0; i < gpusvm->num_chunks; i++) {
+		size = gpusvm->chunk_sizes[i];
+		start = ALIGN_DOWN(fault_addr, size);
+		end = start + size;
+
+		if (start < vma->vm_start || end > vma->vm_end ||
+		    start < drm_gpusvm_notifier_start(notifier) ||
+		    end > drm_gpusvm_notifier_end(notifier) ||
+		    start < gpuva_start || end > gpuva_end)
+			continue;
+
+		/* A single page cannot overlap: the fault address has no range. */
+		if (size == PAGE_SIZE)
+			return size;
+
+		if (drm_gpusvm_range_find(notifier, start, end))
+			continue;
+
+		if (size <= ctx->check_pages_threshold &&
+		    !drm_gpusvm_check_pages(notifier, start, end, ctx))
+			continue;
+
+		return size;
+	}
+	return 0;
+}
+
+/**
+ * drm_gpusvm_range_find_or_insert() - find or create the range around an address
+ * @gpusvm: the GPU SVM
+ * @fault_addr: the faulting address
+ * @gpuva_start: start of the GPU VA interval the range may cover
+ * @gpuva_end: end of the GPU VA interval (exclusive)
+ * @ctx: call arguments (&drm_gpusvm_ctx.read_only,
+ *       &drm_gpusvm_ctx.check_pages_threshold, ...)
+ *
+ * Returns the range containing @fault_addr, or creates one of the largest
+ * chunk size that is aligned around the address, lies inside the CPU VMA,
+ * inside [@gpuva_start, @gpuva_end) and inside one notifier window, and
+ * overlaps no existing range. The notifier is created on demand. The caller
+ * holds the driver lock; the mmap lock is taken inside.
+ *
+ * Return: the range (the GPU SVM's reference: take your own with
+ * drm_gpusvm_range_get() to keep it past the driver lock), or an ERR_PTR:
+ * -EFAULT when @fault_addr is outside the mirrored window or has no VMA (or
+ * the mm is gone), -EPERM when the VMA cannot be mirrored (VM_IO, VM_PFNMAP,
+ * VM_MIXEDMAP, no read permission) or a write is asked of a read-only VMA,
+ * -EINVAL on invalid arguments (a GPU SVM without mm, @fault_addr outside
+ * [@gpuva_start, @gpuva_end)), -ENOMEM.
+ */
+struct drm_gpusvm_range *
+drm_gpusvm_range_find_or_insert(struct drm_gpusvm *gpusvm,
+				unsigned long fault_addr,
+				unsigned long gpuva_start,
+				unsigned long gpuva_end,
+				const struct drm_gpusvm_ctx *ctx)
+{
+	struct drm_gpusvm_notifier *notifier;
+	struct drm_gpusvm_range *range;
+	struct mm_struct *mm = gpusvm->mm;
+	struct vm_area_struct *vma;
+	bool notifier_alloc = false;
+	unsigned long chunk_size;
+	int err;
+
+	if (!mm || gpuva_start >= gpuva_end || fault_addr < gpuva_start ||
+	    fault_addr >= gpuva_end)
+		return ERR_PTR(-EINVAL);
+	if (fault_addr < gpusvm->mm_start ||
+	    fault_addr - gpusvm->mm_start >= gpusvm->mm_range)
+		return ERR_PTR(-EFAULT);
+
+	drm_gpusvm_driver_lock_held(gpusvm);
+
+	if (!mmget_not_zero(mm))
+		return ERR_PTR(-EFAULT);
+
+	notifier = drm_gpusvm_notifier_find(gpusvm, fault_addr, fault_addr + 1);
+	if (!notifier) {
+		notifier = drm_gpusvm_notifier_alloc(gpusvm, fault_addr);
+		if (!notifier) {
+			err = -ENOMEM;
+			goto err_mmput;
+		}
+		notifier_alloc = true;
+		err = mmu_interval_notifier_insert(&notifier->notifier, mm,
+						   drm_gpusvm_notifier_start(notifier),
+						   gpusvm->notifier_size,
+						   &drm_gpusvm_notifier_ops);
+		if (err)
+			goto err_notifier_free;
+	}
+
+	mmap_read_lock(mm);
+
+	vma = vma_lookup(mm, fault_addr);
+	if (!vma) {
+		err = -EFAULT;
+		goto err_notifier_remove;
+	}
+	if ((vma->vm_flags & (VM_IO | VM_PFNMAP | VM_MIXEDMAP)) ||
+	    !(vma->vm_flags & VM_READ) ||
+	    (!ctx->read_only && !(vma->vm_flags & VM_WRITE))) {
+		err = -EPERM;
+		goto err_notifier_remove;
+	}
+
+	range = drm_gpusvm_range_find(notifier, fault_addr, fault_addr + 1);
+	if (range)
+		goto out_unlock;
+
+	chunk_size = drm_gpusvm_range_chunk_size(gpusvm, notifier, vma,
+						 fault_addr, gpuva_start,
+						 gpuva_end, ctx);
+	if (!chunk_size) {
+		err = -EINVAL;
+		goto err_notifier_remove;
+	}
+
+	range = drm_gpusvm_range_alloc(gpusvm, notifier, fault_addr, chunk_size,
+				       ctx->devmem_possible &&
+				       vma_is_anonymous(vma) &&
+				       !is_vm_hugetlb_page(vma));
+	if (!range) {
+		err = -ENOMEM;
+		goto err_notifier_remove;
+	}
+
+	drm_gpusvm_range_insert(notifier, range);
+	if (notifier_alloc)
+		drm_gpusvm_notifier_insert(gpusvm, notifier);
+
+out_unlock:
+	mmap_read_unlock(mm);
+	mmput(mm);
+	return range;
+
+err_notifier_remove:
+	mmap_read_unlock(mm);
+	if (notifier_alloc)
+		mmu_interval_notifier_remove(&notifier->notifier);
+err_notifier_free:
+	if (notifier_alloc)
+		drm_gpusvm_notifier_free(gpusvm, notifier);
+err_mmput:
+	mmput(mm);
+	return ERR_PTR(err);
+}
+EXPORT_SYMBOL_GPL(drm_gpusvm_range_find_or_insert);
+
+static void drm_gpusvm_range_destroy(struct kref *refcount)
+{
+	struct drm_gpusvm_range *range =
+		container_of(refcount, struct drm_gpusvm_range, refcount);
+	struct drm_gpusvm *gpusvm = range->gpusvm;
+
+	if (gpusvm->ops->range_free)
+		gpusvm->ops->range_free(range);
+	else
+		kfree(range);
+}
+
+/**
+ * drm_gpusvm_range_get() - take a reference on a range
+ * @range: the range
+ *
+ * Return: @range.
+ */
+struct drm_gpusvm_range *drm_gpusvm_range_get(struct drm_gpusvm_range *range)
+{
+	kref_get(&range->refcount);
+	return range;
+}
+EXPORT_SYMBOL_GPL(drm_gpusvm_range_get);
+
+/**
+ * drm_gpusvm_range_put() - drop a reference on a range
+ * @range: the range
+ *
+ * The last reference frees the range through &drm_gpusvm_ops.range_free.
+ */
+void drm_gpusvm_range_put(struct drm_gpusvm_range *range)
+{
+	kref_put(&range->refcount, drm_gpusvm_range_destroy);
+}
+EXPORT_SYMBOL_GPL(drm_gpusvm_range_put);
+
+static void __drm_gpusvm_range_remove(struct drm_gpusvm *gpusvm,
+				      struct drm_gpusvm_range *range)
+{
+	struct drm_gpusvm_notifier *notifier = range->notifier;
+
+	down_write(&gpusvm->notifier_lock);
+	interval_tree_remove(&range->itree, &notifier->root);
+	list_del_init(&range->entry);
+	up_write(&gpusvm->notifier_lock);
+
+	drm_gpusvm_range_put(range);
+
+	if (RB_EMPTY_ROOT(&notifier->root.rb_root)) {
+		if (!notifier->flags.removed)
+			mmu_interval_notifier_remove(&notifier->notifier);
+		drm_gpusvm_notifier_remove(gpusvm, notifier);
+		drm_gpusvm_notifier_free(gpusvm, notifier);
+	}
+}
+
+/**
+ * drm_gpusvm_range_remove() - remove a range from its GPU SVM
+ * @gpusvm: the GPU SVM
+ * @range: the range
+ *
+ * Takes the range out of the notifier's tree and drops the GPU SVM's
+ * reference; the notifier goes with its last range. The driver must have
+ * DMA-unmapped every pages object of the range before: once the range is out
+ * of the tree no invalidation can reach it. Caller holds the driver lock and
+ * must not call this from the invalidate callback.
+ */
+void drm_gpusvm_range_remove(struct drm_gpusvm *gpusvm,
+			     struct drm_gpusvm_range *range)
+{
+	drm_gpusvm_driver_lock_held(gpusvm);
+	if (WARN_ON(list_empty(&range->entry)))	/* removed already */
+		return;
+	__drm_gpusvm_range_remove(gpusvm, range);
+}
+EXPORT_SYMBOL_GPL(drm_gpusvm_range_remove);
+
+/**
+ * drm_gpusvm_fini() - tear a GPU SVM down
+ * @gpusvm: the GPU SVM
+ *
+ * Removes every notifier (first, so no invalidation races the teardown) and
+ * every range, and drops the mm reference. Ranges still referenced elsewhere
+ * are freed when that reference goes; their &drm_gpusvm_ops.range_free
+ * releases the driver's pages objects.
+ */
+void drm_gpusvm_fini(struct drm_gpusvm *gpusvm)
+{
+	struct drm_gpusvm_notifier *notifier, *next;
+
+	for (notifier = list_first_entry_or_null(&gpusvm->notifier_list,
+						 struct drm_gpusvm_notifier, entry);
+	     notifier; notifier = next) {
+		struct drm_gpusvm_range *range, *rnext;
+
+		next = drm_gpusvm_notifier_next(gpusvm, notifier);
+		mmu_interval_notifier_remove(&notifier->notifier);
+		notifier->flags.removed = true;
+
+		drm_gpusvm_for_each_range_safe(range, rnext, notifier, 0, ULONG_MAX)
+			__drm_gpusvm_range_remove(gpusvm, range);
+	}
+
+	if (gpusvm->mm)
+		mmdrop(gpusvm->mm);
+	gpusvm->mm = NULL;
+	WARN_ON(!RB_EMPTY_ROOT(&gpusvm->root.rb_root));
+}
+EXPORT_SYMBOL_GPL(drm_gpusvm_fini);
+
+/**
+ * drm_gpusvm_has_mapping() - whether any range overlaps an interval
+ * @gpusvm: the GPU SVM
+ * @start: start of the interval
+ * @end: end of the interval (exclusive)
+ *
+ * Caller holds the driver lock.
+ *
+ * Return: true if a range of @gpusvm overlaps [@start, @end).
+ */
+bool drm_gpusvm_has_mapping(struct drm_gpusvm *gpusvm, unsigned long start,
+			    unsigned long end)
+{
+	struct drm_gpusvm_notifier *notifier;
+
+	if (start >= end)
+		return false;
+	for (notifier = drm_gpusvm_notifier_find(gpusvm, start, end);
+	     notifier && drm_gpusvm_notifier_start(notifier) < end;
+	     notifier = drm_gpusvm_notifier_next(gpusvm, notifier))
+		if (drm_gpusvm_range_find(notifier, start, end))
+			return true;
+	return false;
+}
+EXPORT_SYMBOL_GPL(drm_gpusvm_has_mapping);
+
+/**
+ * drm_gpusvm_range_set_unmapped() - mark a range and its pages unmapped
+ * @range: the range
+ * @mmu_range: the MMU_NOTIFY_UNMAP event
+ * @pages: the driver's pages objects of @range (contiguous)
+ * @pages_count: number of objects at @pages
+ *
+ * Called from the invalidate callback (notifier lock held for write) on an
+ * unmap event. Marks the range unmapped, and partially unmapped when the event
+ * does not cover all of it, and marks every pages object unmapped so that
+ * drm_gpusvm_get_pages() refuses to populate them again. The driver then
+ * queues the range to its garbage collector.
+ */
+void drm_gpusvm_range_set_unmapped(struct drm_gpusvm_range *range,
+				   const struct mmu_notifier_range *mmu_range,
+				   struct drm_gpusvm_pages *pages,
+				   unsigned int pages_count)
+{
+	struct drm_gpusvm_range_flags flags = { .__flags = range->flags.__flags };
+	unsigned int i;
+
+	lockdep_assert_held_write(&range->gpusvm->notifier_lock);
+
+	flags.unmapped = true;
+	if (drm_gpusvm_range_start(range) < mmu_range->start ||
+	    drm_gpusvm_range_end(range) > mmu_range->end)
+		flags.partial_unmap = true;
+	WRITE_ONCE(range->flags.__flags, flags.__flags);
+
+	for (i = 0; i < pages_count; i++) {
+		struct drm_gpusvm_pages_flags pflags = {
+			.__flags = pages[i].flags.__flags
+		};
+
+		pflags.unmapped = true;
+		WRITE_ONCE(pages[i].flags.__flags, pflags.__flags);
+	}
+}
+EXPORT_SYMBOL_GPL(drm_gpusvm_range_set_unmapped);
+
+/**
+ * drm_gpusvm_init_pages() - initialise a pages object
+ * @pages: the pages object
+ * @drm: the device the pages will be mapped for; NULL for a consumer without
+ *       DMA (addresses are then CPU physical addresses)
+ *
+ * Call once, before any invalidation can see the object (for a range: in
+ * &drm_gpusvm_ops.range_alloc; for userptr: before inserting the notifier).
+ * The sequence number is set to a value no real sequence has, so a fresh
+ * object is never valid.
+ */
+void drm_gpusvm_init_pages(struct drm_gpusvm_pages *pages,
+			   struct drm_device *drm)
+{
+	memset(pages, 0, sizeof(*pages));
+	pages->drm = drm;
+	pages->notifier_seq = ULONG_MAX;
+}
+EXPORT_SYMBOL_GPL(drm_gpusvm_init_pages);
+
+/**
+ * drm_gpusvm_pages_valid() - whether a pages mapping is current
+ * @gpusvm: the GPU SVM
+ * @pages: the pages object
+ *
+ * Caller holds the notifier lock (drm_gpusvm_notifier_lock()) and keeps it
+ * until its GPU bind is done: an invalidation cannot complete meanwhile.
+ *
+ * Return: true if @pages holds a current mapping.
+ */
+bool drm_gpusvm_pages_valid(struct drm_gpusvm *gpusvm,
+			    struct drm_gpusvm_pages *pages)
+{
+	lockdep_assert_held(&gpusvm->notifier_lock);
+	return pages->flags.has_dma_mapping || pages->flags.has_devmem_pages;
+}
+EXPORT_SYMBOL_GPL(drm_gpusvm_pages_valid);
+
+/**
+ * drm_gpusvm_pages_valid_unlocked() - lockless hint of drm_gpusvm_pages_valid()
+ * @gpusvm: the GPU SVM
+ * @pages: the pages object
+ *
+ * For fast paths that re-check under the notifier lock later.
+ *
+ * Return: true if @pages looked valid.
+ */
+bool drm_gpusvm_pages_valid_unlocked(struct drm_gpusvm *gpusvm,
+				     struct drm_gpusvm_pages *pages)
+{
+	struct drm_gpusvm_pages_flags flags = {
+		.__flags = READ_ONCE(pages->flags.__flags)
+	};
+
+	return flags.has_dma_mapping || flags.has_devmem_pages;
+}
+EXPORT_SYMBOL_GPL(drm_gpusvm_pages_valid_unlocked);
+
+/* Unmap the chunks covering the first @npages pages of @pages. */
+static void drm_gpusvm_unmap_chunks(struct drm_gpusvm_pages *pages,
+				    unsigned long npages)
+{
+	struct device *dev = pages->drm ? pages->drm->dev : NULL;
+	unsigned long i, j;
+
+	for (i = 0, j = 0; i < npages; j++) {
+		struct drm_pagemap_addr *addr = &pages->dma_addr[j];
+
+		if (addr->proto == DRM_INTERCONNECT_SYSTEM)
+			dma_unmap_page_attrs(dev, addr->addr,
+					     PAGE_SIZE << addr->order, addr->dir,
+					     DMA_ATTR_SKIP_CPU_SYNC);
+		else if (addr->proto == DRM_INTERCONNECT_DRIVER &&
+			 pages->dpagemap->ops->device_unmap)
+			pages->dpagemap->ops->device_unmap(pages->dpagemap, dev,
+							   *addr);
+		i += 1UL << addr->order;
+	}
+}
+
+/* Unmap a pages object of @npages pages if mapped; notifier lock held. */
+static void __drm_gpusvm_unmap_pages(struct drm_gpusvm *gpusvm,
+				     struct drm_gpusvm_pages *pages,
+				     unsigned long npages)
+{
+	struct drm_gpusvm_pages_flags flags = { .__flags = pages->flags.__flags };
+
+	lockdep_assert_held(&gpusvm->notifier_lock);
+
+	if (!flags.has_dma_mapping && !flags.has_devmem_pages)
+		return;
+
+	drm_gpusvm_unmap_chunks(pages, npages);
+	flags.has_dma_mapping = false;
+	flags.has_devmem_pages = false;
+	flags.read_only = false;
+	WRITE_ONCE(pages->flags.__flags, flags.__flags);
+	pages->dpagemap = NULL;
+}
+
+/*
+ * How many pages the chunk starting at pfns[index] covers, as an order: the
+ * CPU mapping's order, cut at the chunk's alignment and at the end of the
+ * range (a range may start or end in the middle of a THP).
+ */
+static unsigned int drm_gpusvm_hmm_pfn_to_order(unsigned long hmm_pfn,
+						unsigned long index,
+						unsigned long npages)
+{
+	unsigned long size = 1UL << hmm_pfn_to_map_order(hmm_pfn);
+
+	size -= (hmm_pfn & ~HMM_PFN_FLAGS) & (size - 1);
+	if (index + size > npages)
+		size = npages - index;
+	return ilog2(size);
+}
+
+/*
+ * DMA-map the faulted @pfns into @pages for its device. Notifier lock held for
+ * read, the sequence checked. On failure nothing stays mapped.
+ */
+static int drm_gpusvm_map_pages(struct drm_gpusvm *gpusvm,
+				struct drm_gpusvm_pages *pages,
+				const unsigned long *pfns, unsigned long npages,
+				const struct drm_gpusvm_ctx *ctx)
+{
+	enum dma_data_direction dir = ctx->read_only ? DMA_TO_DEVICE :
+						       DMA_BIDIRECTIONAL;
+	struct device *dev = pages->drm ? pages->drm->dev : NULL;
+	struct drm_gpusvm_pages_flags flags;
+	unsigned long i, j;
+	int err;
+
+	lockdep_assert_held(&gpusvm->notifier_lock);
+
+	/* A stale mapping the driver left behind is replaced, not leaked. */
+	__drm_gpusvm_unmap_pages(gpusvm, pages, npages);
+	flags.__flags = pages->flags.__flags;
+
+	for (i = 0, j = 0; i < npages; j++) {
+		struct page *page = hmm_pfn_to_page(pfns[i]);
+		unsigned int order = drm_gpusvm_hmm_pfn_to_order(pfns[i], i,
+								 npages);
+		dma_addr_t addr;
+
+		/* Device pages need a device-memory provider. */
+		if (is_zone_device_page(page)) {
+			err = -EOPNOTSUPP;
+			goto err_unmap;
+		}
+		if (ctx->devmem_only) {
+			err = -EFAULT;
+			goto err_unmap;
+		}
+
+		if (dev) {
+			addr = dma_map_page_attrs(dev, page, 0, PAGE_SIZE << order,
+						  dir, DMA_ATTR_SKIP_CPU_SYNC);
+			if (dma_mapping_error(dev, addr)) {
+				err = -ENOMEM;
+				goto err_unmap;
+			}
+			pages->dma_addr[j] =
+				drm_pagemap_addr_encode(addr, DRM_INTERCONNECT_SYSTEM,
+							order, dir);
+		} else {
+			pages->dma_addr[j] =
+				drm_pagemap_addr_encode(page_to_phys(page),
+							DRM_INTERCONNECT_CPU,
+							order, dir);
+		}
+		i += 1UL << order;
+	}
+
+	flags.has_dma_mapping = true;
+	flags.read_only = ctx->read_only;
+	WRITE_ONCE(pages->flags.__flags, flags.__flags);
+	return 0;
+
+err_unmap:
+	drm_gpusvm_unmap_chunks(pages, i);
+	return err;
+}
+
+/* Whether @flags describe a mapping that serves a call with @ctx. */
+static bool drm_gpusvm_pages_current(struct drm_gpusvm_pages_flags flags,
+				     const struct drm_gpusvm_ctx *ctx)
+{
+	return (flags.has_dma_mapping || flags.has_devmem_pages) &&
+	       (ctx->read_only || !flags.read_only);
+}
+
+/**
+ * drm_gpusvm_get_pages_multi() - fault pages once and map them for several devices
+ * @gpusvm: the GPU SVM (its notifier lock guards the mappings)
+ * @pages: array of @pages_count pages objects, each initialised with its
+ *         device by drm_gpusvm_init_pages()
+ * @pages_count: number of pages objects
+ * @mm: the mm to fault
+ * @notifier: the MMU interval notifier covering [@start, @end): the range's
+ *            (&range->notifier->notifier) or, for userptr, the driver's own
+ * @start: start of the interval, page aligned
+ * @end: end of the interval (exclusive), page aligned
+ * @ctx: call arguments (&drm_gpusvm_ctx.read_only and the device-memory
+ *       policy)
+ *
+ * Runs one hmm_range_fault() over [@start, @end) (for write unless
+ * &drm_gpusvm_ctx.read_only), retrying while it reports -EBUSY within
+ * HMM_RANGE_DEFAULT_TIMEOUT, then, under the notifier lock and only if no
+ * invalidation happened since, DMA-maps every CPU mapping at its order for
+ * each pages object's device. If an invalidation happened the fault is taken
+ * again, within the same time budget. Pages objects already valid (and
+ * writable if a write is asked) are left alone; when all are, it returns at
+ * once without faulting. Never sleeps on the notifier lock for write.
+ *
+ * Return: 0 on success. -EINVAL on invalid arguments, -EFAULT when the
+ * interval is not backed by a VMA the CPU can access, the mm is gone, or a
+ * pages object belongs to an unmapped range, -EPERM on a write to a read-only
+ * mapping, -EBUSY when hmm_range_fault() kept being invalidated, -EAGAIN when
+ * invalidations kept racing the mapping (the caller retries), -ENOMEM.
+ */
+int drm_gpusvm_get_pages_multi(struct drm_gpusvm *gpusvm,
+			       struct drm_gpusvm_pages *pages,
+			       unsigned int pages_count, struct mm_struct *mm,
+			       struct mmu_interval_notifier *notifier,
+			       unsigned long start, unsigned long end,
+			       const struct drm_gpusvm_ctx *ctx)
+{
+	unsigned long timeout = jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
+	unsigned long npages = npages_in_range(start, end);
+	struct hmm_range hmm_range = {
+		.default_flags = HMM_PFN_REQ_FAULT |
+				 (ctx->read_only ? 0 : HMM_PFN_REQ_WRITE),
+		.notifier = notifier,
+		.start = start,
+		.end = end,
+		.dev_private_owner = ctx->device_private_page_owner,
+	};
+	unsigned long *pfns;
+	unsigned int k;
+	int err;
+
+	if (!pages_count || !mm || !notifier || start >= end ||
+	    !PAGE_ALIGNED(start) || !PAGE_ALIGNED(end) ||
+	    start < notifier->interval_tree.start ||
+	    end - 1 > notifier->interval_tree.last)
+		return -EINVAL;
+
+	for (k = 0; k < pages_count; k++)
+		if (!pages[k].dma_addr) {
+			pages[k].dma_addr = kvcalloc(npages, sizeof(*pages[k].dma_addr),
+						     GFP_KERNEL);
+			if (!pages[k].dma_addr)
+				return -ENOMEM;
+		}
+
+	pfns = kvmalloc_array(npages, sizeof(*pfns), GFP_KERNEL);
+	if (!pfns)
+		return -ENOMEM;
+	hmm_range.hmm_pfns = pfns;
+
+retry:
+	hmm_range.notifier_seq = mmu_interval_read_begin(notifier);
+	for (k = 0; k < pages_count; k++) {
+		struct drm_gpusvm_pages_flags flags = {
+			.__flags = READ_ONCE(pages[k].flags.__flags)
+		};
+
+		if (flags.unmapped) {
+			err = -EFAULT;
+			goto out_free;
+		}
+		if (!drm_gpusvm_pages_current(flags, ctx))
+			break;
+	}
+	if (k == pages_count) {
+		err = 0;
+		goto out_free;
+	}
+
+	if (!mmget_not_zero(mm)) {
+		err = -EFAULT;
+		goto out_free;
+	}
+	while (true) {
+		mmap_read_lock(mm);
+		err = hmm_range_fault(&hmm_range);
+		mmap_read_unlock(mm);
+		if (err != -EBUSY || time_after(jiffies, timeout))
+			break;
+		hmm_range.notifier_seq = mmu_interval_read_begin(notifier);
+	}
+	mmput(mm);
+	if (err)
+		goto out_free;
+
+	/*
+	 * Map under the notifier lock: an invalidation of these pages either
+	 * completed before (the sequence check below sees it) or waits for the
+	 * lock and then finds and unmaps the new mapping.
+	 */
+	drm_gpusvm_notifier_lock(gpusvm);
+	if (mmu_interval_read_retry(notifier, hmm_range.notifier_seq)) {
+		drm_gpusvm_notifier_unlock(gpusvm);
+		if (time_after(jiffies, timeout)) {
+			err = -EAGAIN;
+			goto out_free;
+		}
+		goto retry;
+	}
+	for (k = 0; k < pages_count; k++) {
+		if (pages[k].flags.unmapped) {
+			err = -EFAULT;
+			break;
+		}
+		if (drm_gpusvm_pages_current(pages[k].flags, ctx))
+			continue;
+		err = drm_gpusvm_map_pages(gpusvm, &pages[k], pfns, npages, ctx);
+		if (err)
+			break;
+		pages[k].notifier_seq = hmm_range.notifier_seq;
+	}
+	if (err)
+		while (k--)
+			__drm_gpusvm_unmap_pages(gpusvm, &pages[k], npages);
+	drm_gpusvm_notifier_unlock(gpusvm);
+
+out_free:
+	kvfree(pfns);
+	return err;
+}
+EXPORT_SYMBOL_GPL(drm_gpusvm_get_pages_multi);
+
+/**
+ * drm_gpusvm_get_pages() - fault pages in and map them for the pages' device
+ * @gpusvm: the GPU SVM (its notifier lock guards the mapping)
+ * @pages: the pages object, initialised by drm_gpusvm_init_pages()
+ * @mm: the mm to fault
+ * @notifier: the MMU interval notifier covering [@start, @end)
+ * @start: start of the interval, page aligned
+ * @end: end of the interval (exclusive), page aligned
+ * @ctx: call arguments
+ *
+ * drm_gpusvm_get_pages_multi() for one pages object: there is no device
+ * argument, the device is the one in @pages. Cheap on an already valid
+ * mapping. Afterwards the driver takes the notifier lock, checks
+ * drm_gpusvm_pages_valid() and binds.
+ *
+ * Return: as drm_gpusvm_get_pages_multi().
+ */
+int drm_gpusvm_get_pages(struct drm_gpusvm *gpusvm,
+			 struct drm_gpusvm_pages *pages, struct mm_struct *mm,
+			 struct mmu_interval_notifier *notifier,
+			 unsigned long start, unsigned long end,
+			 const struct drm_gpusvm_ctx *ctx)
+{
+	return drm_gpusvm_get_pages_multi(gpusvm, pages, 1, mm, notifier, start,
+					  end, ctx);
+}
+EXPORT_SYMBOL_GPL(drm_gpusvm_get_pages);
+
+/**
+ * drm_gpusvm_unmap_pages() - DMA-unmap a pages object
+ * @gpusvm: the GPU SVM
+ * @pages: the pages object
+ * @npages: number of pages the object spans (as mapped)
+ * @ctx: &drm_gpusvm_ctx.in_notifier set when called from the invalidate
+ *       callback, which already holds the notifier lock for write
+ *
+ * Safe to call on an object that is not mapped, and twice. Keeps the DMA
+ * address array for the next mapping.
+ */
+void drm_gpusvm_unmap_pages(struct drm_gpusvm *gpusvm,
+			    struct drm_gpusvm_pages *pages,
+			    unsigned long npages,
+			    const struct drm_gpusvm_ctx *ctx)
+{
+	if (ctx->in_notifier) {
+		lockdep_assert_held_write(&gpusvm->notifier_lock);
+		__drm_gpusvm_unmap_pages(gpusvm, pages, npages);
+		return;
+	}
+	down_write(&gpusvm->notifier_lock);
+	__drm_gpusvm_unmap_pages(gpusvm, pages, npages);
+	up_write(&gpusvm->notifier_lock);
+}
+EXPORT_SYMBOL_GPL(drm_gpusvm_unmap_pages);
+
+/**
+ * drm_gpusvm_free_pages() - unmap and release a pages object's resources
+ * @gpusvm: the GPU SVM
+ * @pages: the pages object
+ * @npages: number of pages the object spans
+ *
+ * Unmaps if still mapped (a no-op otherwise) and frees the DMA address array.
+ * The final fallback of &drm_gpusvm_ops.range_free and of userptr teardown.
+ * Not from the invalidate callback.
+ */
+void drm_gpusvm_free_pages(struct drm_gpusvm *gpusvm,
+			   struct drm_gpusvm_pages *pages,
+			   unsigned long npages)
+{
+	down_write(&gpusvm->notifier_lock);
+	__drm_gpusvm_unmap_pages(gpusvm, pages, npages);
+	kvfree(pages->dma_addr);
+	pages->dma_addr = NULL;
+	up_write(&gpusvm->notifier_lock);
+}
+EXPORT_SYMBOL_GPL(drm_gpusvm_free_pages);
+
+MODULE_DESCRIPTION("GPU shared virtual memory helpers (drm_gpusvm)");
+MODULE_LICENSE("Dual MIT/GPL");

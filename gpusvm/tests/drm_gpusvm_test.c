@@ -1,0 +1,1009 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+/*
+ * KUnit tests of drm_gpusvm against real user memory.
+ *
+ * The suite borrows the mm of the process that loads the module (mmget in
+ * suite_init, which runs in that process) and every case attaches it to its
+ * KUnit thread with kthread_use_mm(), so vm_mmap(), copy_to_user() and the
+ * framework's hmm_range_fault() all work on real VMAs of a real process. The
+ * DMA devices are platform devices bound to a test driver, each wrapped in a
+ * DRM device, so DMA-API debugging checks every mapping.
+ */
+
+#include <kunit/test.h>
+#include <linux/dma-direct.h>
+#include <linux/dma-mapping.h>
+#include <linux/file.h>
+#include <linux/highmem.h>
+#include <linux/kthread.h>
+#include <linux/mman.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/platform_device.h>
+#include <linux/sched/mm.h>
+#include <linux/shmem_fs.h>
+#include <linux/sizes.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include <drm/drm_drv.h>
+#include <drm/drm_gpusvm.h>
+
+#define TEST_NDEV 2
+#define TEST_NOTIFIER_SIZE SZ_8M
+
+static const unsigned long test_chunks[] = { SZ_2M, SZ_64K, SZ_4K };
+
+static struct mm_struct *test_mm;
+static struct drm_device *test_drm[TEST_NDEV];
+static struct platform_device *test_pdev[TEST_NDEV];
+
+/**
+ * struct svm_test - a minimal driver of drm_gpusvm, one per test case
+ * @svm: the GPU SVM
+ * @lock: the driver lock (range insertion and removal)
+ * @gc: ranges queued by the invalidate callback for removal
+ * @ndev: number of pages objects per range (1: 1:1 layout, 2: N:1)
+ * @invalidations: invalidate callbacks seen
+ * @unmap_events: MMU_NOTIFY_UNMAP callbacks seen
+ * @last_event: event of the last callback
+ * @ranges_freed: ranges freed through range_free
+ */
+struct svm_test {
+	struct drm_gpusvm svm;
+	struct mutex lock; /* the driver lock, see above */
+	struct list_head gc;
+	unsigned int ndev;
+	int invalidations;
+	int unmap_events;
+	enum mmu_notifier_event last_event;
+	int ranges_freed;
+};
+
+/**
+ * struct svm_test_range - the test driver's range, N:1 capable
+ * @base: the framework range
+ * @gc_link: link in &svm_test.gc
+ * @pages: one pages object per device
+ */
+struct svm_test_range {
+	struct drm_gpusvm_range base;
+	struct list_head gc_link;
+	struct drm_gpusvm_pages pages[TEST_NDEV];
+};
+
+static struct svm_test_range *to_test_range(struct drm_gpusvm_range *r)
+{
+	return container_of(r, struct svm_test_range, base);
+}
+
+static struct svm_test *to_svm_test(struct drm_gpusvm *svm)
+{
+	return container_of(svm, struct svm_test, svm);
+}
+
+static struct drm_gpusvm_range *test_range_alloc(struct drm_gpusvm *svm)
+{
+	struct svm_test *t = to_svm_test(svm);
+	struct svm_test_range *r = kzalloc(sizeof(*r), GFP_KERNEL);
+	unsigned int i;
+
+	if (!r)
+		return NULL;
+	INIT_LIST_HEAD(&r->gc_link);
+	for (i = 0; i < t->ndev; i++)
+		drm_gpusvm_init_pages(&r->pages[i], test_drm[i]);
+	return &r->base;
+}
+
+static void test_range_free(struct drm_gpusvm_range *range)
+{
+	struct svm_test *t = to_svm_test(range->gpusvm);
+	struct svm_test_range *r = to_test_range(range);
+	unsigned int i;
+
+	for (i = 0; i < t->ndev; i++)
+		drm_gpusvm_free_pages(range->gpusvm, &r->pages[i],
+				      drm_gpusvm_range_npages(range));
+	t->ranges_freed++;
+	kfree(r);
+}
+
+static void test_invalidate(struct drm_gpusvm *svm,
+			    struct drm_gpusvm_notifier *notifier,
+			    const struct mmu_notifier_range *mmu_range)
+{
+	struct drm_gpusvm_ctx ctx = { .in_notifier = true };
+	struct svm_test *t = to_svm_test(svm);
+	struct drm_gpusvm_range *range;
+	unsigned int i;
+
+	t->invalidations++;
+	t->last_event = mmu_range->event;
+	if (mmu_range->event == MMU_NOTIFY_UNMAP)
+		t->unmap_events++;
+
+	drm_gpusvm_for_each_range(range, notifier, mmu_range->start,
+				  mmu_range->end) {
+		struct svm_test_range *r = to_test_range(range);
+
+		for (i = 0; i < t->ndev; i++)
+			drm_gpusvm_unmap_pages(svm, &r->pages[i],
+					       drm_gpusvm_range_npages(range),
+					       &ctx);
+		if (mmu_range->event != MMU_NOTIFY_UNMAP)
+			continue;
+		drm_gpusvm_range_set_unmapped(range, mmu_range, r->pages,
+					      t->ndev);
+		if (list_empty(&r->gc_link)) {
+			drm_gpusvm_range_get(range);
+			list_add_tail(&r->gc_link, &t->gc);
+		}
+	}
+}
+
+static const struct drm_gpusvm_ops test_ops = {
+	.range_alloc = test_range_alloc,
+	.range_free = test_range_free,
+	.invalidate = test_invalidate,
+};
+
+/* The garbage collector: unmap, then remove. Returns the ranges removed. */
+static int test_gc(struct svm_test *t)
+{
+	struct drm_gpusvm_ctx ctx = {};
+	struct svm_test_range *r;
+	unsigned int i;
+	int n = 0;
+
+	mutex_lock(&t->lock);
+	while ((r = list_first_entry_or_null(&t->gc, struct svm_test_range,
+					     gc_link))) {
+		list_del_init(&r->gc_link);
+		for (i = 0; i < t->ndev; i++)
+			drm_gpusvm_unmap_pages(&t->svm, &r->pages[i],
+					       drm_gpusvm_range_npages(&r->base),
+					       &ctx);
+		drm_gpusvm_range_remove(&t->svm, &r->base);
+		drm_gpusvm_range_put(&r->base);
+		n++;
+	}
+	mutex_unlock(&t->lock);
+	return n;
+}
+
+static int test_init(struct kunit *test)
+{
+	struct svm_test *t;
+	int err;
+
+	if (!test_mm)
+		return -ENODEV;
+	t = kunit_kzalloc(test, sizeof(*t), GFP_KERNEL);
+	if (!t)
+		return -ENOMEM;
+
+	/* The extra mm_users reference keeps exit_mm() balanced on abort. */
+	mmget(test_mm);
+	kthread_use_mm(test_mm);
+
+	mutex_init(&t->lock);
+	INIT_LIST_HEAD(&t->gc);
+	t->ndev = 1;
+	err = drm_gpusvm_init(&t->svm, "kunit", test_mm, 0, TASK_SIZE,
+			      TEST_NOTIFIER_SIZE, &test_ops, test_chunks,
+			      ARRAY_SIZE(test_chunks));
+	if (err) {
+		kthread_unuse_mm(test_mm);
+		mmput(test_mm);
+		return err;
+	}
+	drm_gpusvm_driver_set_lock(&t->svm, &t->lock);
+	test->priv = t;
+	return 0;
+}
+
+static void test_exit(struct kunit *test)
+{
+	struct svm_test *t = test->priv;
+
+	test_gc(t);
+	mutex_lock(&t->lock);
+	drm_gpusvm_fini(&t->svm);
+	mutex_unlock(&t->lock);
+	/* After an aborted case, cleanup runs in the loader's own thread. */
+	if ((current->flags & PF_KTHREAD) && current->mm == test_mm) {
+		kthread_unuse_mm(test_mm);
+		mmput(test_mm);
+	}
+}
+
+/*
+ * Map @size bytes at an address aligned to @align, with PROT_NONE guard
+ * areas around so the VMA is exactly [addr, addr + size).
+ */
+static unsigned long test_mmap(struct kunit *test, unsigned long size,
+			       unsigned long align, unsigned long prot,
+			       struct file *file)
+{
+	unsigned long resv, addr;
+
+	resv = vm_mmap(NULL, 0, size + 2 * align, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, 0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(resv));
+	addr = ALIGN(resv + 1, align);
+	addr = vm_mmap(file, addr, size, prot,
+		       MAP_FIXED | (file ? MAP_SHARED : MAP_PRIVATE | MAP_ANONYMOUS),
+		       0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(addr));
+	return addr;
+}
+
+static struct drm_gpusvm_range *
+test_fault(struct svm_test *t, unsigned long addr, unsigned long start,
+	   unsigned long end, bool read_only)
+{
+	struct drm_gpusvm_ctx ctx = { .read_only = read_only };
+	struct drm_gpusvm_range *range;
+
+	mutex_lock(&t->lock);
+	range = drm_gpusvm_range_find_or_insert(&t->svm, addr, start, end, &ctx);
+	mutex_unlock(&t->lock);
+	return range;
+}
+
+static int test_get_pages(struct svm_test *t, struct drm_gpusvm_range *range,
+			  unsigned int dev, bool read_only)
+{
+	struct drm_gpusvm_ctx ctx = { .read_only = read_only };
+
+	return drm_gpusvm_get_pages(&t->svm, &to_test_range(range)->pages[dev],
+				    t->svm.mm, &range->notifier->notifier,
+				    drm_gpusvm_range_start(range),
+				    drm_gpusvm_range_end(range), &ctx);
+}
+
+static bool test_pages_valid(struct svm_test *t, struct drm_gpusvm_pages *pages)
+{
+	bool valid;
+
+	drm_gpusvm_notifier_lock(&t->svm);
+	valid = drm_gpusvm_pages_valid(&t->svm, pages);
+	drm_gpusvm_notifier_unlock(&t->svm);
+	return valid;
+}
+
+static int test_count_notifiers(struct svm_test *t)
+{
+	struct drm_gpusvm_notifier *n;
+	int count = 0;
+
+	list_for_each_entry(n, &t->svm.notifier_list, entry)
+		count++;
+	return count;
+}
+
+/* Number of chunks of a mapping of @npages pages, checking their orders sum. */
+static unsigned long test_count_chunks(struct kunit *test,
+				       struct drm_gpusvm_pages *pages,
+				       unsigned long npages)
+{
+	unsigned long i, j;
+
+	for (i = 0, j = 0; i < npages; j++)
+		i += 1UL << pages->dma_addr[j].order;
+	KUNIT_EXPECT_EQ(test, i, npages);
+	return j;
+}
+
+/*
+ * The page the device sees at page @index of @pages: the DMA address is
+ * translated back through the direct mapping (no IOMMU in the test VM).
+ */
+static struct page *test_device_page(struct drm_gpusvm_pages *pages,
+				     unsigned long index)
+{
+	struct device *dev = pages->drm ? pages->drm->dev : NULL;
+	unsigned long i, j;
+
+	for (i = 0, j = 0;; j++) {
+		unsigned long n = 1UL << pages->dma_addr[j].order;
+		phys_addr_t phys = pages->dma_addr[j].addr;
+
+		if (index < i + n) {
+			if (pages->dma_addr[j].proto == DRM_INTERCONNECT_SYSTEM)
+				phys = dma_to_phys(dev, phys);
+			return pfn_to_page(PHYS_PFN(phys) + index - i);
+		}
+		i += n;
+	}
+}
+
+/* Write a distinct word to each page from the CPU, read it through the device. */
+static void test_check_contents(struct kunit *test,
+				struct drm_gpusvm_pages *pages,
+				unsigned long addr, unsigned long npages)
+{
+	unsigned long i;
+
+	for (i = 0; i < npages; i++) {
+		u64 v = 0xc0ffee0000000000ull | i, *p;
+
+		KUNIT_ASSERT_EQ(test, copy_to_user((void __user *)(addr + i * PAGE_SIZE),
+						   &v, sizeof(v)), 0);
+		p = kmap_local_page(test_device_page(pages, i));
+		KUNIT_EXPECT_EQ(test, *p, v);
+		kunmap_local(p);
+	}
+}
+
+/* Chunk selection at the edges of the CPU VMA. */
+static void gpusvm_chunk_vma_edges(struct kunit *test)
+{
+	struct svm_test *t = test->priv;
+	struct drm_gpusvm_range *r;
+	unsigned long base, a;
+
+	/* VMA [A + 64K, A + 2M - 4K) with A 2M aligned: no 2M chunk fits. */
+	base = test_mmap(test, 2 * SZ_2M, SZ_2M, PROT_READ | PROT_WRITE, NULL);
+	a = base + SZ_2M;
+	vm_munmap(a - SZ_2M, SZ_2M);
+	vm_munmap(a, SZ_64K);
+	vm_munmap(a + SZ_2M - SZ_4K, SZ_4K);
+
+	r = test_fault(t, a + SZ_1M, 0, TASK_SIZE, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(r));
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_range_start(r), a + SZ_1M);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_range_size(r), (unsigned long)SZ_64K);
+
+	/* First page of the VMA: the 64K chunk starting there fits. */
+	r = test_fault(t, a + SZ_64K, 0, TASK_SIZE, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(r));
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_range_start(r), a + SZ_64K);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_range_size(r), (unsigned long)SZ_64K);
+
+	/* Last 64K block is cut by the VMA end: a single page. */
+	r = test_fault(t, a + SZ_2M - 2 * SZ_4K, 0, TASK_SIZE, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(r));
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_range_start(r), a + SZ_2M - 2 * SZ_4K);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_range_size(r), (unsigned long)SZ_4K);
+
+	/* The same address again returns the same range. */
+	KUNIT_EXPECT_PTR_EQ(test, test_fault(t, a + SZ_2M - 2 * SZ_4K + 8, 0,
+					     TASK_SIZE, false), r);
+
+	/* A whole aligned 2M VMA gets one 2M range. */
+	base = test_mmap(test, SZ_2M, SZ_2M, PROT_READ | PROT_WRITE, NULL);
+	r = test_fault(t, base + 12345, 0, TASK_SIZE, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(r));
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_range_start(r), base);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_range_size(r), (unsigned long)SZ_2M);
+}
+
+/* Chunk selection inside the GPU VA bounds given by the driver. */
+static void gpusvm_chunk_gpuva_bounds(struct kunit *test)
+{
+	struct svm_test *t = test->priv;
+	struct drm_gpusvm_range *r;
+	unsigned long a;
+
+	a = test_mmap(test, 2 * SZ_2M, SZ_2M, PROT_READ | PROT_WRITE, NULL);
+
+	/* GPU VA starts inside the 2M block: 64K. */
+	r = test_fault(t, a + SZ_1M, a + SZ_512K, a + 2 * SZ_2M, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(r));
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_range_size(r), (unsigned long)SZ_64K);
+
+	/* GPU VA of exactly one page. */
+	r = test_fault(t, a + SZ_2M + SZ_8K, a + SZ_2M + SZ_8K,
+		       a + SZ_2M + SZ_8K + SZ_4K, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(r));
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_range_start(r), a + SZ_2M + SZ_8K);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_range_size(r), (unsigned long)SZ_4K);
+
+	/* The fault address must lie inside the bounds. */
+	r = test_fault(t, a + SZ_2M + SZ_1M, a, a + SZ_2M, false);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(r), -EINVAL);
+}
+
+/* Chunk selection next to an existing range: never overlap it. */
+static void gpusvm_chunk_neighbour(struct kunit *test)
+{
+	struct svm_test *t = test->priv;
+	struct drm_gpusvm_range *first, *r;
+	unsigned long a;
+
+	a = test_mmap(test, SZ_2M, SZ_2M, PROT_READ | PROT_WRITE, NULL);
+	first = test_fault(t, a + SZ_4K, a, a + SZ_64K, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(first));
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_range_size(first), (unsigned long)SZ_64K);
+
+	/* The 2M block holds a range now: the next fault gets 64K. */
+	r = test_fault(t, a + SZ_1M, 0, TASK_SIZE, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(r));
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_range_start(r), a + SZ_1M);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_range_size(r), (unsigned long)SZ_64K);
+	KUNIT_EXPECT_TRUE(test, drm_gpusvm_has_mapping(&t->svm, a, a + SZ_4K));
+	KUNIT_EXPECT_FALSE(test, drm_gpusvm_has_mapping(&t->svm, a + SZ_64K,
+							a + SZ_1M));
+}
+
+/* Notifiers are created per aligned window on demand and go with their last range. */
+static void gpusvm_notifier_insert_remove(struct kunit *test)
+{
+	struct svm_test *t = test->priv;
+	struct drm_gpusvm_range *r1, *r2, *r3;
+	unsigned long a;
+
+	a = test_mmap(test, 2 * TEST_NOTIFIER_SIZE, TEST_NOTIFIER_SIZE,
+		      PROT_READ | PROT_WRITE, NULL);
+	KUNIT_EXPECT_EQ(test, test_count_notifiers(t), 0);
+
+	r1 = test_fault(t, a, 0, TASK_SIZE, false);
+	r2 = test_fault(t, a + SZ_4M, 0, TASK_SIZE, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(r1) || IS_ERR(r2));
+	KUNIT_EXPECT_PTR_EQ(test, r1->notifier, r2->notifier);
+	KUNIT_EXPECT_EQ(test, test_count_notifiers(t), 1);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_notifier_start(r1->notifier), a);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_notifier_end(r1->notifier),
+			a + TEST_NOTIFIER_SIZE);
+
+	r3 = test_fault(t, a + TEST_NOTIFIER_SIZE + SZ_2M, 0, TASK_SIZE, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(r3));
+	KUNIT_EXPECT_PTR_NE(test, r3->notifier, r1->notifier);
+	KUNIT_EXPECT_EQ(test, test_count_notifiers(t), 2);
+
+	mutex_lock(&t->lock);
+	drm_gpusvm_range_remove(&t->svm, r1);
+	KUNIT_EXPECT_EQ(test, test_count_notifiers(t), 2);
+	drm_gpusvm_range_remove(&t->svm, r2);
+	KUNIT_EXPECT_EQ(test, test_count_notifiers(t), 1);
+	drm_gpusvm_range_remove(&t->svm, r3);
+	KUNIT_EXPECT_EQ(test, test_count_notifiers(t), 0);
+	mutex_unlock(&t->lock);
+	KUNIT_EXPECT_EQ(test, t->ranges_freed, 3);
+	KUNIT_EXPECT_TRUE(test, RB_EMPTY_ROOT(&t->svm.root.rb_root));
+}
+
+/* Anonymous memory: one DMA entry per 4K page, addresses hit the CPU pages. */
+static void gpusvm_get_pages_anon(struct kunit *test)
+{
+	struct svm_test *t = test->priv;
+	struct drm_gpusvm_pages *pages;
+	struct drm_gpusvm_range *r;
+	unsigned long a;
+
+	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
+	r = test_fault(t, a, 0, TASK_SIZE, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(r));
+	pages = &to_test_range(r)->pages[0];
+	KUNIT_EXPECT_FALSE(test, test_pages_valid(t, pages));
+	KUNIT_EXPECT_EQ(test, pages->notifier_seq, ULONG_MAX);
+
+	KUNIT_ASSERT_EQ(test, test_get_pages(t, r, 0, false), 0);
+	KUNIT_EXPECT_TRUE(test, test_pages_valid(t, pages));
+	KUNIT_EXPECT_TRUE(test, pages->flags.has_dma_mapping);
+	KUNIT_EXPECT_NE(test, pages->notifier_seq, ULONG_MAX);
+	KUNIT_EXPECT_EQ(test, test_count_chunks(test, pages, 16), 16UL);
+	KUNIT_EXPECT_EQ(test, (int)pages->dma_addr[0].dir, DMA_BIDIRECTIONAL);
+	test_check_contents(test, pages, a, 16);
+
+	/* Valid pages: get_pages again is a no-op keeping the mapping. */
+	KUNIT_EXPECT_EQ(test, test_get_pages(t, r, 0, false), 0);
+	KUNIT_EXPECT_TRUE(test, test_pages_valid(t, pages));
+	test_check_contents(test, pages, a, 16);
+}
+
+/* A 2M THP is one DMA mapping of order 9, not 512. */
+static void gpusvm_get_pages_thp(struct kunit *test)
+{
+	struct svm_test *t = test->priv;
+	struct drm_gpusvm_pages *pages;
+	struct drm_gpusvm_range *r;
+	unsigned long a;
+
+	a = test_mmap(test, SZ_2M, SZ_2M, PROT_READ | PROT_WRITE, NULL);
+	r = test_fault(t, a, 0, TASK_SIZE, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(r));
+	KUNIT_ASSERT_EQ(test, drm_gpusvm_range_size(r), (unsigned long)SZ_2M);
+	pages = &to_test_range(r)->pages[0];
+
+	KUNIT_ASSERT_EQ(test, test_get_pages(t, r, 0, false), 0);
+	KUNIT_EXPECT_EQ(test, test_count_chunks(test, pages, 512), 1UL);
+	KUNIT_EXPECT_EQ(test, (unsigned int)pages->dma_addr[0].order, 9U);
+	test_check_contents(test, pages, a, 512);
+}
+
+/* Shared file (shmem) memory maps its page-cache pages. */
+static void gpusvm_get_pages_file(struct kunit *test)
+{
+	struct svm_test *t = test->priv;
+	struct drm_gpusvm_pages *pages;
+	struct drm_gpusvm_range *r;
+	struct file *file;
+	unsigned long a;
+
+	file = shmem_file_setup("gpusvm-kunit", SZ_64K, 0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(file));
+	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, file);
+	fput(file);
+
+	r = test_fault(t, a, 0, TASK_SIZE, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(r));
+	KUNIT_ASSERT_EQ(test, drm_gpusvm_range_size(r), (unsigned long)SZ_64K);
+	pages = &to_test_range(r)->pages[0];
+	KUNIT_ASSERT_EQ(test, test_get_pages(t, r, 0, false), 0);
+	KUNIT_EXPECT_EQ(test, test_count_chunks(test, pages, 16), 16UL);
+	test_check_contents(test, pages, a, 16);
+}
+
+/*
+ * An invalidation during get_pages forces the retry: a read-only mapping of
+ * untouched anonymous memory maps the zero page; a write then makes the
+ * fault copy-on-write, which invalidates the interval while hmm_range_fault()
+ * runs. get_pages must retry and end with the new, private pages.
+ */
+static void gpusvm_get_pages_retry(struct kunit *test)
+{
+	struct svm_test *t = test->priv;
+	struct drm_gpusvm_pages *pages;
+	struct drm_gpusvm_range *r;
+	unsigned long a, i;
+
+	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
+	r = test_fault(t, a, a, a + SZ_64K, true);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(r));
+	pages = &to_test_range(r)->pages[0];
+
+	KUNIT_ASSERT_EQ(test, test_get_pages(t, r, 0, true), 0);
+	KUNIT_EXPECT_TRUE(test, pages->flags.read_only);
+	KUNIT_EXPECT_EQ(test, (int)pages->dma_addr[0].dir, DMA_TO_DEVICE);
+	for (i = 0; i < 16; i++)
+		KUNIT_EXPECT_PTR_EQ(test, test_device_page(pages, i), ZERO_PAGE(0));
+	KUNIT_EXPECT_EQ(test, t->invalidations, 0);
+
+	/* Read-only valid pages do not serve a write: they are faulted again. */
+	KUNIT_ASSERT_EQ(test, test_get_pages(t, r, 0, false), 0);
+	KUNIT_EXPECT_GE(test, t->invalidations, 1);
+	KUNIT_EXPECT_EQ(test, (int)t->last_event, MMU_NOTIFY_CLEAR);
+	KUNIT_EXPECT_TRUE(test, test_pages_valid(t, pages));
+	KUNIT_EXPECT_FALSE(test, pages->flags.read_only);
+	for (i = 0; i < 16; i++)
+		KUNIT_EXPECT_PTR_NE(test, test_device_page(pages, i), ZERO_PAGE(0));
+	test_check_contents(test, pages, a, 16);
+}
+
+/* munmap -> invalidate -> set_unmapped -> GC removal. */
+static void gpusvm_munmap_gc(struct kunit *test)
+{
+	struct svm_test *t = test->priv;
+	struct drm_gpusvm_pages *pages;
+	struct drm_gpusvm_range *r;
+	unsigned long a;
+
+	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
+	r = test_fault(t, a, 0, TASK_SIZE, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(r));
+	pages = &to_test_range(r)->pages[0];
+	KUNIT_ASSERT_EQ(test, test_get_pages(t, r, 0, false), 0);
+
+	drm_gpusvm_range_get(r);
+	vm_munmap(a, SZ_64K);
+	KUNIT_EXPECT_EQ(test, t->unmap_events, 1);
+	KUNIT_EXPECT_TRUE(test, r->flags.unmapped);
+	KUNIT_EXPECT_FALSE(test, r->flags.partial_unmap);
+	KUNIT_EXPECT_TRUE(test, pages->flags.unmapped);
+	KUNIT_EXPECT_FALSE(test, test_pages_valid(t, pages));
+
+	/* Pages of an unmapped range are never populated again. */
+	KUNIT_EXPECT_EQ(test, test_get_pages(t, r, 0, false), -EFAULT);
+
+	KUNIT_EXPECT_EQ(test, test_gc(t), 1);
+	KUNIT_EXPECT_EQ(test, test_count_notifiers(t), 0);
+	KUNIT_EXPECT_FALSE(test, drm_gpusvm_has_mapping(&t->svm, a, a + SZ_64K));
+	KUNIT_EXPECT_EQ(test, t->ranges_freed, 0);
+	drm_gpusvm_range_put(r);
+	KUNIT_EXPECT_EQ(test, t->ranges_freed, 1);
+}
+
+/* Partial munmap: the range goes whole, the rest is faulted as new ranges. */
+static void gpusvm_partial_munmap(struct kunit *test)
+{
+	struct svm_test *t = test->priv;
+	struct drm_gpusvm_range *r;
+	unsigned long a;
+
+	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
+	r = test_fault(t, a, 0, TASK_SIZE, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(r));
+	KUNIT_ASSERT_EQ(test, test_get_pages(t, r, 0, false), 0);
+
+	vm_munmap(a + SZ_32K, SZ_32K);
+	KUNIT_EXPECT_TRUE(test, r->flags.unmapped);
+	KUNIT_EXPECT_TRUE(test, r->flags.partial_unmap);
+	KUNIT_EXPECT_EQ(test, test_gc(t), 1);
+
+	r = test_fault(t, a + SZ_4K, 0, TASK_SIZE, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(r));
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_range_size(r), (unsigned long)SZ_4K);
+	KUNIT_EXPECT_EQ(test, test_get_pages(t, r, 0, false), 0);
+	r = test_fault(t, a + SZ_32K, 0, TASK_SIZE, false);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(r), -EFAULT);
+}
+
+/* N:1: two devices' pages objects in one range, mapped and unmapped apart. */
+static void gpusvm_n_to_1(struct kunit *test)
+{
+	struct drm_gpusvm_ctx ctx = {};
+	struct svm_test *t = test->priv;
+	struct svm_test_range *tr;
+	struct drm_gpusvm_range *r;
+	unsigned long a;
+
+	t->ndev = 2;
+	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
+	r = test_fault(t, a, 0, TASK_SIZE, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(r));
+	tr = to_test_range(r);
+	KUNIT_EXPECT_PTR_EQ(test, tr->pages[0].drm, test_drm[0]);
+	KUNIT_EXPECT_PTR_EQ(test, tr->pages[1].drm, test_drm[1]);
+
+	KUNIT_ASSERT_EQ(test, test_get_pages(t, r, 0, false), 0);
+	KUNIT_EXPECT_FALSE(test, test_pages_valid(t, &tr->pages[1]));
+	KUNIT_ASSERT_EQ(test, test_get_pages(t, r, 1, false), 0);
+	KUNIT_EXPECT_TRUE(test, test_pages_valid(t, &tr->pages[0]));
+	KUNIT_EXPECT_TRUE(test, test_pages_valid(t, &tr->pages[1]));
+	test_check_contents(test, &tr->pages[0], a, 16);
+	test_check_contents(test, &tr->pages[1], a, 16);
+
+	/* Unmap device 0 only. */
+	drm_gpusvm_unmap_pages(&t->svm, &tr->pages[0], 16, &ctx);
+	KUNIT_EXPECT_FALSE(test, test_pages_valid(t, &tr->pages[0]));
+	KUNIT_EXPECT_TRUE(test, test_pages_valid(t, &tr->pages[1]));
+	/* Twice is fine. */
+	drm_gpusvm_unmap_pages(&t->svm, &tr->pages[0], 16, &ctx);
+
+	/* One fault, mapped for both devices (device 1 stays as it is). */
+	KUNIT_ASSERT_EQ(test, drm_gpusvm_get_pages_multi(&t->svm, tr->pages, 2,
+							 t->svm.mm,
+							 &r->notifier->notifier,
+							 a, a + SZ_64K, &ctx), 0);
+	KUNIT_EXPECT_TRUE(test, test_pages_valid(t, &tr->pages[0]));
+	test_check_contents(test, &tr->pages[0], a, 16);
+
+	/* An unmap event marks both unmapped. */
+	vm_munmap(a, SZ_64K);
+	KUNIT_EXPECT_TRUE(test, tr->pages[0].flags.unmapped);
+	KUNIT_EXPECT_TRUE(test, tr->pages[1].flags.unmapped);
+	KUNIT_EXPECT_FALSE(test, test_pages_valid(t, &tr->pages[1]));
+	KUNIT_EXPECT_EQ(test, test_gc(t), 1);
+}
+
+/**
+ * struct test_userptr - pages without a range, the driver's own notifier
+ * @notifier: the driver's MMU interval notifier
+ * @svm: the GPU SVM whose notifier lock guards @pages
+ * @pages: the pages object
+ * @npages: pages in the interval
+ * @invalidations: callbacks seen
+ */
+struct test_userptr {
+	struct mmu_interval_notifier notifier;
+	struct drm_gpusvm *svm;
+	struct drm_gpusvm_pages pages;
+	unsigned long npages;
+	int invalidations;
+};
+
+static bool test_userptr_invalidate(struct mmu_interval_notifier *mni,
+				    const struct mmu_notifier_range *range,
+				    unsigned long cur_seq)
+{
+	struct test_userptr *u = container_of(mni, struct test_userptr, notifier);
+	struct drm_gpusvm_ctx ctx = { .in_notifier = true };
+
+	if (!mmu_notifier_range_blockable(range))
+		return false;
+	down_write(&u->svm->notifier_lock);
+	mmu_interval_set_seq(mni, cur_seq);
+	drm_gpusvm_unmap_pages(u->svm, &u->pages, u->npages, &ctx);
+	u->invalidations++;
+	up_write(&u->svm->notifier_lock);
+	return true;
+}
+
+static const struct mmu_interval_notifier_ops test_userptr_ops = {
+	.invalidate = test_userptr_invalidate,
+};
+
+/* Pages without a range (userptr), on a GPU SVM without an mm, without DMA. */
+static void gpusvm_pages_without_range(struct kunit *test)
+{
+	struct drm_gpusvm_ctx ctx = {};
+	struct drm_gpusvm svm;
+	struct test_userptr u = { .svm = &svm, .npages = 16 };
+	struct drm_gpusvm_range *r;
+	unsigned long a, i;
+
+	KUNIT_ASSERT_EQ(test, drm_gpusvm_init(&svm, "userptr", NULL, 0, 0, 0,
+					      NULL, NULL, 0), 0);
+	r = drm_gpusvm_range_find_or_insert(&svm, SZ_1M, 0, TASK_SIZE, &ctx);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(r), -EINVAL);
+
+	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
+	drm_gpusvm_init_pages(&u.pages, test_drm[0]);
+	KUNIT_ASSERT_EQ(test, mmu_interval_notifier_insert(&u.notifier, test_mm,
+							   a, SZ_64K,
+							   &test_userptr_ops), 0);
+	KUNIT_ASSERT_EQ(test, drm_gpusvm_get_pages(&svm, &u.pages, test_mm,
+						   &u.notifier, a, a + SZ_64K,
+						   &ctx), 0);
+	drm_gpusvm_notifier_lock(&svm);
+	KUNIT_EXPECT_TRUE(test, drm_gpusvm_pages_valid(&svm, &u.pages));
+	drm_gpusvm_notifier_unlock(&svm);
+	test_check_contents(test, &u.pages, a, 16);
+
+	/* Outside the notifier's interval. */
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_get_pages(&svm, &u.pages, test_mm,
+						   &u.notifier, a, a + SZ_128K,
+						   &ctx), -EINVAL);
+
+	vm_munmap(a, SZ_64K);
+	KUNIT_EXPECT_EQ(test, u.invalidations, 1);
+	KUNIT_EXPECT_FALSE(test, drm_gpusvm_pages_valid_unlocked(&svm, &u.pages));
+	/* No VMA behind it any more. */
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_get_pages(&svm, &u.pages, test_mm,
+						   &u.notifier, a, a + SZ_64K,
+						   &ctx), -EFAULT);
+	mmu_interval_notifier_remove(&u.notifier);
+	drm_gpusvm_free_pages(&svm, &u.pages, u.npages);
+	KUNIT_EXPECT_NULL(test, u.pages.dma_addr);
+
+	/* A consumer without DMA gets CPU physical addresses. */
+	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
+	drm_gpusvm_init_pages(&u.pages, NULL);
+	u.invalidations = 0;
+	KUNIT_ASSERT_EQ(test, mmu_interval_notifier_insert(&u.notifier, test_mm,
+							   a, SZ_64K,
+							   &test_userptr_ops), 0);
+	KUNIT_ASSERT_EQ(test, drm_gpusvm_get_pages(&svm, &u.pages, test_mm,
+						   &u.notifier, a, a + SZ_64K,
+						   &ctx), 0);
+	for (i = 0; i < 16; i++)
+		KUNIT_EXPECT_EQ(test, (int)u.pages.dma_addr[i].proto,
+				DRM_INTERCONNECT_CPU);
+	test_check_contents(test, &u.pages, a, 16);
+	mmu_interval_notifier_remove(&u.notifier);
+	drm_gpusvm_free_pages(&svm, &u.pages, u.npages);
+	drm_gpusvm_fini(&svm);
+}
+
+/* fini with live, mapped ranges in several notifiers frees everything. */
+static void gpusvm_fini_live(struct kunit *test)
+{
+	struct svm_test *t = test->priv;
+	struct drm_gpusvm_range *r;
+	unsigned long a;
+	int i;
+
+	a = test_mmap(test, 2 * TEST_NOTIFIER_SIZE, TEST_NOTIFIER_SIZE,
+		      PROT_READ | PROT_WRITE, NULL);
+	for (i = 0; i < 4; i++) {
+		r = test_fault(t, a + i * SZ_4M, 0, TASK_SIZE, false);
+		KUNIT_ASSERT_FALSE(test, IS_ERR(r));
+		KUNIT_ASSERT_EQ(test, test_get_pages(t, r, 0, false), 0);
+	}
+	KUNIT_EXPECT_EQ(test, test_count_notifiers(t), 2);
+
+	mutex_lock(&t->lock);
+	drm_gpusvm_fini(&t->svm);
+	mutex_unlock(&t->lock);
+	KUNIT_EXPECT_EQ(test, t->ranges_freed, 4);
+	KUNIT_EXPECT_EQ(test, test_count_notifiers(t), 0);
+
+	/* Unmapping afterwards reaches no notifier. */
+	vm_munmap(a, 2 * TEST_NOTIFIER_SIZE);
+	KUNIT_EXPECT_EQ(test, t->invalidations, 0);
+
+	/* test_exit finalises again: give it a fresh, empty GPU SVM. */
+	KUNIT_ASSERT_EQ(test, drm_gpusvm_init(&t->svm, "kunit", NULL, 0, 0, 0,
+					      NULL, NULL, 0), 0);
+}
+
+/* Bad arguments get clear errnos and no warning. */
+static void gpusvm_bad_input(struct kunit *test)
+{
+	static const unsigned long ascending[] = { SZ_4K, SZ_64K };
+	static const unsigned long no_4k[] = { SZ_2M, SZ_64K };
+	static const unsigned long not_pow2[] = { SZ_2M, 3 * SZ_4K, SZ_4K };
+	struct drm_gpusvm_ctx ctx = {}, ro = { .read_only = true };
+	struct svm_test *t = test->priv;
+	struct drm_gpusvm svm;
+	struct drm_gpusvm_range *r;
+	struct vm_area_struct *vma;
+	unsigned long a, rd;
+
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_init(&svm, "x", test_mm, 0, TASK_SIZE,
+					      SZ_8M + SZ_4K, &test_ops,
+					      test_chunks, 3), -EINVAL);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_init(&svm, "x", test_mm, 0, TASK_SIZE,
+					      SZ_8M, &test_ops, ascending, 2),
+			-EINVAL);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_init(&svm, "x", test_mm, 0, TASK_SIZE,
+					      SZ_8M, &test_ops, no_4k, 2), -EINVAL);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_init(&svm, "x", test_mm, 0, TASK_SIZE,
+					      SZ_8M, &test_ops, not_pow2, 3),
+			-EINVAL);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_init(&svm, "x", test_mm, 0, TASK_SIZE,
+					      SZ_1M, &test_ops, test_chunks, 3),
+			-EINVAL);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_init(&svm, "x", test_mm, ULONG_MAX - SZ_4K,
+					      SZ_8K, SZ_8M, &test_ops, test_chunks,
+					      3),
+			-EINVAL);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_init(&svm, "x", NULL, 0, 0, 0,
+					      &test_ops, NULL, 0), -EINVAL);
+
+	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
+	/* Outside the mirrored window. */
+	t->svm.mm_start = a + SZ_64K;
+	t->svm.mm_range = SZ_1M;
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(test_fault(t, a, 0, TASK_SIZE, false)),
+			-EFAULT);
+	t->svm.mm_start = 0;
+	t->svm.mm_range = TASK_SIZE;
+	/* Empty and inverted GPU VA intervals. */
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(test_fault(t, a, a, a, false)),
+			-EINVAL);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(test_fault(t, a, a + SZ_4K, a, false)),
+			-EINVAL);
+	/* A PROT_NONE VMA (test_mmap's guard area) cannot be mirrored ... */
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(test_fault(t, a - SZ_4K, 0, TASK_SIZE,
+							 true)), -EPERM);
+	/* ... and where there is no VMA at all the address is invalid. */
+	vm_munmap(a - SZ_4K, SZ_4K);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(test_fault(t, a - SZ_4K, 0, TASK_SIZE,
+							 true)), -EFAULT);
+	KUNIT_EXPECT_EQ(test, test_count_notifiers(t), 0);
+
+	/* VM_IO and VM_PFNMAP VMAs cannot be mirrored. */
+	mmap_write_lock(test_mm);
+	vma = vma_lookup(test_mm, a);
+	vma->vm_flags |= VM_IO;
+	mmap_write_unlock(test_mm);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(test_fault(t, a, 0, TASK_SIZE, true)),
+			-EPERM);
+	mmap_write_lock(test_mm);
+	vma->vm_flags &= ~VM_IO;
+	vma->vm_flags |= VM_PFNMAP;
+	mmap_write_unlock(test_mm);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(test_fault(t, a, 0, TASK_SIZE, true)),
+			-EPERM);
+	mmap_write_lock(test_mm);
+	vma->vm_flags &= ~VM_PFNMAP;
+	mmap_write_unlock(test_mm);
+
+	/* Write to a read-only mapping: refused by find_or_insert and get_pages. */
+	rd = test_mmap(test, SZ_64K, SZ_64K, PROT_READ, NULL);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(test_fault(t, rd, 0, TASK_SIZE, false)),
+			-EPERM);
+	r = test_fault(t, rd, 0, TASK_SIZE, true);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(r));
+	KUNIT_EXPECT_EQ(test, test_get_pages(t, r, 0, false), -EPERM);
+	KUNIT_EXPECT_FALSE(test, test_pages_valid(t, &to_test_range(r)->pages[0]));
+	KUNIT_EXPECT_EQ(test, test_get_pages(t, r, 0, true), 0);
+
+	/* get_pages: zero, unaligned, overflowing, outside the notifier. */
+	r = test_fault(t, a, 0, TASK_SIZE, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(r));
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_get_pages(&t->svm, &to_test_range(r)->pages[0],
+						   test_mm, &r->notifier->notifier,
+						   a, a, &ctx), -EINVAL);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_get_pages(&t->svm, &to_test_range(r)->pages[0],
+						   test_mm, &r->notifier->notifier,
+						   a + 1, a + SZ_4K, &ctx), -EINVAL);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_get_pages(&t->svm, &to_test_range(r)->pages[0],
+						   test_mm, &r->notifier->notifier,
+						   a + SZ_4K, a, &ctx), -EINVAL);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_get_pages(&t->svm, &to_test_range(r)->pages[0],
+						   test_mm, &r->notifier->notifier,
+						   a, ULONG_MAX & PAGE_MASK, &ro), -EINVAL);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_get_pages_multi(&t->svm, NULL, 0, test_mm,
+							 &r->notifier->notifier,
+							 a, a + SZ_4K, &ctx), -EINVAL);
+}
+
+static const struct drm_driver test_drm_driver = {
+	.name = "gpusvm_kunit",
+	.desc = "drm_gpusvm KUnit device",
+	.date = "20261124",
+};
+
+static void test_suite_exit(struct kunit_suite *suite)
+{
+	int i;
+
+	for (i = 0; i < TEST_NDEV; i++) {
+		if (!IS_ERR_OR_NULL(test_drm[i]))
+			drm_dev_put(test_drm[i]);
+		test_drm[i] = NULL;
+		if (!IS_ERR_OR_NULL(test_pdev[i]))
+			platform_device_unregister(test_pdev[i]);
+		test_pdev[i] = NULL;
+	}
+	if (test_mm)
+		mmput(test_mm);
+	test_mm = NULL;
+}
+
+static int test_suite_init(struct kunit_suite *suite)
+{
+	int i, err;
+
+	/* The module loader's process lends its address space. */
+	if (!current->mm)
+		return -ENODEV;
+	mmget(current->mm);
+	test_mm = current->mm;
+
+	/*
+	 * Suites of a module run while it is still COMING, before a driver of
+	 * it could be registered: the devices stay unbound, DMA-capable
+	 * platform devices each wrapped in a DRM device.
+	 */
+	for (i = 0; i < TEST_NDEV; i++) {
+		struct platform_device_info info = {
+			.name = "drm_gpusvm_kunit",
+			.id = i,
+			.dma_mask = DMA_BIT_MASK(64),
+		};
+
+		test_pdev[i] = platform_device_register_full(&info);
+		if (IS_ERR(test_pdev[i])) {
+			err = PTR_ERR(test_pdev[i]);
+			goto err_devices;
+		}
+		test_drm[i] = drm_dev_alloc(&test_drm_driver, &test_pdev[i]->dev);
+		if (IS_ERR(test_drm[i])) {
+			err = PTR_ERR(test_drm[i]);
+			goto err_devices;
+		}
+	}
+	return 0;
+
+err_devices:
+	test_suite_exit(suite);
+	return err;
+}
+
+static struct kunit_case drm_gpusvm_cases[] = {
+	KUNIT_CASE(gpusvm_chunk_vma_edges),
+	KUNIT_CASE(gpusvm_chunk_gpuva_bounds),
+	KUNIT_CASE(gpusvm_chunk_neighbour),
+	KUNIT_CASE(gpusvm_notifier_insert_remove),
+	KUNIT_CASE(gpusvm_get_pages_anon),
+	KUNIT_CASE(gpusvm_get_pages_thp),
+	KUNIT_CASE(gpusvm_get_pages_file),
+	KUNIT_CASE(gpusvm_get_pages_retry),
+	KUNIT_CASE(gpusvm_munmap_gc),
+	KUNIT_CASE(gpusvm_partial_munmap),
+	KUNIT_CASE(gpusvm_n_to_1),
+	KUNIT_CASE(gpusvm_pages_without_range),
+	KUNIT_CASE(gpusvm_fini_live),
+	KUNIT_CASE(gpusvm_bad_input),
+	{}
+};
+
+static struct kunit_suite drm_gpusvm_suite = {
+	.name = "drm_gpusvm",
+	.suite_init = test_suite_init,
+	.suite_exit = test_suite_exit,
+	.init = test_init,
+	.exit = test_exit,
+	.test_cases = drm_gpusvm_cases,
+};
+
+kunit_test_suite(drm_gpusvm_suite);
+
+MODULE_DESCRIPTION("KUnit tests of drm_gpusvm");
+MODULE_LICENSE("Dual MIT/GPL");

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Pack the VM's initramfs: static busybox, the test kernel's modules plus the
+# project's modules (given as arguments), the project's static programs from
+# build/bin and the guest scripts. Output: build/initramfs.cpio.gz
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+kdir=$(kernel_build_dir)
+[ -f "$kdir/.complete" ] || die "no test kernel: run 'make kernel'"
+kver=$(cat "$kdir/include/config/kernel.release")
+root=$TOP_DIR/build/initramfs-root
+rm -rf "$root"
+mkdir -p "$root"/{bin,dev,proc,sys,tmp,run,etc,lib/modules,opt/gpusvm/bin}
+
+cp /bin/busybox "$root/bin/busybox"
+ln -s busybox "$root/bin/sh"
+install -m 0755 "$VM_DIR/guest/init" "$root/init"
+install -m 0755 "$VM_DIR"/guest/run-tests "$VM_DIR"/guest/hmm-peer-tests "$root/opt/gpusvm/bin/"
+
+cp -a "$kdir/modroot/lib/modules/$kver" "$root/lib/modules/"
+rm -f "$root/lib/modules/$kver/build" "$root/lib/modules/$kver/source"
+mkdir -p "$root/lib/modules/$kver/extra"
+for ko in "$@"; do
+	cp "$ko" "$root/lib/modules/$kver/extra/"
+done
+depmod -b "$root" "$kver"
+
+if [ -d "$TOP_DIR/build/bin" ]; then
+	cp "$TOP_DIR"/build/bin/* "$root/opt/gpusvm/bin/" 2>/dev/null || true
+fi
+
+(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -1) \
+	>"$TOP_DIR/build/initramfs.cpio.gz.tmp"
+mv "$TOP_DIR/build/initramfs.cpio.gz.tmp" "$TOP_DIR/build/initramfs.cpio.gz"
+log "initramfs: $(du -h "$TOP_DIR/build/initramfs.cpio.gz" | cut -f1), kernel $kver, $# project modules"

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Boot the test kernel in QEMU (TCG) with the project's initramfs and run one
+# job in it.
+#
+#   run-vm.sh [--timeout SEC] [--log FILE] [--mem SIZE] -- COMMAND [ARG...]
+#   run-vm.sh --shell
+#
+# The console is streamed to stdout and saved whole to the log file, whose path
+# is printed at the end. The exit code is the job's exit code in the guest, or
+# non-zero when the VM timed out or died, or when the console shows any kernel
+# WARNING, BUG, oops, lockdep, KASAN or kmemleak report (even if the job passed).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+timeout=1200
+mem=2G
+log=
+shell=0
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--timeout) timeout=$2; shift 2 ;;
+	--log) log=$2; shift 2 ;;
+	--mem) mem=$2; shift 2 ;;
+	--shell) shell=1; shift ;;
+	--) shift; break ;;
+	*) die "unknown option $1 (see the header of $0)" ;;
+	esac
+done
+[ $shell -eq 1 ] || [ $# -gt 0 ] || die "no command given (or --shell)"
+
+kdir=$(kernel_build_dir)
+[ -f "$kdir/.complete" ] || die "no test kernel: run 'make kernel'"
+initramfs=$TOP_DIR/build/initramfs.cpio.gz
+[ -f "$initramfs" ] || die "no $initramfs: run 'make initramfs'"
+
+mkdir -p "$TOP_DIR/build/logs"
+[ -n "$log" ] || log=$TOP_DIR/build/logs/vm-$(date +%Y%m%d-%H%M%S)-$$.log
+
+# The job travels as a second cpio archive appended to the initramfs.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/root/etc"
+if [ $shell -eq 0 ]; then
+	{
+		echo '#!/bin/sh'
+		printf '%q ' "$@"
+		echo
+	} >"$work/root/etc/vm-job"
+	chmod +x "$work/root/etc/vm-job"
+fi
+(cd "$work/root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/job.cpio.gz"
+cat "$initramfs" "$work/job.cpio.gz" >"$work/initrd"
+
+qemu=(qemu-system-x86_64 -machine pc -accel tcg,thread=multi -cpu max -smp 2
+	-m "$mem" -kernel "$kdir/arch/x86/boot/bzImage" -initrd "$work/initrd"
+	-append "console=ttyS0 panic=-1 rdinit=/init loglevel=7 kunit.enable=1 printk.devkmsg=on"
+	-display none -no-reboot)
+
+if [ $shell -eq 1 ]; then
+	log "interactive VM; console saved to $log (Ctrl-A X quits QEMU)"
+	"${qemu[@]}" -serial mon:stdio | tee "$log"
+	exit 0
+fi
+
+start=$(date +%s)
+set +e
+timeout -k 10 "$timeout" "${qemu[@]}" -serial stdio </dev/null | tee "$log"
+qrc=${PIPESTATUS[0]}
+set -e
+secs=$(( $(date +%s) - start ))
+
+rc=$(sed -n 's/^GPUSVM-VM: exit \([0-9]*\).*/\1/p' "$log" | tail -n 1)
+if [ "$qrc" -eq 124 ] || [ "$qrc" -eq 137 ]; then
+	echo "VM: timed out after ${timeout}s"
+	rc=124
+elif [ -z "$rc" ]; then
+	echo "VM: died before the job finished (qemu exit $qrc)"
+	rc=1
+fi
+if ! "$VM_DIR/check-log.sh" "$log"; then
+	[ "$rc" -ne 0 ] || rc=1
+fi
+echo "VM: job exit code $rc after ${secs}s; console log: $log"
+exit "$rc"

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Summarise the test results in a VM console log written by guest/run-tests.
+
+Each unit is framed by GPUSVM-TEST-BEGIN KIND NAME / GPUSVM-TEST-END NAME rc=N.
+Inside, results are TAP: KUnit test cases are the lines one level deep
+("    ok 1 - case"), kselftest cases are top-level lines ("ok 1 case").
+A unit that exits non-zero without a failing case, or reports no case at all,
+counts as one failure. Kernel problem reports (check-log.sh) count as one
+failure of the pseudo-test "kernel log". Ends with "N passed, N failed, N skipped".
+"""
+import re
+import subprocess
+import sys
+
+TAP = re.compile(r'^(?P<indent>\s*)(?P<not>not )?ok \d+ (?:- )?(?P<name>[^#]*?)\s*(?:#\s*(?P<dir>\S+).*)?$')
+
+
+def main():
+    log = sys.argv[1]
+    check = sys.argv[2] if len(sys.argv) > 2 else None
+    passed = failed = skipped = 0
+    unit = None
+    failures = []
+    with open(log, errors='replace') as f:
+        for raw in f:
+            line = raw.rstrip('\r\n')
+            m = re.match(r'^GPUSVM-TEST-BEGIN (\S+) (\S+)', line)
+            if m:
+                unit = {'kind': m.group(1), 'name': m.group(2), 'cases': 0, 'failed': 0}
+                continue
+            m = re.match(r'^GPUSVM-TEST-END (\S+) rc=(\d+)', line)
+            if m and unit:
+                rc = int(m.group(2))
+                if unit['cases'] == 0 or (rc != 0 and unit['failed'] == 0):
+                    failed += 1
+                    why = 'no test case ran' if unit['cases'] == 0 else f'exit code {rc}'
+                    failures.append(f"{unit['name']}: {why}")
+                print(f"unit {unit['name']}: {unit['cases']} cases, rc={rc}")
+                unit = None
+                continue
+            if unit is None or line.startswith('['):
+                continue
+            m = TAP.match(line)
+            if not m:
+                continue
+            depth = len(m.group('indent').expandtabs(4)) // 4
+            want = 1 if unit['kind'] == 'kunit' else 0
+            if depth != want:
+                continue
+            unit['cases'] += 1
+            directive = (m.group('dir') or '').upper()
+            if directive.startswith('SKIP'):
+                skipped += 1
+            elif m.group('not'):
+                failed += 1
+                unit['failed'] += 1
+                failures.append(f"{unit['name']}: {m.group('name')}")
+            else:
+                passed += 1
+    if unit is not None:
+        failed += 1
+        failures.append(f"{unit['name']}: never finished (VM died or timed out)")
+    if check:
+        if subprocess.call([check, log]) == 0:
+            passed += 1
+        else:
+            failed += 1
+            failures.append('kernel log: problem reports (see above)')
+    for fl in failures:
+        print(f'FAILED: {fl}')
+    print(f'{passed} passed, {failed} failed, {skipped} skipped')
+    return 0 if failed == 0 and passed > 0 else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
