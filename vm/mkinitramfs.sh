@@ -16,7 +16,8 @@ mkdir -p "$root"/{bin,dev,proc,sys,tmp,run,etc,lib/modules,opt/gpusvm/bin}
 cp /bin/busybox "$root/bin/busybox"
 ln -s busybox "$root/bin/sh"
 install -m 0755 "$VM_DIR/guest/init" "$root/init"
-install -m 0755 "$VM_DIR"/guest/run-tests "$VM_DIR"/guest/hmm-peer-tests "$root/opt/gpusvm/bin/"
+install -m 0755 "$VM_DIR"/guest/run-tests "$VM_DIR"/guest/hmm-peer-tests \
+	"$VM_DIR"/guest/demo "$root/opt/gpusvm/bin/"
 
 cp -a "$kdir/modroot/lib/modules/$kver" "$root/lib/modules/"
 rm -f "$root/lib/modules/$kver/build" "$root/lib/modules/$kver/source"
