@@ -1141,7 +1141,10 @@ static bool drm_gpusvm_pages_current(struct drm_gpusvm_pages_flags flags,
  * each pages object's device. If an invalidation happened the fault is taken
  * again, within the same time budget. Pages objects already valid (and
  * writable if a write is asked) are left alone; when all are, it returns at
- * once without faulting. Never sleeps on the notifier lock for write.
+ * once without faulting. Never takes the notifier lock for write: calls on
+ * different pages objects run in parallel, calls on the same pages object
+ * must be serialised by the caller (the driver lock does it). A pages object
+ * always mirrors the same interval: its DMA array is sized on first use.
  *
  * Return: 0 on success. -EINVAL on invalid arguments, -EFAULT when the
  * interval is not backed by a VMA the CPU can access, the mm is gone, or a

@@ -252,6 +252,20 @@ test_fault(struct svm_test *t, unsigned long addr, unsigned long start,
 	return range;
 }
 
+/* Fault at @addr (write) and check the new range is [@addr, @addr + @size). */
+static struct drm_gpusvm_range *test_range(struct kunit *test,
+					   struct svm_test *t,
+					   unsigned long addr,
+					   unsigned long size)
+{
+	struct drm_gpusvm_range *r = test_fault(t, addr, 0, TASK_SIZE, false);
+
+	KUNIT_ASSERT_FALSE(test, IS_ERR(r));
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_range_start(r), addr);
+	KUNIT_ASSERT_EQ(test, drm_gpusvm_range_size(r), size);
+	return r;
+}
+
 static int test_get_pages(struct svm_test *t, struct drm_gpusvm_range *range,
 			  unsigned int dev, bool read_only)
 {
@@ -474,8 +488,7 @@ static void gpusvm_get_pages_anon(struct kunit *test)
 	unsigned long a;
 
 	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
-	r = test_fault(t, a, 0, TASK_SIZE, false);
-	KUNIT_ASSERT_FALSE(test, IS_ERR(r));
+	r = test_range(test, t, a, SZ_64K);
 	pages = &to_test_range(r)->pages[0];
 	KUNIT_EXPECT_FALSE(test, test_pages_valid(t, pages));
 	KUNIT_EXPECT_EQ(test, pages->notifier_seq, ULONG_MAX);
@@ -503,9 +516,7 @@ static void gpusvm_get_pages_thp(struct kunit *test)
 	unsigned long a;
 
 	a = test_mmap(test, SZ_2M, SZ_2M, PROT_READ | PROT_WRITE, NULL);
-	r = test_fault(t, a, 0, TASK_SIZE, false);
-	KUNIT_ASSERT_FALSE(test, IS_ERR(r));
-	KUNIT_ASSERT_EQ(test, drm_gpusvm_range_size(r), (unsigned long)SZ_2M);
+	r = test_range(test, t, a, SZ_2M);
 	pages = &to_test_range(r)->pages[0];
 
 	KUNIT_ASSERT_EQ(test, test_get_pages(t, r, 0, false), 0);
@@ -528,9 +539,7 @@ static void gpusvm_get_pages_file(struct kunit *test)
 	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, file);
 	fput(file);
 
-	r = test_fault(t, a, 0, TASK_SIZE, false);
-	KUNIT_ASSERT_FALSE(test, IS_ERR(r));
-	KUNIT_ASSERT_EQ(test, drm_gpusvm_range_size(r), (unsigned long)SZ_64K);
+	r = test_range(test, t, a, SZ_64K);
 	pages = &to_test_range(r)->pages[0];
 	KUNIT_ASSERT_EQ(test, test_get_pages(t, r, 0, false), 0);
 	KUNIT_EXPECT_EQ(test, test_count_chunks(test, pages, 16), 16UL);
@@ -582,8 +591,7 @@ static void gpusvm_munmap_gc(struct kunit *test)
 	unsigned long a;
 
 	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
-	r = test_fault(t, a, 0, TASK_SIZE, false);
-	KUNIT_ASSERT_FALSE(test, IS_ERR(r));
+	r = test_range(test, t, a, SZ_64K);
 	pages = &to_test_range(r)->pages[0];
 	KUNIT_ASSERT_EQ(test, test_get_pages(t, r, 0, false), 0);
 
@@ -614,8 +622,7 @@ static void gpusvm_partial_munmap(struct kunit *test)
 	unsigned long a;
 
 	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
-	r = test_fault(t, a, 0, TASK_SIZE, false);
-	KUNIT_ASSERT_FALSE(test, IS_ERR(r));
+	r = test_range(test, t, a, SZ_64K);
 	KUNIT_ASSERT_EQ(test, test_get_pages(t, r, 0, false), 0);
 
 	vm_munmap(a + SZ_32K, SZ_32K);
@@ -642,8 +649,7 @@ static void gpusvm_n_to_1(struct kunit *test)
 
 	t->ndev = 2;
 	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
-	r = test_fault(t, a, 0, TASK_SIZE, false);
-	KUNIT_ASSERT_FALSE(test, IS_ERR(r));
+	r = test_range(test, t, a, SZ_64K);
 	tr = to_test_range(r);
 	KUNIT_EXPECT_PTR_EQ(test, tr->pages[0].drm, test_drm[0]);
 	KUNIT_EXPECT_PTR_EQ(test, tr->pages[1].drm, test_drm[1]);
@@ -894,8 +900,7 @@ static void gpusvm_bad_input(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, test_get_pages(t, r, 0, true), 0);
 
 	/* get_pages: zero, unaligned, overflowing, outside the notifier. */
-	r = test_fault(t, a, 0, TASK_SIZE, false);
-	KUNIT_ASSERT_FALSE(test, IS_ERR(r));
+	r = test_range(test, t, a, SZ_64K);
 	KUNIT_EXPECT_EQ(test, drm_gpusvm_get_pages(&t->svm, &to_test_range(r)->pages[0],
 						   test_mm, &r->notifier->notifier,
 						   a, a, &ctx), -EINVAL);
