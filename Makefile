@@ -12,13 +12,17 @@ BUILD := $(TOP)/build
 VM := $(TOP)/vm
 
 # Kernel sources of the project, built out of tree with Kbuild.
-KMOD_SOURCES := Kbuild include gpusvm
+KMOD_SOURCES := Kbuild include gpusvm vsvm
 # Modules packed into the VM (paths inside a kmod build directory).
-KMODS := gpusvm/drm_gpusvm.ko gpusvm/tests/drm_gpusvm_test.ko
+KMODS := gpusvm/drm_gpusvm.ko gpusvm/tests/drm_gpusvm_test.ko vsvm/vsvm.ko
 # Static user-space programs (user/tests/*.c), built into build/bin.
 USER_TESTS := $(patsubst user/tests/%.c,%,$(wildcard user/tests/*.c))
+USER_DEMOS := $(patsubst user/demo/%.c,%,$(wildcard user/demo/*.c))
 # The test units make check runs in the VM (see vm/guest/run-tests).
-TESTS ?= kunit:drm_gpusvm_test $(addprefix selftest:,$(USER_TESTS))
+# vsvm's selftest runs once per GPU SVM layout.
+VSVM_LAYOUTS := 1:1 n:1
+TESTS ?= kunit:drm_gpusvm_test $(addprefix selftest:,$(filter-out vsvm_test,$(USER_TESTS))) \
+	$(foreach l,$(VSVM_LAYOUTS),load:vsvm,layout=$(l) selftest:vsvm_test unload:vsvm)
 VM_TIMEOUT ?= 1800
 
 kdir = $$(bash $(VM)/build-kernel.sh)
@@ -54,13 +58,25 @@ modules-stock: deps
 		-j$$(nproc) modules
 	@echo "modules-stock: built against $(stock_kdir)"
 
+# User space: libvsvm (user/lib) over libdrm, the selftests (user/tests/*.c)
+# and the demo (user/demo), all static so the VM needs no libraries.
+USER_CFLAGS := -static -O2 -g -Wall -Wextra -Wno-unused-parameter -Werror \
+	-Iinclude/uapi/drm -Iuser/lib $$(pkg-config --cflags libdrm)
+USER_LIBS := $(BUILD)/lib/libvsvm.a $$(pkg-config --static --libs libdrm) -lpthread
+
 user: kernel
-	@mkdir -p $(BUILD)/bin
+	@mkdir -p $(BUILD)/bin $(BUILD)/lib
+	@gcc $(USER_CFLAGS) -c -o $(BUILD)/lib/vsvm.o user/lib/vsvm.c
+	@ar rcs $(BUILD)/lib/libvsvm.a $(BUILD)/lib/vsvm.o
 	@for t in $(USER_TESTS); do \
-		gcc -static -O2 -Wall -Werror -I$(ksrc)/tools/testing/selftests \
-			-o $(BUILD)/bin/$$t user/tests/$$t.c -lpthread || exit 1; \
+		gcc $(USER_CFLAGS) -I$(ksrc)/tools/testing/selftests \
+			-o $(BUILD)/bin/$$t user/tests/$$t.c $(USER_LIBS) || exit 1; \
 	done
-	@echo "user: $(USER_TESTS)"
+	@for d in $(USER_DEMOS); do \
+		gcc $(USER_CFLAGS) -o $(BUILD)/bin/$$d user/demo/$$d.c \
+			$(USER_LIBS) || exit 1; \
+	done
+	@echo "user: libvsvm $(USER_TESTS) $(USER_DEMOS)"
 
 initramfs: modules user
 	@bash $(VM)/mkinitramfs.sh $(addprefix $(BUILD)/kmod-test/,$(KMODS))

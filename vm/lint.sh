@@ -14,9 +14,15 @@ fail=0
 
 # Types and macros this out-of-tree project uses the way the kernel does.
 ignore=SPDX_LICENSE_TAG,FILE_PATH_CHANGES,COMPLEX_MACRO,MACRO_ARG_REUSE
+# TRACE_EVENT() headers have their own layout (as in include/trace/events).
+trace_ignore=$ignore,PARENTHESIS_ALIGNMENT,OPEN_ENDED_LINE
 for f in $files; do
+	case "$f" in
+	*_trace.h) ign=$trace_ignore ;;
+	*) ign=$ignore ;;
+	esac
 	if ! out=$(perl "$src/scripts/checkpatch.pl" --no-tree --strict --quiet \
-		--ignore "$ignore" --file "$f" 2>&1); then
+		--ignore "$ign" --file "$f" 2>&1); then
 		echo "$out"
 		fail=1
 	fi

@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: (GPL-2.0-only WITH Linux-syscall-note) OR MIT */
+/*
+ * vsvm: UAPI of the virtual SVM GPU.
+ *
+ * A vsvm device is a GPU whose engine runs in software. Each open file creates
+ * GPU VMs; a VM mirrors the address space of the process that created it
+ * (system-allocator mode): GPU VA == CPU VA, and any pointer of the process is
+ * valid in jobs without registration. Jobs run on the device's engine; a job
+ * touching memory the GPU has not mapped takes a GPU page fault that the
+ * driver services through drm_gpusvm.
+ *
+ * Every ioctl checks its flags and reserved fields (must be zero), sizes and
+ * address overflow; errors are -EINVAL (bad argument), -ENOENT (unknown VM
+ * or userptr handle), -EFAULT (bad user pointer), -ENOMEM, -EBUSY (too many
+ * async submissions outstanding), -EACCES (the VM belongs to another process),
+ * -ETIME (wait timed out).
+ */
+#ifndef _UAPI_VSVM_DRM_H_
+#define _UAPI_VSVM_DRM_H_
+
+#include "drm.h"
+
+#if defined(__cplusplus)
+extern "C" {
+#endif
+
+#define DRM_VSVM_GET_INFO		0x00
+#define DRM_VSVM_VM_CREATE		0x01
+#define DRM_VSVM_VM_DESTROY		0x02
+#define DRM_VSVM_EXEC			0x03
+#define DRM_VSVM_WAIT			0x04
+#define DRM_VSVM_SET_ATTR		0x05
+#define DRM_VSVM_PREFETCH		0x06
+#define DRM_VSVM_USERPTR_CREATE		0x07
+#define DRM_VSVM_USERPTR_BIND		0x08
+#define DRM_VSVM_USERPTR_DESTROY	0x09
+#define DRM_VSVM_STATS			0x0a
+
+#define DRM_IOCTL_VSVM_GET_INFO \
+	DRM_IOR(DRM_COMMAND_BASE + DRM_VSVM_GET_INFO, struct drm_vsvm_info)
+#define DRM_IOCTL_VSVM_VM_CREATE \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_VSVM_VM_CREATE, struct drm_vsvm_vm_create)
+#define DRM_IOCTL_VSVM_VM_DESTROY \
+	DRM_IOW(DRM_COMMAND_BASE + DRM_VSVM_VM_DESTROY, struct drm_vsvm_vm_destroy)
+#define DRM_IOCTL_VSVM_EXEC \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_VSVM_EXEC, struct drm_vsvm_exec)
+#define DRM_IOCTL_VSVM_WAIT \
+	DRM_IOW(DRM_COMMAND_BASE + DRM_VSVM_WAIT, struct drm_vsvm_wait)
+#define DRM_IOCTL_VSVM_SET_ATTR \
+	DRM_IOW(DRM_COMMAND_BASE + DRM_VSVM_SET_ATTR, struct drm_vsvm_set_attr)
+#define DRM_IOCTL_VSVM_PREFETCH \
+	DRM_IOW(DRM_COMMAND_BASE + DRM_VSVM_PREFETCH, struct drm_vsvm_prefetch)
+#define DRM_IOCTL_VSVM_USERPTR_CREATE \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_VSVM_USERPTR_CREATE, \
+		 struct drm_vsvm_userptr_create)
+#define DRM_IOCTL_VSVM_USERPTR_BIND \
+	DRM_IOW(DRM_COMMAND_BASE + DRM_VSVM_USERPTR_BIND, \
+		struct drm_vsvm_userptr_bind)
+#define DRM_IOCTL_VSVM_USERPTR_DESTROY \
+	DRM_IOW(DRM_COMMAND_BASE + DRM_VSVM_USERPTR_DESTROY, \
+		struct drm_vsvm_userptr_destroy)
+#define DRM_IOCTL_VSVM_STATS \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_VSVM_STATS, struct drm_vsvm_stats)
+
+/** How the driver lays out its GPU SVMs (module parameter "layout"). */
+#define DRM_VSVM_LAYOUT_1TO1	0	/* one drm_gpusvm per VM */
+#define DRM_VSVM_LAYOUT_NTO1	1	/* one drm_gpusvm per process, all devices */
+
+/**
+ * struct drm_vsvm_info - device information (DRM_IOCTL_VSVM_GET_INFO)
+ * @index: this device's index among the vsvm devices
+ * @num_devices: number of vsvm devices
+ * @layout: DRM_VSVM_LAYOUT_*
+ * @pad: zero
+ * @notifier_size: size of the GPU SVM notifier windows, in bytes
+ * @vram_size: bytes of device memory (0: none)
+ * @max_jobs: most jobs in one DRM_IOCTL_VSVM_EXEC
+ * @max_inflight: most asynchronous submissions outstanding per VM
+ * @reserved: zero
+ */
+struct drm_vsvm_info {
+	__u32 index;
+	__u32 num_devices;
+	__u32 layout;
+	__u32 pad;
+	__u64 notifier_size;
+	__u64 vram_size;
+	__u32 max_jobs;
+	__u32 max_inflight;
+	__u64 reserved[4];
+};
+
+/**
+ * struct drm_vsvm_vm_create - create a GPU VM mirroring the caller's mm
+ * @flags: zero
+ * @vm_id: out: the VM's id (never 0)
+ * @reserved: zero
+ */
+struct drm_vsvm_vm_create {
+	__u32 flags;
+	__u32 vm_id;
+	__u64 reserved;
+};
+
+/**
+ * struct drm_vsvm_vm_destroy - destroy a GPU VM
+ * @vm_id: the VM
+ * @pad: zero
+ *
+ * Jobs of the VM still queued or running are cancelled (-ECANCELED).
+ */
+struct drm_vsvm_vm_destroy {
+	__u32 vm_id;
+	__u32 pad;
+};
+
+/* Job operations. Addresses are GPU VAs (== CPU VAs of the VM's process). */
+#define DRM_VSVM_OP_COPY	1	/* dst[0..size) = src[0..size) */
+#define DRM_VSVM_OP_FILL	2	/* dst[0..size) = (u8)value */
+#define DRM_VSVM_OP_CHECKSUM	3	/* result = FNV-1a 64 of src[0..size) */
+#define DRM_VSVM_OP_ATOMIC_ADD	4	/* each u64 of dst[0..size) += value */
+
+/**
+ * struct drm_vsvm_job - one job of an exec
+ * @op: DRM_VSVM_OP_*
+ * @flags: zero
+ * @dst: destination GPU VA (COPY, FILL, ATOMIC_ADD; 8-byte aligned there)
+ * @src: source GPU VA (COPY, CHECKSUM)
+ * @size: bytes (a multiple of 8 for ATOMIC_ADD); 0 is a no-op
+ * @value: FILL byte (0..255) or ATOMIC_ADD addend
+ * @status: out: 0, or why the job failed: -EFAULT (no CPU mapping at
+ *          @fault_addr), -EACCES (write to memory the CPU or a VA attribute
+ *          made read-only), -EPERM (memory the GPU cannot mirror: VM_IO,
+ *          VM_PFNMAP), -EBUSY (the fault kept racing invalidations),
+ *          -ECANCELED (an earlier job failed, or the VM went away), -ENOMEM
+ * @pad: zero
+ * @fault_addr: out: the GPU VA of the unrecoverable fault
+ * @result: out: the CHECKSUM result
+ */
+struct drm_vsvm_job {
+	__u32 op;
+	__u32 flags;
+	__u64 dst;
+	__u64 src;
+	__u64 size;
+	__u64 value;
+	__s32 status;
+	__u32 pad;
+	__u64 fault_addr;
+	__u64 result;
+};
+
+#define DRM_VSVM_EXEC_ASYNC	(1u << 0)	/* return at once; see WAIT */
+
+/**
+ * struct drm_vsvm_exec - run jobs on the device's engine
+ * @vm_id: the VM
+ * @flags: DRM_VSVM_EXEC_*
+ * @num_jobs: number of jobs at @jobs (1..max_jobs)
+ * @pad: zero
+ * @jobs: user pointer to an array of &struct drm_vsvm_job; the out fields
+ *        are written back when the submission completes (at the end of a
+ *        synchronous exec, or by a successful DRM_IOCTL_VSVM_WAIT)
+ * @seqno: out: the submission's sequence number in the VM
+ *
+ * Jobs run in order; after a failed job the rest are cancelled. The ioctl's
+ * return value only tells whether the submission was accepted (and, when
+ * synchronous, completed): the jobs' own results are in their @status.
+ */
+struct drm_vsvm_exec {
+	__u32 vm_id;
+	__u32 flags;
+	__u32 num_jobs;
+	__u32 pad;
+	__u64 jobs;
+	__u64 seqno;
+};
+
+/**
+ * struct drm_vsvm_wait - wait for an asynchronous submission
+ * @vm_id: the VM
+ * @flags: zero
+ * @seqno: the submission (from &drm_vsvm_exec.seqno)
+ * @timeout_ns: how long to wait; 0 polls
+ *
+ * On success the submission's job results are copied to its job array and
+ * the submission is released (a second wait returns -ENOENT). -ETIME when
+ * it is still running at the timeout.
+ */
+struct drm_vsvm_wait {
+	__u32 vm_id;
+	__u32 flags;
+	__u64 seqno;
+	__s64 timeout_ns;
+};
+
+#define DRM_VSVM_ATTR_READ_ONLY		1	/* value: 0 or 1 */
+#define DRM_VSVM_ATTR_PREFERRED_LOC	2	/* value: DRM_VSVM_LOC_* */
+
+#define DRM_VSVM_LOC_SYSTEM	0	/* system memory */
+#define DRM_VSVM_LOC_DEVICE	1	/* the device's memory (-EOPNOTSUPP without) */
+
+/**
+ * struct drm_vsvm_set_attr - set an attribute on a VA interval of a VM
+ * @vm_id: the VM
+ * @attr: DRM_VSVM_ATTR_*
+ * @start: page-aligned start
+ * @size: page-aligned size (non-zero)
+ * @value: the attribute's value
+ * @reserved: zero
+ *
+ * GPU mappings of the interval are dropped and fault again under the new
+ * attribute. With DRM_VSVM_ATTR_READ_ONLY the GPU can read but not write the
+ * interval (a write fails the job with -EACCES).
+ */
+struct drm_vsvm_set_attr {
+	__u32 vm_id;
+	__u32 attr;
+	__u64 start;
+	__u64 size;
+	__u64 value;
+	__u64 reserved;
+};
+
+/**
+ * struct drm_vsvm_prefetch - fault a VA interval into the GPU ahead of use
+ * @vm_id: the VM
+ * @region: DRM_VSVM_LOC_* where the pages should be
+ * @start: page-aligned start
+ * @size: page-aligned size (non-zero)
+ * @reserved: zero
+ *
+ * Fails with the first error a GPU fault in the interval would have given
+ * (-EFAULT for a hole).
+ */
+struct drm_vsvm_prefetch {
+	__u32 vm_id;
+	__u32 region;
+	__u64 start;
+	__u64 size;
+	__u64 reserved;
+};
+
+#define DRM_VSVM_USERPTR_READ_ONLY	(1u << 0)
+
+/**
+ * struct drm_vsvm_userptr_create - mirror a user buffer as a GPU object
+ * @vm_id: the VM (its process owns the memory)
+ * @flags: DRM_VSVM_USERPTR_*
+ * @addr: page-aligned CPU address
+ * @size: page-aligned size (non-zero, at most 256 MiB)
+ * @handle: out: the userptr's handle (never 0)
+ * @pad: zero
+ *
+ * The object is a pages object of the GPU SVM without any range, validated
+ * by an MMU interval notifier of its own.
+ */
+struct drm_vsvm_userptr_create {
+	__u32 vm_id;
+	__u32 flags;
+	__u64 addr;
+	__u64 size;
+	__u32 handle;
+	__u32 pad;
+};
+
+/**
+ * struct drm_vsvm_userptr_bind - bind a userptr at a GPU VA of its VM
+ * @vm_id: the VM
+ * @handle: the userptr
+ * @gpu_va: page-aligned GPU VA; the userptr then backs
+ *          [gpu_va, gpu_va + size), in place of the process's own memory
+ *          there. A new bind replaces the previous one.
+ * @reserved: zero
+ */
+struct drm_vsvm_userptr_bind {
+	__u32 vm_id;
+	__u32 handle;
+	__u64 gpu_va;
+	__u64 reserved;
+};
+
+/**
+ * struct drm_vsvm_userptr_destroy - unbind and destroy a userptr
+ * @vm_id: the VM
+ * @handle: the userptr
+ */
+struct drm_vsvm_userptr_destroy {
+	__u32 vm_id;
+	__u32 handle;
+};
+
+/**
+ * struct drm_vsvm_stats - counters of a VM (DRM_IOCTL_VSVM_STATS)
+ * @vm_id: in: the VM
+ * @pad: zero
+ * @svm_id: identifies the VM's GPU SVM: VMs sharing one (N:1) report the
+ *          same id
+ * @faults: GPU page faults serviced
+ * @fault_retries: faults retried after racing an invalidation
+ * @fault_errors: faults that failed their job
+ * @pages_mapped: 4 KiB GPU PTEs valid now
+ * @jobs: jobs completed (successfully or not)
+ * @bytes_moved: bytes the engine read or wrote
+ * @invalidations: ranges or userptrs invalidated (GPU PTEs zapped)
+ * @ranges_created: ranges created in the GPU SVM
+ * @ranges_live: ranges in the GPU SVM now
+ * @gc_runs: garbage-collector passes that removed ranges
+ * @gc_ranges: ranges removed by the garbage collector
+ * @userptr_faults: faults serviced from a userptr
+ * @reserved: zero
+ *
+ * @ranges_created, @ranges_live, @gc_runs and @gc_ranges count the GPU SVM
+ * (shared by every VM of the process in the N:1 layout).
+ */
+struct drm_vsvm_stats {
+	__u32 vm_id;
+	__u32 pad;
+	__u64 svm_id;
+	__u64 faults;
+	__u64 fault_retries;
+	__u64 fault_errors;
+	__u64 pages_mapped;
+	__u64 jobs;
+	__u64 bytes_moved;
+	__u64 invalidations;
+	__u64 ranges_created;
+	__u64 ranges_live;
+	__u64 gc_runs;
+	__u64 gc_ranges;
+	__u64 userptr_faults;
+	__u64 reserved[6];
+};
+
+#if defined(__cplusplus)
+}
+#endif
+
+#endif /* _UAPI_VSVM_DRM_H_ */

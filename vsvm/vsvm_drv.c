@@ -1,0 +1,804 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+/*
+ * vsvm: a virtual SVM GPU, the reference driver of drm_gpusvm.
+ */
+
+#include <linux/debugfs.h>
+#include <linux/dma-mapping.h>
+#include <linux/module.h>
+#include <linux/platform_device.h>
+#include <linux/sched/mm.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include <drm/drm_drv.h>
+#include <drm/drm_file.h>
+#include <drm/drm_ioctl.h>
+#include <drm/drm_print.h>
+
+#include "vsvm_drv.h"
+
+#define CREATE_TRACE_POINTS
+#include "vsvm_trace.h"
+
+/**
+ * DOC: Overview
+ *
+ * vsvm is a GPU whose hardware is software, driven exactly the way a real
+ * SVM driver drives drm_gpusvm. The module creates ``num_devices`` platform
+ * devices, each a DRM device with a render node, an engine (a kernel thread,
+ * see DOC: Engine) and a fault queue (an ordered workqueue).
+ *
+ * Each open file creates GPU VMs (DRM_IOCTL_VSVM_VM_CREATE). A VM mirrors the
+ * address space of the process that created it: GPU VA == CPU VA, so jobs use
+ * malloc(), stack, global or mmap() pointers directly. Its page table starts
+ * empty; the engine's first access to a page is a GPU page fault, which the
+ * fault queue services through drm_gpusvm (range_find_or_insert,
+ * get_pages, then the bind under the notifier lock after pages_valid).
+ *
+ * CPU-side changes reach the driver through the GPU SVM's invalidate
+ * callback, which zaps PTEs, waits for the engine (the TLB flush) and only
+ * then DMA-unmaps; munmap also queues the ranges to a garbage collector that
+ * removes them under the driver lock.
+ *
+ * A VM may only be used by the process it mirrors (-EACCES otherwise): after
+ * fork() the child creates its own VMs, also on an inherited file.
+ *
+ * Observability: debugfs ``dri/<minor>/vsvm_stats`` (per device and VM),
+ * DRM_IOCTL_VSVM_STATS, and the tracepoints of the ``vsvm`` trace system
+ * (vsvm_fault, vsvm_bind, vsvm_invalidate, vsvm_gc).
+ */
+
+unsigned int vsvm_num_devices = 2;
+module_param_named(num_devices, vsvm_num_devices, uint, 0444);
+MODULE_PARM_DESC(num_devices, "number of vsvm devices (1-8, default 2)");
+
+static char *vsvm_layout = "1:1";
+module_param_named(layout, vsvm_layout, charp, 0444);
+MODULE_PARM_DESC(layout,
+		 "GPU SVM layout: \"1:1\" (a GPU SVM per VM, default) or \"n:1\" (one per process, shared by all devices)");
+
+bool vsvm_layout_shared;
+
+unsigned long vsvm_notifier_size = SZ_512M;
+module_param_named(notifier_size, vsvm_notifier_size, ulong, 0444);
+MODULE_PARM_DESC(notifier_size,
+		 "GPU SVM notifier window in bytes (power of two, >= 2 MiB; default 512 MiB)");
+
+static struct platform_device *vsvm_pdevs[VSVM_MAX_DEVICES];
+static struct vsvm_device *vsvm_devices[VSVM_MAX_DEVICES];
+
+/**
+ * vsvm_device_get_by_index() - the vsvm device of an index
+ * @index: the index, below vsvm_num_devices
+ *
+ * Devices live as long as the module: no reference is taken.
+ *
+ * Return: the device.
+ */
+struct vsvm_device *vsvm_device_get_by_index(unsigned int index)
+{
+	return vsvm_devices[index];
+}
+
+/**
+ * struct vsvm_file - an open file of a vsvm device
+ * @vdev: the device
+ * @vms: the file's VMs by id
+ */
+struct vsvm_file {
+	struct vsvm_device *vdev;
+	struct xarray vms;
+};
+
+static struct vsvm_vm *vsvm_vm_get(struct drm_file *file, u32 id)
+{
+	struct vsvm_file *vfile = file->driver_priv;
+	struct vsvm_vm *vm;
+
+	xa_lock(&vfile->vms);
+	vm = xa_load(&vfile->vms, id);
+	if (vm && !kref_get_unless_zero(&vm->refcount))
+		vm = NULL;
+	xa_unlock(&vfile->vms);
+	return vm;
+}
+
+static void vsvm_vm_release(struct kref *kref)
+{
+	struct vsvm_vm *vm = container_of(kref, struct vsvm_vm, refcount);
+
+	kfree(vm);
+}
+
+static void vsvm_vm_put(struct vsvm_vm *vm)
+{
+	kref_put(&vm->refcount, vsvm_vm_release);
+}
+
+/*
+ * Look a VM up for an ioctl that touches its memory: it must mirror the
+ * caller's process.
+ */
+static struct vsvm_vm *vsvm_vm_get_current(struct drm_file *file, u32 id,
+					   int *err)
+{
+	struct vsvm_vm *vm = vsvm_vm_get(file, id);
+
+	*err = 0;
+	if (!vm) {
+		*err = -ENOENT;
+	} else if (vm->svm->gpusvm.mm != current->mm) {
+		vsvm_vm_put(vm);
+		vm = NULL;
+		*err = -EACCES;
+	}
+	return vm;
+}
+
+static void vsvm_submit_release(struct kref *kref)
+{
+	struct vsvm_submit *submit = container_of(kref, struct vsvm_submit,
+						  refcount);
+
+	vsvm_vm_put(submit->vm);
+	kvfree(submit);
+}
+
+/**
+ * vsvm_submit_put() - drop a reference on a submission
+ * @submit: the submission
+ */
+void vsvm_submit_put(struct vsvm_submit *submit)
+{
+	kref_put(&submit->refcount, vsvm_submit_release);
+}
+
+/* Tear a VM down once it is out of the file's table. */
+static void vsvm_vm_destroy(struct vsvm_vm *vm)
+{
+	struct vsvm_device *vdev = vm->vdev;
+	struct vsvm_submit *submit;
+	unsigned long idx;
+
+	/*
+	 * Cancel the jobs (the engine checks at every page). Under the submit
+	 * lock: an exec racing with us either queued before, and is waited for
+	 * below, or sees the flag and queues nothing.
+	 */
+	mutex_lock(&vm->submit_lock);
+	WRITE_ONCE(vm->closing, true);
+	mutex_unlock(&vm->submit_lock);
+	wait_event(vm->idle_wq, !atomic_read(&vm->inflight));
+
+	mutex_lock(&vm->submit_lock);
+	xa_for_each(&vm->submits, idx, submit) {
+		xa_erase(&vm->submits, idx);
+		vsvm_submit_put(submit);
+	}
+	mutex_unlock(&vm->submit_lock);
+
+	vsvm_userptr_destroy_all(vm);
+	vsvm_svm_detach(vm);
+	vsvm_pt_fini(vm);
+
+	mutex_lock(&vdev->vms_lock);
+	list_del(&vm->dev_link);
+	mutex_unlock(&vdev->vms_lock);
+	vsvm_vm_put(vm);
+}
+
+static int vsvm_get_info_ioctl(struct drm_device *drm, void *data,
+			       struct drm_file *file)
+{
+	struct vsvm_device *vdev = to_vsvm_device(drm);
+	struct drm_vsvm_info *args = data;
+
+	memset(args, 0, sizeof(*args));
+	args->index = vdev->index;
+	args->num_devices = vsvm_num_devices;
+	args->layout = vsvm_layout_shared ? DRM_VSVM_LAYOUT_NTO1 :
+					    DRM_VSVM_LAYOUT_1TO1;
+	args->notifier_size = vsvm_notifier_size;
+	args->max_jobs = VSVM_MAX_JOBS;
+	args->max_inflight = VSVM_MAX_INFLIGHT;
+	return 0;
+}
+
+static int vsvm_vm_create_ioctl(struct drm_device *drm, void *data,
+				struct drm_file *file)
+{
+	struct vsvm_device *vdev = to_vsvm_device(drm);
+	struct vsvm_file *vfile = file->driver_priv;
+	struct drm_vsvm_vm_create *args = data;
+	struct vsvm_vm *vm;
+	int err;
+
+	if (args->flags || args->reserved)
+		return -EINVAL;
+
+	vm = kzalloc(sizeof(*vm), GFP_KERNEL);
+	if (!vm)
+		return -ENOMEM;
+	vm->vdev = vdev;
+	kref_init(&vm->refcount);
+	INIT_LIST_HEAD(&vm->svm_link);
+	xa_init(&vm->pt);
+	xa_init_flags(&vm->userptrs, XA_FLAGS_ALLOC1);
+	atomic_set(&vm->inflight, 0);
+	init_waitqueue_head(&vm->idle_wq);
+	mutex_init(&vm->submit_lock);
+	xa_init(&vm->submits);
+	vm->next_seqno = 1;
+
+	err = vsvm_svm_attach(vm, current->mm);
+	if (err)
+		goto err_free;
+
+	mutex_lock(&vdev->vms_lock);
+	list_add_tail(&vm->dev_link, &vdev->vms);
+	mutex_unlock(&vdev->vms_lock);
+
+	err = xa_alloc(&vfile->vms, &vm->id, vm, xa_limit_32b, GFP_KERNEL);
+	if (err) {
+		vsvm_vm_destroy(vm);
+		return err;
+	}
+	args->vm_id = vm->id;
+	return 0;
+
+err_free:
+	kfree(vm);
+	return err;
+}
+
+static int vsvm_vm_destroy_ioctl(struct drm_device *drm, void *data,
+				 struct drm_file *file)
+{
+	struct vsvm_file *vfile = file->driver_priv;
+	struct drm_vsvm_vm_destroy *args = data;
+	struct vsvm_vm *vm;
+
+	if (args->pad)
+		return -EINVAL;
+	vm = xa_erase(&vfile->vms, args->vm_id);
+	if (!vm)
+		return -ENOENT;
+	vsvm_vm_destroy(vm);
+	return 0;
+}
+
+/* Whether [addr, addr + size) is a valid user interval. */
+static bool vsvm_user_range_ok(u64 addr, u64 size)
+{
+	return addr + size >= addr && addr + size <= TASK_SIZE_MAX;
+}
+
+static bool vsvm_user_pages_ok(u64 addr, u64 size)
+{
+	return size && PAGE_ALIGNED(addr) && PAGE_ALIGNED(size) &&
+	       vsvm_user_range_ok(addr, size);
+}
+
+static int vsvm_job_check(const struct drm_vsvm_job *job)
+{
+	if (job->flags || job->pad)
+		return -EINVAL;
+	switch (job->op) {
+	case DRM_VSVM_OP_COPY:
+		if (!vsvm_user_range_ok(job->src, job->size))
+			return -EINVAL;
+		fallthrough;
+	case DRM_VSVM_OP_FILL:
+		if (job->op == DRM_VSVM_OP_FILL && job->value > 0xff)
+			return -EINVAL;
+		return vsvm_user_range_ok(job->dst, job->size) ? 0 : -EINVAL;
+	case DRM_VSVM_OP_CHECKSUM:
+		return vsvm_user_range_ok(job->src, job->size) ? 0 : -EINVAL;
+	case DRM_VSVM_OP_ATOMIC_ADD:
+		if (!IS_ALIGNED(job->dst, sizeof(u64)) ||
+		    !IS_ALIGNED(job->size, sizeof(u64)))
+			return -EINVAL;
+		return vsvm_user_range_ok(job->dst, job->size) ? 0 : -EINVAL;
+	default:
+		return -EINVAL;
+	}
+}
+
+static int vsvm_submit_copy_results(struct vsvm_submit *submit)
+{
+	if (copy_to_user(u64_to_user_ptr(submit->user_jobs), submit->jobs,
+			 array_size(submit->num_jobs, sizeof(submit->jobs[0]))))
+		return -EFAULT;
+	return 0;
+}
+
+static int vsvm_exec_ioctl(struct drm_device *drm, void *data,
+			   struct drm_file *file)
+{
+	struct drm_vsvm_exec *args = data;
+	struct vsvm_submit *submit;
+	struct vsvm_vm *vm;
+	unsigned int i;
+	int err;
+
+	if (args->flags & ~DRM_VSVM_EXEC_ASYNC || args->pad ||
+	    !args->num_jobs || args->num_jobs > VSVM_MAX_JOBS)
+		return -EINVAL;
+	vm = vsvm_vm_get_current(file, args->vm_id, &err);
+	if (!vm)
+		return err;
+
+	submit = kvzalloc(struct_size(submit, jobs, args->num_jobs),
+			  GFP_KERNEL);
+	if (!submit) {
+		vsvm_vm_put(vm);
+		return -ENOMEM;
+	}
+	submit->vm = vm;	/* takes over the reference */
+	kref_init(&submit->refcount);
+	INIT_LIST_HEAD(&submit->link);
+	init_completion(&submit->done);
+	submit->user_jobs = args->jobs;
+	submit->num_jobs = args->num_jobs;
+	if (copy_from_user(submit->jobs, u64_to_user_ptr(args->jobs),
+			   array_size(args->num_jobs, sizeof(submit->jobs[0])))) {
+		err = -EFAULT;
+		goto out_put;
+	}
+	for (i = 0; i < submit->num_jobs; i++) {
+		struct drm_vsvm_job *job = &submit->jobs[i];
+
+		err = vsvm_job_check(job);
+		if (err)
+			goto out_put;
+		job->status = 0;
+		job->fault_addr = 0;
+		job->result = 0;
+	}
+
+	mutex_lock(&vm->submit_lock);
+	if (READ_ONCE(vm->closing)) {
+		err = -ENOENT;
+	} else if (args->flags & DRM_VSVM_EXEC_ASYNC) {
+		unsigned long idx, n = 0;
+		struct vsvm_submit *s;
+
+		xa_for_each(&vm->submits, idx, s)
+			n++;
+		err = n >= VSVM_MAX_INFLIGHT ? -EBUSY :
+			xa_insert(&vm->submits, vm->next_seqno, submit,
+				  GFP_KERNEL);
+		if (!err)
+			kref_get(&submit->refcount);	/* the table's */
+	}
+	if (!err) {
+		submit->seqno = vm->next_seqno++;
+		kref_get(&submit->refcount);	/* the engine's */
+		vsvm_engine_queue(submit);
+	}
+	mutex_unlock(&vm->submit_lock);
+	if (err)
+		goto out_put;
+	args->seqno = submit->seqno;
+
+	if (!(args->flags & DRM_VSVM_EXEC_ASYNC)) {
+		/* Killable: the engine finishes or cancels it anyway. */
+		err = wait_for_completion_killable(&submit->done);
+		if (!err)
+			err = vsvm_submit_copy_results(submit);
+	}
+out_put:
+	vsvm_submit_put(submit);
+	return err;
+}
+
+static int vsvm_wait_ioctl(struct drm_device *drm, void *data,
+			   struct drm_file *file)
+{
+	struct drm_vsvm_wait *args = data;
+	struct vsvm_submit *submit;
+	struct vsvm_vm *vm;
+	long ret;
+	int err;
+
+	if (args->flags || args->timeout_ns < 0)
+		return -EINVAL;
+	vm = vsvm_vm_get_current(file, args->vm_id, &err);
+	if (!vm)
+		return err;
+
+	mutex_lock(&vm->submit_lock);
+	submit = xa_load(&vm->submits, args->seqno);
+	if (submit)
+		kref_get(&submit->refcount);
+	mutex_unlock(&vm->submit_lock);
+	if (!submit) {
+		err = -ENOENT;
+		goto out_vm;
+	}
+
+	ret = wait_for_completion_killable_timeout(&submit->done,
+						   nsecs_to_jiffies(args->timeout_ns));
+	if (ret < 0) {
+		err = ret;
+	} else if (!ret && !completion_done(&submit->done)) {
+		err = -ETIME;
+	} else {
+		/* Only one waiter takes the results. */
+		mutex_lock(&vm->submit_lock);
+		if (xa_erase(&vm->submits, args->seqno) == submit)
+			vsvm_submit_put(submit);
+		else
+			err = -ENOENT;
+		mutex_unlock(&vm->submit_lock);
+		if (!err)
+			err = vsvm_submit_copy_results(submit);
+	}
+	vsvm_submit_put(submit);
+out_vm:
+	vsvm_vm_put(vm);
+	return err;
+}
+
+static int vsvm_set_attr_ioctl(struct drm_device *drm, void *data,
+			       struct drm_file *file)
+{
+	struct drm_vsvm_set_attr *args = data;
+	struct vsvm_vm *vm;
+	int err;
+
+	if (args->reserved || !vsvm_user_pages_ok(args->start, args->size))
+		return -EINVAL;
+	vm = vsvm_vm_get_current(file, args->vm_id, &err);
+	if (!vm)
+		return err;
+	err = vsvm_svm_set_attr(vm, args->start, args->start + args->size,
+				args->attr, args->value);
+	vsvm_vm_put(vm);
+	return err;
+}
+
+static int vsvm_prefetch_ioctl(struct drm_device *drm, void *data,
+			       struct drm_file *file)
+{
+	struct drm_vsvm_prefetch *args = data;
+	struct vsvm_vm *vm;
+	int err;
+
+	if (args->reserved || !vsvm_user_pages_ok(args->start, args->size) ||
+	    args->region > DRM_VSVM_LOC_DEVICE)
+		return -EINVAL;
+	if (args->region == DRM_VSVM_LOC_DEVICE)
+		return -EOPNOTSUPP;
+	vm = vsvm_vm_get_current(file, args->vm_id, &err);
+	if (!vm)
+		return err;
+	err = vsvm_svm_prefetch(vm, args->start, args->start + args->size);
+	vsvm_vm_put(vm);
+	return err;
+}
+
+static int vsvm_userptr_create_ioctl(struct drm_device *drm, void *data,
+				     struct drm_file *file)
+{
+	struct drm_vsvm_userptr_create *args = data;
+	struct vsvm_vm *vm;
+	int err;
+
+	if (args->flags & ~DRM_VSVM_USERPTR_READ_ONLY || args->pad ||
+	    !vsvm_user_pages_ok(args->addr, args->size) ||
+	    args->size > VSVM_USERPTR_MAX_SIZE)
+		return -EINVAL;
+	vm = vsvm_vm_get_current(file, args->vm_id, &err);
+	if (!vm)
+		return err;
+	err = vsvm_userptr_create(vm, args->addr, args->size,
+				  args->flags & DRM_VSVM_USERPTR_READ_ONLY,
+				  &args->handle);
+	vsvm_vm_put(vm);
+	return err;
+}
+
+static int vsvm_userptr_bind_ioctl(struct drm_device *drm, void *data,
+				   struct drm_file *file)
+{
+	struct drm_vsvm_userptr_bind *args = data;
+	struct vsvm_vm *vm;
+	int err;
+
+	if (args->reserved || !PAGE_ALIGNED(args->gpu_va))
+		return -EINVAL;
+	vm = vsvm_vm_get_current(file, args->vm_id, &err);
+	if (!vm)
+		return err;
+	err = vsvm_userptr_bind(vm, args->handle, args->gpu_va);
+	vsvm_vm_put(vm);
+	return err;
+}
+
+static int vsvm_userptr_destroy_ioctl(struct drm_device *drm, void *data,
+				      struct drm_file *file)
+{
+	struct drm_vsvm_userptr_destroy *args = data;
+	struct vsvm_vm *vm;
+	int err;
+
+	vm = vsvm_vm_get(file, args->vm_id);
+	if (!vm)
+		return -ENOENT;
+	err = vsvm_userptr_destroy(vm, args->handle);
+	vsvm_vm_put(vm);
+	return err;
+}
+
+static int vsvm_stats_ioctl(struct drm_device *drm, void *data,
+			    struct drm_file *file)
+{
+	struct drm_vsvm_stats *args = data;
+	struct vsvm_svm *svm;
+	struct vsvm_vm *vm;
+	u32 vm_id = args->vm_id;
+
+	if (args->pad || memchr_inv(args->reserved, 0, sizeof(args->reserved)))
+		return -EINVAL;
+	vm = vsvm_vm_get(file, vm_id);
+	if (!vm)
+		return -ENOENT;
+	svm = vm->svm;
+	memset(args, 0, sizeof(*args));
+	args->vm_id = vm_id;
+	args->svm_id = svm->id;
+	args->faults = atomic64_read(&vm->stats.faults);
+	args->fault_retries = atomic64_read(&vm->stats.fault_retries);
+	args->fault_errors = atomic64_read(&vm->stats.fault_errors);
+	args->pages_mapped = atomic64_read(&vm->stats.pages_mapped);
+	args->jobs = atomic64_read(&vm->stats.jobs);
+	args->bytes_moved = atomic64_read(&vm->stats.bytes_moved);
+	args->invalidations = atomic64_read(&vm->stats.invalidations);
+	args->userptr_faults = atomic64_read(&vm->stats.userptr_faults);
+	args->ranges_created = atomic64_read(&svm->ranges_created);
+	args->ranges_live = atomic64_read(&svm->ranges_live);
+	args->gc_runs = atomic64_read(&svm->gc_runs);
+	args->gc_ranges = atomic64_read(&svm->gc_ranges);
+	vsvm_vm_put(vm);
+	return 0;
+}
+
+static const struct drm_ioctl_desc vsvm_ioctls[] = {
+	DRM_IOCTL_DEF_DRV(VSVM_GET_INFO, vsvm_get_info_ioctl, DRM_RENDER_ALLOW),
+	DRM_IOCTL_DEF_DRV(VSVM_VM_CREATE, vsvm_vm_create_ioctl, DRM_RENDER_ALLOW),
+	DRM_IOCTL_DEF_DRV(VSVM_VM_DESTROY, vsvm_vm_destroy_ioctl, DRM_RENDER_ALLOW),
+	DRM_IOCTL_DEF_DRV(VSVM_EXEC, vsvm_exec_ioctl, DRM_RENDER_ALLOW),
+	DRM_IOCTL_DEF_DRV(VSVM_WAIT, vsvm_wait_ioctl, DRM_RENDER_ALLOW),
+	DRM_IOCTL_DEF_DRV(VSVM_SET_ATTR, vsvm_set_attr_ioctl, DRM_RENDER_ALLOW),
+	DRM_IOCTL_DEF_DRV(VSVM_PREFETCH, vsvm_prefetch_ioctl, DRM_RENDER_ALLOW),
+	DRM_IOCTL_DEF_DRV(VSVM_USERPTR_CREATE, vsvm_userptr_create_ioctl,
+			  DRM_RENDER_ALLOW),
+	DRM_IOCTL_DEF_DRV(VSVM_USERPTR_BIND, vsvm_userptr_bind_ioctl,
+			  DRM_RENDER_ALLOW),
+	DRM_IOCTL_DEF_DRV(VSVM_USERPTR_DESTROY, vsvm_userptr_destroy_ioctl,
+			  DRM_RENDER_ALLOW),
+	DRM_IOCTL_DEF_DRV(VSVM_STATS, vsvm_stats_ioctl, DRM_RENDER_ALLOW),
+};
+
+static int vsvm_open(struct drm_device *drm, struct drm_file *file)
+{
+	struct vsvm_file *vfile;
+
+	vfile = kzalloc(sizeof(*vfile), GFP_KERNEL);
+	if (!vfile)
+		return -ENOMEM;
+	vfile->vdev = to_vsvm_device(drm);
+	xa_init_flags(&vfile->vms, XA_FLAGS_ALLOC1);
+	file->driver_priv = vfile;
+	return 0;
+}
+
+static void vsvm_postclose(struct drm_device *drm, struct drm_file *file)
+{
+	struct vsvm_file *vfile = file->driver_priv;
+	struct vsvm_vm *vm;
+	unsigned long idx;
+
+	xa_for_each(&vfile->vms, idx, vm) {
+		xa_erase(&vfile->vms, idx);
+		vsvm_vm_destroy(vm);
+	}
+	xa_destroy(&vfile->vms);
+	kfree(vfile);
+}
+
+static void vsvm_counters_show(struct seq_file *m,
+			       const struct vsvm_counters *c)
+{
+	s64 mapped = atomic64_read(&c->pages_mapped);
+
+	seq_printf(m, "faults %lld retries %lld errors %lld userptr_faults %lld pages_mapped %lld bytes_mapped %lld invalidations %lld jobs %lld bytes_moved %lld",
+		   atomic64_read(&c->faults), atomic64_read(&c->fault_retries),
+		   atomic64_read(&c->fault_errors),
+		   atomic64_read(&c->userptr_faults), mapped,
+		   mapped << PAGE_SHIFT, atomic64_read(&c->invalidations),
+		   atomic64_read(&c->jobs), atomic64_read(&c->bytes_moved));
+}
+
+static int vsvm_stats_show(struct seq_file *m, void *unused)
+{
+	struct vsvm_device *vdev = m->private;
+	struct vsvm_vm *vm;
+
+	seq_printf(m, "device %u layout %s\ntotal: ", vdev->index,
+		   vsvm_layout_shared ? "n:1" : "1:1");
+	vsvm_counters_show(m, &vdev->stats);
+	seq_puts(m, "\n");
+	mutex_lock(&vdev->vms_lock);
+	list_for_each_entry(vm, &vdev->vms, dev_link) {
+		struct vsvm_svm *svm = vm->svm;
+
+		seq_printf(m, "vm %u svm %llu ranges_live %lld ranges_created %lld gc_runs %lld gc_ranges %lld ",
+			   vm->id, svm->id, atomic64_read(&svm->ranges_live),
+			   atomic64_read(&svm->ranges_created),
+			   atomic64_read(&svm->gc_runs),
+			   atomic64_read(&svm->gc_ranges));
+		vsvm_counters_show(m, &vm->stats);
+		seq_puts(m, "\n");
+	}
+	mutex_unlock(&vdev->vms_lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(vsvm_stats);
+
+static void vsvm_debugfs_init(struct drm_minor *minor)
+{
+	debugfs_create_file("vsvm_stats", 0444, minor->debugfs_root,
+			    to_vsvm_device(minor->dev), &vsvm_stats_fops);
+}
+
+static const struct file_operations vsvm_fops = {
+	.owner = THIS_MODULE,
+	.open = drm_open,
+	.release = drm_release,
+	.unlocked_ioctl = drm_ioctl,
+	.compat_ioctl = drm_compat_ioctl,
+	.poll = drm_poll,
+	.read = drm_read,
+	.llseek = noop_llseek,
+};
+
+static const struct drm_driver vsvm_drm_driver = {
+	.driver_features = DRIVER_RENDER,
+	.open = vsvm_open,
+	.postclose = vsvm_postclose,
+	.ioctls = vsvm_ioctls,
+	.num_ioctls = ARRAY_SIZE(vsvm_ioctls),
+	.fops = &vsvm_fops,
+	.debugfs_init = vsvm_debugfs_init,
+	.name = "vsvm",
+	.desc = "virtual SVM GPU",
+	.date = "20261124",
+	.major = 1,
+	.minor = 0,
+};
+
+static int vsvm_probe(struct platform_device *pdev)
+{
+	struct vsvm_device *vdev;
+	int err;
+
+	vdev = devm_drm_dev_alloc(&pdev->dev, &vsvm_drm_driver,
+				  struct vsvm_device, drm);
+	if (IS_ERR(vdev))
+		return PTR_ERR(vdev);
+	vdev->index = pdev->id;
+	mutex_init(&vdev->vms_lock);
+	INIT_LIST_HEAD(&vdev->vms);
+
+	err = dma_set_mask_and_coherent(&pdev->dev, DMA_BIT_MASK(64));
+	if (err)
+		return err;
+	err = vsvm_engine_start(vdev);
+	if (err)
+		return err;
+	err = drm_dev_register(&vdev->drm, 0);
+	if (err) {
+		vsvm_engine_stop(vdev);
+		return err;
+	}
+	platform_set_drvdata(pdev, vdev);
+	vsvm_devices[vdev->index] = vdev;
+	return 0;
+}
+
+static int vsvm_remove(struct platform_device *pdev)
+{
+	struct vsvm_device *vdev = platform_get_drvdata(pdev);
+
+	drm_dev_unregister(&vdev->drm);
+	vsvm_engine_stop(vdev);
+	vsvm_devices[vdev->index] = NULL;
+	return 0;
+}
+
+static struct platform_driver vsvm_platform_driver = {
+	.probe = vsvm_probe,
+	.remove = vsvm_remove,
+	.driver = {
+		.name = "vsvm",
+	},
+};
+
+static void vsvm_destroy_devices(void)
+{
+	int i;
+
+	for (i = VSVM_MAX_DEVICES - 1; i >= 0; i--) {
+		if (vsvm_pdevs[i])
+			platform_device_unregister(vsvm_pdevs[i]);
+		vsvm_pdevs[i] = NULL;
+	}
+}
+
+static int __init vsvm_init(void)
+{
+	unsigned int i;
+	int err;
+
+	if (!vsvm_num_devices || vsvm_num_devices > VSVM_MAX_DEVICES) {
+		pr_err("vsvm: num_devices must be 1-%d\n", VSVM_MAX_DEVICES);
+		return -EINVAL;
+	}
+	if (!strcmp(vsvm_layout, "n:1") || !strcmp(vsvm_layout, "N:1")) {
+		vsvm_layout_shared = true;
+	} else if (strcmp(vsvm_layout, "1:1")) {
+		pr_err("vsvm: layout must be \"1:1\" or \"n:1\"\n");
+		return -EINVAL;
+	}
+	if (!is_power_of_2(vsvm_notifier_size) || vsvm_notifier_size < SZ_2M) {
+		pr_err("vsvm: notifier_size must be a power of two >= 2 MiB\n");
+		return -EINVAL;
+	}
+
+	err = platform_driver_register(&vsvm_platform_driver);
+	if (err)
+		return err;
+	for (i = 0; i < vsvm_num_devices; i++) {
+		struct platform_device_info info = {
+			.name = "vsvm",
+			.id = i,
+			.dma_mask = DMA_BIT_MASK(64),
+		};
+
+		vsvm_pdevs[i] = platform_device_register_full(&info);
+		if (IS_ERR(vsvm_pdevs[i])) {
+			err = PTR_ERR(vsvm_pdevs[i]);
+			vsvm_pdevs[i] = NULL;
+			goto err_devices;
+		}
+		if (!vsvm_devices[i]) {	/* probe failed */
+			err = -ENODEV;
+			goto err_devices;
+		}
+	}
+	pr_info("vsvm: %u devices, layout %s, notifier size %lu MiB\n",
+		vsvm_num_devices, vsvm_layout_shared ? "n:1" : "1:1",
+		vsvm_notifier_size >> 20);
+	return 0;
+
+err_devices:
+	vsvm_destroy_devices();
+	platform_driver_unregister(&vsvm_platform_driver);
+	return err;
+}
+
+static void __exit vsvm_exit(void)
+{
+	vsvm_destroy_devices();
+	platform_driver_unregister(&vsvm_platform_driver);
+}
+
+module_init(vsvm_init);
+module_exit(vsvm_exit);
+
+MODULE_DESCRIPTION("vsvm: virtual SVM GPU, reference driver of drm_gpusvm");
+MODULE_LICENSE("Dual MIT/GPL");

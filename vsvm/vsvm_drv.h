@@ -1,0 +1,303 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR MIT */
+/*
+ * vsvm: a virtual SVM GPU built on drm_gpusvm. See vsvm_drv.c for the DOC.
+ */
+#ifndef _VSVM_DRV_H_
+#define _VSVM_DRV_H_
+
+#include <linux/atomic.h>
+#include <linux/sizes.h>
+#include <linux/completion.h>
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/mmu_notifier.h>
+#include <linux/mutex.h>
+#include <linux/rwsem.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <linux/xarray.h>
+
+#include <drm/drm_device.h>
+#include <drm/drm_gpusvm.h>
+
+#include "vsvm_drm.h"
+
+#define VSVM_MAX_DEVICES	8
+#define VSVM_MAX_JOBS		1024
+#define VSVM_MAX_INFLIGHT	16
+#define VSVM_USERPTR_MAX_SIZE	SZ_256M
+/* Times one GPU access may fault before its job fails with -EBUSY. */
+#define VSVM_FAULT_TRIES	16
+
+/* GPU page table: 4 KiB PTEs in 2 MiB leaves (512 entries). */
+#define VSVM_PTE_VALID		BIT_ULL(0)
+#define VSVM_PTE_WRITE		BIT_ULL(1)
+#define VSVM_PT_LEAF_SHIFT	21
+#define VSVM_PT_LEAF_ENTRIES	(1UL << (VSVM_PT_LEAF_SHIFT - PAGE_SHIFT))
+
+/**
+ * struct vsvm_counters - event counters of a VM (also summed per device)
+ * @faults: GPU page faults serviced
+ * @fault_retries: fault passes retried after racing an invalidation
+ * @fault_errors: faults that failed their job
+ * @pages_mapped: GPU PTEs valid now
+ * @jobs: jobs completed
+ * @bytes_moved: bytes the engine read or wrote
+ * @invalidations: zaps of GPU PTEs by an invalidation
+ * @userptr_faults: faults serviced from a userptr
+ */
+struct vsvm_counters {
+	atomic64_t faults;
+	atomic64_t fault_retries;
+	atomic64_t fault_errors;
+	atomic64_t pages_mapped;
+	atomic64_t jobs;
+	atomic64_t bytes_moved;
+	atomic64_t invalidations;
+	atomic64_t userptr_faults;
+};
+
+/**
+ * struct vsvm_device - one virtual GPU
+ * @drm: the DRM device (its render node is the UAPI)
+ * @index: index among the vsvm devices (the pages-object index in N:1)
+ * @engine: the engine thread, running submissions in order
+ * @queue_lock: protects @queue
+ * @queue: submissions waiting for the engine
+ * @queue_wq: the engine sleeps here
+ * @tlb_sem: the engine's "TLB": held for read while the engine uses
+ *           translations it read from a page table; an invalidation zaps
+ *           PTEs, then takes it for write once, which waits until the engine
+ *           can no longer use a zapped translation (a TLB flush)
+ * @fault_wq: the fault queue: GPU page faults are serviced here, in order
+ * @stats: counters summed over every VM of the device
+ * @vms_lock: protects @vms
+ * @vms: the device's VMs (for debugfs)
+ */
+struct vsvm_device {
+	struct drm_device drm;
+	unsigned int index;
+	struct task_struct *engine;
+	spinlock_t queue_lock;		/* protects @queue */
+	struct list_head queue;
+	wait_queue_head_t queue_wq;
+	struct rw_semaphore tlb_sem;
+	struct workqueue_struct *fault_wq;
+	struct vsvm_counters stats;
+	struct mutex vms_lock;		/* protects @vms */
+	struct list_head vms;
+};
+
+/**
+ * struct vsvm_attr - attributes of a VA interval of a GPU SVM
+ * @link: entry in &vsvm_svm.attrs (sorted, non-overlapping)
+ * @start: start of the interval
+ * @end: end of the interval (exclusive)
+ * @read_only: the GPU may not write
+ * @preferred_loc: a DRM_VSVM_LOC_* value
+ *
+ * Intervals not in the list have the default attributes (all zero).
+ */
+struct vsvm_attr {
+	struct list_head link;
+	unsigned long start;
+	unsigned long end;
+	bool read_only;
+	u32 preferred_loc;
+};
+
+/**
+ * struct vsvm_svm - the driver's GPU SVM: one per VM (1:1) or one per
+ *                   process shared by every device (N:1)
+ * @gpusvm: the framework object
+ * @lock: the driver lock: serialises range insertion and removal, faults,
+ *        binds, attributes and userptr (un)binding
+ * @refcount: one per VM using it
+ * @id: unique id (reported to user space as svm_id)
+ * @shared: N:1 layout: ranges hold one pages object per device
+ * @owner: 1:1 layout: the only device
+ * @vms: the VMs using it; changed under @lock and the notifier lock held
+ *       for write, so the invalidate callback may walk it
+ * @attrs: VA attributes (&struct vsvm_attr), under @lock
+ * @gc_lock: protects @gc_list and @closing
+ * @gc_list: ranges unmapped by the CPU, waiting for removal
+ * @gc_work: runs the garbage collector
+ * @closing: teardown started: no more garbage-collector work
+ * @link: entry in the process registry (N:1)
+ * @ranges_created: ranges created
+ * @ranges_live: ranges alive now
+ * @gc_runs: garbage-collector passes that removed ranges
+ * @gc_ranges: ranges the garbage collector removed
+ */
+struct vsvm_svm {
+	struct drm_gpusvm gpusvm;
+	struct mutex lock;		/* the driver lock */
+	struct kref refcount;
+	u64 id;
+	bool shared;
+	struct vsvm_device *owner;
+	struct list_head vms;
+	struct list_head attrs;
+	spinlock_t gc_lock;		/* protects @gc_list, @closing */
+	struct list_head gc_list;
+	struct work_struct gc_work;
+	bool closing;
+	struct list_head link;
+	atomic64_t ranges_created;
+	atomic64_t ranges_live;
+	atomic64_t gc_runs;
+	atomic64_t gc_ranges;
+};
+
+/**
+ * struct vsvm_range - the driver's range: the MM range plus its pages
+ * @base: the framework range
+ * @gc_link: entry in &vsvm_svm.gc_list (empty when not queued)
+ * @pages: one pages object (1:1) or one per device (N:1), contiguous as
+ *         drm_gpusvm_range_set_unmapped() requires
+ */
+struct vsvm_range {
+	struct drm_gpusvm_range base;
+	struct list_head gc_link;
+	struct drm_gpusvm_pages pages[];
+};
+
+/**
+ * struct vsvm_vm - a GPU VM: a page table mirroring one process
+ * @vdev: the device
+ * @id: id in the file (user-visible)
+ * @refcount: the file's reference plus one per submission
+ * @svm: the GPU SVM
+ * @svm_link: entry in &vsvm_svm.vms
+ * @dev_link: entry in &vsvm_device.vms
+ * @pt: the GPU page table: leaves of %VSVM_PT_LEAF_ENTRIES PTEs indexed by
+ *      VA >> %VSVM_PT_LEAF_SHIFT; leaves live until the VM goes
+ * @userptrs: userptr objects by handle (changed under &vsvm_svm.lock)
+ * @closing: the VM is being destroyed: the engine cancels its jobs
+ * @inflight: submissions queued or running
+ * @idle_wq: woken when @inflight drops to 0
+ * @submit_lock: protects @submits and @next_seqno
+ * @submits: asynchronous submissions not yet waited for, by seqno
+ * @next_seqno: the next submission's seqno
+ * @stats: counters
+ */
+struct vsvm_vm {
+	struct vsvm_device *vdev;
+	u32 id;
+	struct kref refcount;
+	struct vsvm_svm *svm;
+	struct list_head svm_link;
+	struct list_head dev_link;
+	struct xarray pt;
+	struct xarray userptrs;
+	bool closing;
+	atomic_t inflight;
+	wait_queue_head_t idle_wq;
+	struct mutex submit_lock;	/* protects @submits */
+	struct xarray submits;
+	u64 next_seqno;
+	struct vsvm_counters stats;
+};
+
+/**
+ * struct vsvm_userptr - a user buffer mirrored by a pages object, no range
+ * @vm: the VM
+ * @handle: user-visible handle
+ * @notifier: its own MMU interval notifier over [@start, @start + @size)
+ * @pages: the pages object (the VM's device)
+ * @start: CPU address
+ * @size: size in bytes
+ * @read_only: the GPU may only read
+ * @bound: bound at @gpu_va (changed under &vsvm_svm.lock and the notifier
+ *         lock held for write)
+ * @gpu_va: where it is bound
+ */
+struct vsvm_userptr {
+	struct vsvm_vm *vm;
+	u32 handle;
+	struct mmu_interval_notifier notifier;
+	struct drm_gpusvm_pages pages;
+	unsigned long start;
+	unsigned long size;
+	bool read_only;
+	bool bound;
+	u64 gpu_va;
+};
+
+/**
+ * struct vsvm_submit - one exec: a list of jobs for the engine
+ * @vm: the VM (a reference is held)
+ * @refcount: the engine's, the ioctl's and, when asynchronous, the VM's
+ *            submission table's
+ * @link: entry in &vsvm_device.queue
+ * @done: completed when every job has run
+ * @seqno: sequence number in the VM
+ * @user_jobs: where the job results go
+ * @num_jobs: number of jobs
+ * @jobs: the jobs, with their results
+ */
+struct vsvm_submit {
+	struct vsvm_vm *vm;
+	struct kref refcount;
+	struct list_head link;
+	struct completion done;
+	u64 seqno;
+	u64 user_jobs;
+	unsigned int num_jobs;
+	struct drm_vsvm_job jobs[];
+};
+
+/* Count an event in a VM and its device. */
+#define vsvm_count(vm, counter, n) do { \
+		atomic64_add((n), &(vm)->stats.counter); \
+		atomic64_add((n), &(vm)->vdev->stats.counter); \
+	} while (0)
+
+static inline struct vsvm_device *to_vsvm_device(struct drm_device *drm)
+{
+	return container_of(drm, struct vsvm_device, drm);
+}
+
+extern unsigned int vsvm_num_devices;
+extern bool vsvm_layout_shared;
+extern unsigned long vsvm_notifier_size;
+struct vsvm_device *vsvm_device_get_by_index(unsigned int index);
+
+/* vsvm_engine.c */
+int vsvm_engine_start(struct vsvm_device *vdev);
+void vsvm_engine_stop(struct vsvm_device *vdev);
+void vsvm_engine_queue(struct vsvm_submit *submit);
+void vsvm_submit_put(struct vsvm_submit *submit);
+u64 vsvm_pt_lookup(struct vsvm_vm *vm, unsigned long va);
+int vsvm_pt_prepare(struct vsvm_vm *vm, unsigned long start,
+		    unsigned long end);
+void vsvm_pt_set(struct vsvm_vm *vm, unsigned long va, u64 pte);
+unsigned long vsvm_pt_zap(struct vsvm_vm *vm, unsigned long start,
+			  unsigned long end);
+void vsvm_pt_fini(struct vsvm_vm *vm);
+void vsvm_tlb_flush(struct vsvm_device *vdev);
+
+/* vsvm_svm.c */
+int vsvm_svm_attach(struct vsvm_vm *vm, struct mm_struct *mm);
+void vsvm_svm_detach(struct vsvm_vm *vm);
+int vsvm_handle_fault(struct vsvm_vm *vm, unsigned long addr, bool write);
+int vsvm_svm_set_attr(struct vsvm_vm *vm, unsigned long start,
+		      unsigned long end, u32 attr, u64 value);
+int vsvm_svm_prefetch(struct vsvm_vm *vm, unsigned long start,
+		      unsigned long end);
+void vsvm_svm_zap_vm(struct vsvm_vm *vm, unsigned long start,
+		     unsigned long end);
+
+/* vsvm_userptr.c */
+int vsvm_userptr_create(struct vsvm_vm *vm, unsigned long start,
+			unsigned long size, bool read_only, u32 *handle);
+int vsvm_userptr_bind(struct vsvm_vm *vm, u32 handle, u64 gpu_va);
+int vsvm_userptr_destroy(struct vsvm_vm *vm, u32 handle);
+void vsvm_userptr_destroy_all(struct vsvm_vm *vm);
+struct vsvm_userptr *vsvm_userptr_at(struct vsvm_vm *vm, unsigned long va);
+int vsvm_userptr_fault(struct vsvm_userptr *up, bool write);
+void vsvm_userptr_clip(struct vsvm_vm *vm, unsigned long addr,
+		       unsigned long *start, unsigned long *end);
+
+#endif

@@ -1,0 +1,802 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+/*
+ * vsvm: the driver side of drm_gpusvm: GPU SVMs in the 1:1 and N:1 layouts,
+ * GPU page faults, invalidation, garbage collection, VA attributes.
+ */
+
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+
+#include "vsvm_drv.h"
+#include "vsvm_trace.h"
+
+/**
+ * DOC: GPU SVM layouts
+ *
+ * The module parameter ``layout`` selects how VMs map to &struct drm_gpusvm:
+ *
+ * - ``1:1``: every VM has its own GPU SVM, and a range embeds one pages
+ *   object, initialised with the VM's device.
+ * - ``n:1``: one GPU SVM per process (per mm), shared by the VMs of every
+ *   vsvm device the process uses. A range embeds one pages object per vsvm
+ *   device, pages[i] initialised with device i, and a fault on device i
+ *   populates pages[i] only. The invalidate callback zaps the page tables of
+ *   every VM of the GPU SVM and waits for each of their engines.
+ *
+ * Both layouts run the same code: a GPU SVM has a list of VMs (one in 1:1)
+ * and a range has &vsvm_svm.shared ? num_devices : 1 pages objects.
+ *
+ * VA attributes (read-only, preferred location) belong to the GPU SVM: per VM
+ * in 1:1, per process in N:1 (as SVM attributes are in amdgpu). Ranges never
+ * straddle an attribute boundary: the fault handler passes the attribute
+ * interval as the GPU VA bounds of drm_gpusvm_range_find_or_insert(), and
+ * setting an attribute removes the ranges it overlaps.
+ */
+
+static DEFINE_MUTEX(vsvm_svms_lock);
+static LIST_HEAD(vsvm_svms);
+static atomic64_t vsvm_svm_ids = ATOMIC64_INIT(0);
+
+/* Range sizes to try, as xe does: 2 MiB, 64 KiB, 4 KiB. */
+static const unsigned long vsvm_chunk_sizes[] = { SZ_2M, SZ_64K, SZ_4K };
+
+static struct vsvm_svm *to_vsvm_svm(struct drm_gpusvm *gpusvm)
+{
+	return container_of(gpusvm, struct vsvm_svm, gpusvm);
+}
+
+static struct vsvm_range *to_vsvm_range(struct drm_gpusvm_range *range)
+{
+	return container_of(range, struct vsvm_range, base);
+}
+
+static unsigned int vsvm_svm_num_pages(struct vsvm_svm *svm)
+{
+	return svm->shared ? vsvm_num_devices : 1;
+}
+
+/* The pages object of @range used by device @vdev. */
+static struct drm_gpusvm_pages *vsvm_range_pages(struct vsvm_svm *svm,
+						 struct vsvm_range *vr,
+						 struct vsvm_device *vdev)
+{
+	return &vr->pages[svm->shared ? vdev->index : 0];
+}
+
+static struct drm_gpusvm_range *vsvm_range_alloc(struct drm_gpusvm *gpusvm)
+{
+	struct vsvm_svm *svm = to_vsvm_svm(gpusvm);
+	unsigned int i, n = vsvm_svm_num_pages(svm);
+	struct vsvm_range *vr;
+
+	vr = kzalloc(struct_size(vr, pages, n), GFP_KERNEL);
+	if (!vr)
+		return NULL;
+	INIT_LIST_HEAD(&vr->gc_link);
+	for (i = 0; i < n; i++) {
+		struct vsvm_device *vdev = svm->shared ?
+			vsvm_device_get_by_index(i) : svm->owner;
+
+		drm_gpusvm_init_pages(&vr->pages[i], &vdev->drm);
+	}
+	atomic64_inc(&svm->ranges_created);
+	atomic64_inc(&svm->ranges_live);
+	return &vr->base;
+}
+
+static void vsvm_range_free(struct drm_gpusvm_range *range)
+{
+	struct vsvm_svm *svm = to_vsvm_svm(range->gpusvm);
+	struct vsvm_range *vr = to_vsvm_range(range);
+	unsigned int i;
+
+	spin_lock(&svm->gc_lock);
+	list_del_init(&vr->gc_link);
+	spin_unlock(&svm->gc_lock);
+
+	for (i = 0; i < vsvm_svm_num_pages(svm); i++)
+		drm_gpusvm_free_pages(&svm->gpusvm, &vr->pages[i],
+				      drm_gpusvm_range_npages(range));
+	atomic64_dec(&svm->ranges_live);
+	kfree(vr);
+}
+
+/* Zap [start, end) in every VM of @svm; true if a PTE was valid. */
+static bool vsvm_svm_zap(struct vsvm_svm *svm, unsigned long start,
+			 unsigned long end)
+{
+	struct vsvm_vm *vm;
+	bool zapped = false;
+
+	list_for_each_entry(vm, &svm->vms, svm_link) {
+		if (vsvm_pt_zap(vm, start, end)) {
+			vsvm_count(vm, invalidations, 1);
+			zapped = true;
+		}
+	}
+	return zapped;
+}
+
+/* Wait until no engine of a VM of @svm uses a zapped translation. */
+static void vsvm_svm_tlb_flush(struct vsvm_svm *svm)
+{
+	struct vsvm_vm *vm;
+
+	list_for_each_entry(vm, &svm->vms, svm_link)
+		vsvm_tlb_flush(vm->vdev);
+}
+
+static void vsvm_gc_queue(struct vsvm_svm *svm, struct vsvm_range *vr)
+{
+	spin_lock(&svm->gc_lock);
+	if (list_empty(&vr->gc_link)) {
+		list_add_tail(&vr->gc_link, &svm->gc_list);
+		if (!svm->closing)
+			queue_work(system_wq, &svm->gc_work);
+	}
+	spin_unlock(&svm->gc_lock);
+}
+
+static void vsvm_invalidate(struct drm_gpusvm *gpusvm,
+			    struct drm_gpusvm_notifier *notifier,
+			    const struct mmu_notifier_range *mmu_range)
+{
+	struct vsvm_svm *svm = to_vsvm_svm(gpusvm);
+	struct drm_gpusvm_ctx ctx = { .in_notifier = true };
+	unsigned long start = mmu_range->start, end = mmu_range->end;
+	unsigned int i, n = vsvm_svm_num_pages(svm);
+	struct drm_gpusvm_range *r;
+	bool zapped = false;
+
+	/* 1. Zap the GPU PTEs of every range hit, in every VM. */
+	drm_gpusvm_for_each_range(r, notifier, start, end) {
+		trace_vsvm_invalidate(svm->id, start, end, mmu_range->event,
+				      drm_gpusvm_range_start(r),
+				      drm_gpusvm_range_end(r));
+		zapped |= vsvm_svm_zap(svm, drm_gpusvm_range_start(r),
+				       drm_gpusvm_range_end(r));
+	}
+	/* 2. The TLB flush: the engines no longer use those translations. */
+	if (zapped)
+		vsvm_svm_tlb_flush(svm);
+	/* 3. Only now the pages may be unmapped, and freed by the core. */
+	drm_gpusvm_for_each_range(r, notifier, start, end) {
+		struct vsvm_range *vr = to_vsvm_range(r);
+
+		for (i = 0; i < n; i++)
+			drm_gpusvm_unmap_pages(gpusvm, &vr->pages[i],
+					       drm_gpusvm_range_npages(r), &ctx);
+		if (mmu_range->event == MMU_NOTIFY_UNMAP) {
+			drm_gpusvm_range_set_unmapped(r, mmu_range, vr->pages, n);
+			vsvm_gc_queue(svm, vr);
+		}
+	}
+}
+
+static const struct drm_gpusvm_ops vsvm_gpusvm_ops = {
+	.range_alloc = vsvm_range_alloc,
+	.range_free = vsvm_range_free,
+	.invalidate = vsvm_invalidate,
+};
+
+/*
+ * Remove a range: zap it everywhere, wait for the engines, DMA-unmap its
+ * pages and only then take it out of the GPU SVM.
+ */
+static void vsvm_range_remove(struct vsvm_svm *svm, struct vsvm_range *vr)
+{
+	struct drm_gpusvm_ctx ctx = {};
+	struct drm_gpusvm_range *r = &vr->base;
+	unsigned int i;
+
+	lockdep_assert_held(&svm->lock);
+
+	spin_lock(&svm->gc_lock);
+	list_del_init(&vr->gc_link);
+	spin_unlock(&svm->gc_lock);
+
+	if (vsvm_svm_zap(svm, drm_gpusvm_range_start(r), drm_gpusvm_range_end(r)))
+		vsvm_svm_tlb_flush(svm);
+	for (i = 0; i < vsvm_svm_num_pages(svm); i++)
+		drm_gpusvm_unmap_pages(&svm->gpusvm, &vr->pages[i],
+				       drm_gpusvm_range_npages(r), &ctx);
+	drm_gpusvm_range_remove(&svm->gpusvm, r);
+}
+
+/* The garbage collector: remove the ranges the CPU unmapped. */
+static void vsvm_svm_gc(struct vsvm_svm *svm)
+{
+	unsigned long removed = 0;
+
+	lockdep_assert_held(&svm->lock);
+
+	for (;;) {
+		struct vsvm_range *vr;
+		struct drm_gpusvm_range_flags flags;
+
+		spin_lock(&svm->gc_lock);
+		vr = list_first_entry_or_null(&svm->gc_list, struct vsvm_range,
+					      gc_link);
+		spin_unlock(&svm->gc_lock);
+		if (!vr)
+			break;
+		flags.__flags = READ_ONCE(vr->base.flags.__flags);
+		trace_vsvm_gc(svm->id, drm_gpusvm_range_start(&vr->base),
+			      drm_gpusvm_range_end(&vr->base),
+			      flags.partial_unmap);
+		vsvm_range_remove(svm, vr);
+		removed++;
+	}
+	if (removed) {
+		atomic64_inc(&svm->gc_runs);
+		atomic64_add(removed, &svm->gc_ranges);
+	}
+}
+
+static void vsvm_gc_work(struct work_struct *work)
+{
+	struct vsvm_svm *svm = container_of(work, struct vsvm_svm, gc_work);
+
+	mutex_lock(&svm->lock);
+	vsvm_svm_gc(svm);
+	mutex_unlock(&svm->lock);
+}
+
+/* Remove every range overlapping [start, end). */
+static void vsvm_svm_remove_ranges(struct vsvm_svm *svm, unsigned long start,
+				   unsigned long end)
+{
+	struct drm_gpusvm_notifier *notifier;
+
+	lockdep_assert_held(&svm->lock);
+
+	while (start < end &&
+	       (notifier = drm_gpusvm_notifier_find(&svm->gpusvm, start, end))) {
+		unsigned long next = drm_gpusvm_notifier_end(notifier);
+		struct drm_gpusvm_range *r, *tmp;
+
+		/* The notifier goes away with its last range. */
+		drm_gpusvm_for_each_range_safe(r, tmp, notifier, start, end)
+			vsvm_range_remove(svm, to_vsvm_range(r));
+		start = next;
+	}
+}
+
+static struct vsvm_svm *vsvm_svm_create(struct vsvm_device *vdev,
+					struct mm_struct *mm, bool shared)
+{
+	struct vsvm_svm *svm;
+	int err;
+
+	svm = kzalloc(sizeof(*svm), GFP_KERNEL);
+	if (!svm)
+		return ERR_PTR(-ENOMEM);
+	svm->id = atomic64_inc_return(&vsvm_svm_ids);
+	svm->shared = shared;
+	svm->owner = shared ? NULL : vdev;
+	mutex_init(&svm->lock);
+	kref_init(&svm->refcount);
+	INIT_LIST_HEAD(&svm->vms);
+	INIT_LIST_HEAD(&svm->attrs);
+	spin_lock_init(&svm->gc_lock);
+	INIT_LIST_HEAD(&svm->gc_list);
+	INIT_WORK(&svm->gc_work, vsvm_gc_work);
+	INIT_LIST_HEAD(&svm->link);
+
+	err = drm_gpusvm_init(&svm->gpusvm, "vsvm", mm, 0, TASK_SIZE_MAX,
+			      vsvm_notifier_size, &vsvm_gpusvm_ops,
+			      vsvm_chunk_sizes, ARRAY_SIZE(vsvm_chunk_sizes));
+	if (err) {
+		mutex_destroy(&svm->lock);
+		kfree(svm);
+		return ERR_PTR(err);
+	}
+	drm_gpusvm_driver_set_lock(&svm->gpusvm, &svm->lock);
+	return svm;
+}
+
+/* Called by kref_put_mutex() with vsvm_svms_lock held; drops it. */
+static void vsvm_svm_release(struct kref *kref)
+{
+	struct vsvm_svm *svm = container_of(kref, struct vsvm_svm, refcount);
+	struct vsvm_attr *attr, *tmp;
+
+	list_del_init(&svm->link);
+	mutex_unlock(&vsvm_svms_lock);
+
+	spin_lock(&svm->gc_lock);
+	svm->closing = true;
+	spin_unlock(&svm->gc_lock);
+	cancel_work_sync(&svm->gc_work);
+
+	/* The notifiers go first; the ranges' range_free unmaps their pages. */
+	mutex_lock(&svm->lock);
+	drm_gpusvm_fini(&svm->gpusvm);
+	mutex_unlock(&svm->lock);
+
+	list_for_each_entry_safe(attr, tmp, &svm->attrs, link)
+		kfree(attr);
+	mutex_destroy(&svm->lock);
+	kfree(svm);
+}
+
+static void vsvm_svm_put(struct vsvm_svm *svm)
+{
+	kref_put_mutex(&svm->refcount, vsvm_svm_release, &vsvm_svms_lock);
+}
+
+/**
+ * vsvm_svm_attach() - give a new VM its GPU SVM
+ * @vm: the VM
+ * @mm: the process it mirrors (the caller's)
+ *
+ * In 1:1 a new GPU SVM; in N:1 the process's GPU SVM, created by the first
+ * VM of the process.
+ *
+ * Return: 0 or a negative errno.
+ */
+int vsvm_svm_attach(struct vsvm_vm *vm, struct mm_struct *mm)
+{
+	struct vsvm_svm *svm = NULL, *s;
+
+	if (vsvm_layout_shared) {
+		mutex_lock(&vsvm_svms_lock);
+		list_for_each_entry(s, &vsvm_svms, link) {
+			if (s->gpusvm.mm == mm &&
+			    kref_get_unless_zero(&s->refcount)) {
+				svm = s;
+				break;
+			}
+		}
+		if (!svm) {
+			svm = vsvm_svm_create(vm->vdev, mm, true);
+			if (!IS_ERR(svm))
+				list_add(&svm->link, &vsvm_svms);
+		}
+		mutex_unlock(&vsvm_svms_lock);
+	} else {
+		svm = vsvm_svm_create(vm->vdev, mm, false);
+	}
+	if (IS_ERR(svm))
+		return PTR_ERR(svm);
+
+	mutex_lock(&svm->lock);
+	down_write(&svm->gpusvm.notifier_lock);
+	list_add_tail(&vm->svm_link, &svm->vms);
+	up_write(&svm->gpusvm.notifier_lock);
+	mutex_unlock(&svm->lock);
+	vm->svm = svm;
+	return 0;
+}
+
+/*
+ * After the last VM of a device left a shared GPU SVM, drop that device's
+ * DMA mappings: nothing will use them.
+ */
+static void vsvm_svm_unmap_device(struct vsvm_svm *svm,
+				  struct vsvm_device *vdev)
+{
+	struct drm_gpusvm_ctx ctx = {};
+	struct drm_gpusvm_notifier *notifier;
+	struct drm_gpusvm_range *r;
+	struct vsvm_vm *vm;
+
+	lockdep_assert_held(&svm->lock);
+
+	list_for_each_entry(vm, &svm->vms, svm_link)
+		if (vm->vdev == vdev)
+			return;
+	list_for_each_entry(notifier, &svm->gpusvm.notifier_list, entry)
+		drm_gpusvm_for_each_range(r, notifier, 0, ULONG_MAX)
+			drm_gpusvm_unmap_pages(&svm->gpusvm,
+					       vsvm_range_pages(svm, to_vsvm_range(r), vdev),
+					       drm_gpusvm_range_npages(r), &ctx);
+}
+
+/**
+ * vsvm_svm_detach() - take a VM out of its GPU SVM
+ * @vm: the VM, whose engine work is finished
+ *
+ * Drops the VM's reference on the GPU SVM; the last one tears it down.
+ */
+void vsvm_svm_detach(struct vsvm_vm *vm)
+{
+	struct vsvm_svm *svm = vm->svm;
+
+	mutex_lock(&svm->lock);
+	down_write(&svm->gpusvm.notifier_lock);
+	list_del_init(&vm->svm_link);
+	up_write(&svm->gpusvm.notifier_lock);
+	if (svm->shared)
+		vsvm_svm_unmap_device(svm, vm->vdev);
+	mutex_unlock(&svm->lock);
+
+	vsvm_svm_put(svm);
+}
+
+/* The attributes at @addr, with the interval they hold on in @out. */
+static void vsvm_attr_lookup(struct vsvm_svm *svm, unsigned long addr,
+			     struct vsvm_attr *out)
+{
+	struct vsvm_attr *a;
+
+	lockdep_assert_held(&svm->lock);
+
+	memset(out, 0, sizeof(*out));
+	out->end = TASK_SIZE_MAX;
+	list_for_each_entry(a, &svm->attrs, link) {
+		if (a->end <= addr) {
+			out->start = a->end;
+			continue;
+		}
+		if (a->start <= addr) {
+			out->start = a->start;
+			out->end = a->end;
+			out->read_only = a->read_only;
+			out->preferred_loc = a->preferred_loc;
+		} else {
+			out->end = a->start;
+		}
+		return;
+	}
+}
+
+static bool vsvm_attr_is_default(const struct vsvm_attr *a)
+{
+	return !a->read_only && a->preferred_loc == DRM_VSVM_LOC_SYSTEM;
+}
+
+static bool vsvm_attr_same(const struct vsvm_attr *a, const struct vsvm_attr *b)
+{
+	return a->read_only == b->read_only &&
+	       a->preferred_loc == b->preferred_loc;
+}
+
+static void vsvm_attr_apply(struct vsvm_attr *a, u32 attr, u64 value)
+{
+	if (attr == DRM_VSVM_ATTR_READ_ONLY)
+		a->read_only = value;
+	else
+		a->preferred_loc = value;
+}
+
+static struct vsvm_attr *vsvm_attr_take(struct list_head *spare)
+{
+	struct vsvm_attr *a = list_first_entry(spare, struct vsvm_attr, link);
+
+	list_del(&a->link);
+	return a;
+}
+
+/* Split the attribute interval containing @addr at @addr. */
+static void vsvm_attr_split(struct vsvm_svm *svm, unsigned long addr,
+			    struct list_head *spare)
+{
+	struct vsvm_attr *a, *b;
+
+	list_for_each_entry(a, &svm->attrs, link) {
+		if (a->start < addr && addr < a->end) {
+			b = vsvm_attr_take(spare);
+			*b = *a;
+			b->start = addr;
+			a->end = addr;
+			list_add(&b->link, &a->link);
+			return;
+		}
+	}
+}
+
+/* Set @attr to @value on [start, end): all or nothing. */
+static int vsvm_attr_set(struct vsvm_svm *svm, unsigned long start,
+			 unsigned long end, u32 attr, u64 value)
+{
+	struct vsvm_attr *a, *n, *tmp;
+	unsigned int need = 3, i;
+	unsigned long cur = start;
+	LIST_HEAD(spare);
+
+	lockdep_assert_held(&svm->lock);
+
+	/* Two splits, and one gap before each interval inside and after. */
+	list_for_each_entry(a, &svm->attrs, link)
+		if (a->end > start && a->start < end)
+			need++;
+	for (i = 0; i < need; i++) {
+		n = kzalloc(sizeof(*n), GFP_KERNEL);
+		if (!n)
+			goto err_free;
+		list_add(&n->link, &spare);
+	}
+
+	vsvm_attr_split(svm, start, &spare);
+	vsvm_attr_split(svm, end, &spare);
+	list_for_each_entry(a, &svm->attrs, link) {
+		if (a->end <= start)
+			continue;
+		if (a->start >= end)
+			break;
+		if (a->start > cur) {
+			n = vsvm_attr_take(&spare);
+			n->start = cur;
+			n->end = a->start;
+			vsvm_attr_apply(n, attr, value);
+			list_add_tail(&n->link, &a->link);
+		}
+		vsvm_attr_apply(a, attr, value);
+		cur = a->end;
+	}
+	if (cur < end) {
+		n = vsvm_attr_take(&spare);
+		n->start = cur;
+		n->end = end;
+		vsvm_attr_apply(n, attr, value);
+		list_add_tail(&n->link, &a->link);
+	}
+
+	/* Keep the list short: drop defaults, merge equal neighbours. */
+	list_for_each_entry_safe(a, tmp, &svm->attrs, link) {
+		if (vsvm_attr_is_default(a)) {
+			list_del(&a->link);
+			kfree(a);
+		}
+	}
+	list_for_each_entry_safe(a, tmp, &svm->attrs, link) {
+		if (list_is_last(&a->link, &svm->attrs))
+			break;
+		n = list_next_entry(a, link);
+		if (a->end == n->start && vsvm_attr_same(a, n)) {
+			n->start = a->start;
+			list_del(&a->link);
+			kfree(a);
+		}
+	}
+err_free:
+	list_for_each_entry_safe(n, tmp, &spare, link)
+		kfree(n);
+	return i < need ? -ENOMEM : 0;
+}
+
+/* Bind the pages of @r into @vm's page table; notifier lock held. */
+static void vsvm_bind_range(struct vsvm_vm *vm, struct drm_gpusvm_range *r,
+			    struct drm_gpusvm_pages *pages, bool writable)
+{
+	unsigned long start = drm_gpusvm_range_start(r);
+	unsigned long npages = drm_gpusvm_range_npages(r);
+	u64 flags = VSVM_PTE_VALID | (writable ? VSVM_PTE_WRITE : 0);
+	unsigned long i, j;
+
+	lockdep_assert_held(&vm->svm->gpusvm.notifier_lock);
+
+	for (i = 0, j = 0; i < npages; j++) {
+		struct drm_pagemap_addr *addr = &pages->dma_addr[j];
+		unsigned long k;
+
+		for (k = 0; k < (1UL << addr->order); k++, i++) {
+			unsigned long va = start + (i << PAGE_SHIFT);
+
+			/* A userptr bound over this VA takes precedence. */
+			if (vsvm_userptr_at(vm, va))
+				continue;
+			vsvm_pt_set(vm, va, (addr->addr + (k << PAGE_SHIFT)) | flags);
+		}
+	}
+}
+
+/*
+ * Service a GPU fault at @addr from the process's memory: find or create the
+ * range, fault and DMA-map its pages for the VM's device, bind them. Returns
+ * the end of the bound range in @bound_end.
+ */
+static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
+			  unsigned long *bound_end)
+{
+	struct vsvm_svm *svm = vm->svm;
+	struct vsvm_attr attr;
+	unsigned long start, end;
+	unsigned int tries;
+	int err;
+
+	lockdep_assert_held(&svm->lock);
+
+	vsvm_attr_lookup(svm, addr, &attr);
+	if (write && attr.read_only)
+		return -EACCES;
+	start = attr.start;
+	end = attr.end;
+	vsvm_userptr_clip(vm, addr, &start, &end);
+
+	for (tries = 0; tries < VSVM_FAULT_TRIES; tries++) {
+		/* The range itself is only MM state: create it read-only. */
+		struct drm_gpusvm_ctx ctx = { .read_only = true };
+		struct drm_gpusvm_range_flags rflags;
+		struct drm_gpusvm_pages *pages;
+		struct drm_gpusvm_range *r;
+		unsigned long rs, re;
+
+		if (tries)
+			vsvm_count(vm, fault_retries, 1);
+
+		r = drm_gpusvm_range_find_or_insert(&svm->gpusvm, addr, start,
+						    end, &ctx);
+		if (IS_ERR(r))
+			return PTR_ERR(r);
+		rs = drm_gpusvm_range_start(r);
+		re = drm_gpusvm_range_end(r);
+		pages = vsvm_range_pages(svm, to_vsvm_range(r), vm->vdev);
+
+		err = vsvm_pt_prepare(vm, rs, re);
+		if (err)
+			return err;
+
+		/* A read does not break COW: map read-only until a write. */
+		ctx.read_only = !write;
+		err = drm_gpusvm_get_pages(&svm->gpusvm, pages, svm->gpusvm.mm,
+					   &r->notifier->notifier, rs, re, &ctx);
+		if (err == -EAGAIN)
+			continue;
+		if (err == -EFAULT) {
+			rflags.__flags = READ_ONCE(r->flags.__flags);
+			if (rflags.unmapped) {
+				/* Unmapped meanwhile: remove it, try anew. */
+				vsvm_svm_gc(svm);
+				continue;
+			}
+		}
+		if (err == -EPERM)
+			return -EACCES;
+		if (err)
+			return err;
+
+		drm_gpusvm_notifier_lock(&svm->gpusvm);
+		if (!drm_gpusvm_pages_valid(&svm->gpusvm, pages) ||
+		    (write && pages->flags.read_only)) {
+			drm_gpusvm_notifier_unlock(&svm->gpusvm);
+			continue;
+		}
+		vsvm_bind_range(vm, r, pages,
+				!pages->flags.read_only && !attr.read_only);
+		drm_gpusvm_notifier_unlock(&svm->gpusvm);
+
+		trace_vsvm_bind(vm->vdev->index, vm->id, rs, re,
+				!pages->flags.read_only && !attr.read_only,
+				false);
+		*bound_end = re;
+		return 0;
+	}
+	return -EBUSY;
+}
+
+/**
+ * vsvm_handle_fault() - service a GPU page fault (the fault queue's work)
+ * @vm: the VM that faulted
+ * @addr: the GPU VA
+ * @write: the access was a write
+ *
+ * Takes the driver lock, runs the garbage collector, then services the fault
+ * from a userptr bound at @addr or else from the process's memory.
+ *
+ * Return: 0 when the access can be retried, or the job's failure: -EFAULT
+ * (nothing mapped at @addr), -EACCES (write to read-only memory), -EPERM
+ * (memory the GPU cannot mirror), -EBUSY, -ENOMEM.
+ */
+int vsvm_handle_fault(struct vsvm_vm *vm, unsigned long addr, bool write)
+{
+	struct vsvm_svm *svm = vm->svm;
+	struct vsvm_userptr *up;
+	unsigned long end;
+	int err;
+
+	mutex_lock(&svm->lock);
+	vsvm_svm_gc(svm);
+	up = vsvm_userptr_at(vm, addr);
+	if (up) {
+		err = vsvm_userptr_fault(up, write);
+		if (!err)
+			vsvm_count(vm, userptr_faults, 1);
+	} else {
+		err = vsvm_svm_fault(vm, addr, write, &end);
+	}
+	mutex_unlock(&svm->lock);
+
+	vsvm_count(vm, faults, 1);
+	if (err)
+		vsvm_count(vm, fault_errors, 1);
+	trace_vsvm_fault(vm->vdev->index, vm->id, addr, write, err);
+	return err;
+}
+
+/**
+ * vsvm_svm_set_attr() - set a VA attribute
+ * @vm: the VM (the attribute goes to its GPU SVM)
+ * @start: start, page aligned
+ * @end: end (exclusive), page aligned
+ * @attr: DRM_VSVM_ATTR_*
+ * @value: its value
+ *
+ * The ranges overlapping the interval are removed; they fault again under
+ * the new attributes.
+ *
+ * Return: 0, -EINVAL, -EOPNOTSUPP (device memory without VRAM), -ENOMEM.
+ */
+int vsvm_svm_set_attr(struct vsvm_vm *vm, unsigned long start,
+		      unsigned long end, u32 attr, u64 value)
+{
+	struct vsvm_svm *svm = vm->svm;
+	int err;
+
+	switch (attr) {
+	case DRM_VSVM_ATTR_READ_ONLY:
+		if (value > 1)
+			return -EINVAL;
+		break;
+	case DRM_VSVM_ATTR_PREFERRED_LOC:
+		if (value == DRM_VSVM_LOC_DEVICE)
+			return -EOPNOTSUPP;
+		if (value != DRM_VSVM_LOC_SYSTEM)
+			return -EINVAL;
+		break;
+	default:
+		return -EINVAL;
+	}
+
+	mutex_lock(&svm->lock);
+	err = vsvm_attr_set(svm, start, end, attr, value);
+	if (!err)
+		vsvm_svm_remove_ranges(svm, start, end);
+	mutex_unlock(&svm->lock);
+	return err;
+}
+
+/**
+ * vsvm_svm_prefetch() - fault an interval into the GPU ahead of use
+ * @vm: the VM
+ * @start: start, page aligned
+ * @end: end (exclusive), page aligned
+ *
+ * Binds writable where the memory allows it, read-only elsewhere. Userptr
+ * bindings in the interval are skipped.
+ *
+ * Return: 0 or the first fault's error.
+ */
+int vsvm_svm_prefetch(struct vsvm_vm *vm, unsigned long start,
+		      unsigned long end)
+{
+	struct vsvm_svm *svm = vm->svm;
+	unsigned long addr, next;
+	int err = 0;
+
+	mutex_lock(&svm->lock);
+	vsvm_svm_gc(svm);
+	for (addr = start; addr < end; addr = next) {
+		struct vsvm_userptr *up = vsvm_userptr_at(vm, addr);
+
+		if (up) {
+			next = up->gpu_va + up->size;
+			continue;
+		}
+		err = vsvm_svm_fault(vm, addr, true, &next);
+		if (err == -EACCES)
+			err = vsvm_svm_fault(vm, addr, false, &next);
+		if (err)
+			break;
+	}
+	mutex_unlock(&svm->lock);
+	return err;
+}
+
+/**
+ * vsvm_svm_zap_vm() - drop a VM's GPU mappings of an interval
+ * @vm: the VM
+ * @start: start
+ * @end: end (exclusive)
+ *
+ * Zaps and waits for the engine. Driver lock held.
+ */
+void vsvm_svm_zap_vm(struct vsvm_vm *vm, unsigned long start,
+		     unsigned long end)
+{
+	lockdep_assert_held(&vm->svm->lock);
+
+	if (vsvm_pt_zap(vm, start, end))
+		vsvm_tlb_flush(vm->vdev);
+}
