@@ -628,8 +628,14 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 		if (err)
 			return err;
 
-		/* A read does not break COW: map read-only until a write. */
+		/*
+		 * A read does not break COW: map read-only until a write. The
+		 * upgrade replaces the DMA mapping: zap its users first.
+		 */
 		ctx.read_only = !write;
+		if (write && drm_gpusvm_pages_valid_unlocked(&svm->gpusvm, pages) &&
+		    pages->flags.read_only && vsvm_svm_zap(svm, rs, re))
+			vsvm_svm_tlb_flush(svm);
 		err = drm_gpusvm_get_pages(&svm->gpusvm, pages, svm->gpusvm.mm,
 					   &r->notifier->notifier, rs, re, &ctx);
 		if (err == -EAGAIN)

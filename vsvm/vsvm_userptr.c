@@ -176,6 +176,10 @@ int vsvm_userptr_fault(struct vsvm_userptr *up, bool write)
 	err = vsvm_pt_prepare(vm, up->gpu_va, up->gpu_va + up->size);
 	if (err)
 		return err;
+	/* A read-only mapping is replaced for a write: zap its users first. */
+	if (write && drm_gpusvm_pages_valid_unlocked(gpusvm, &up->pages) &&
+	    up->pages.flags.read_only)
+		vsvm_svm_zap_vm(vm, up->gpu_va, up->gpu_va + up->size);
 
 	for (tries = 0; tries < VSVM_FAULT_TRIES; tries++) {
 		unsigned long i, j;

@@ -1,0 +1,999 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Selftests of vsvm, the virtual SVM GPU, through libvsvm. make check runs
+ * this program once per GPU SVM layout (1:1 and N:1); layout-specific
+ * expectations read the layout from the device.
+ *
+ * Every memory kind a process has is used by the GPU without registration,
+ * and every CPU-side change (munmap, mprotect, mremap, madvise, fork) must be
+ * seen by the GPU: no stale data, clean job failures with the fault address.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "vsvm.h"
+
+#define SZ_4K	4096UL
+#define SZ_64K	(64UL << 10)
+#define SZ_1M	(1UL << 20)
+#define SZ_2M	(2UL << 20)
+
+static char data_buf[SZ_64K] = { 1 };	/* .data */
+static char bss_buf[SZ_64K];		/* .bss */
+
+static void *map_anon(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* First offset in @p whose byte is not @value, or -1. */
+static long first_diff(const void *p, int value, size_t size)
+{
+	const unsigned char *c = p;
+	size_t i;
+
+	for (i = 0; i < size; i++)
+		if (c[i] != (unsigned char)value)
+			return i;
+	return -1;
+}
+
+static void fill_pattern(void *p, size_t size, unsigned int seed)
+{
+	unsigned char *c = p;
+	size_t i;
+
+	for (i = 0; i < size; i++)
+		c[i] = (unsigned char)(i * 31 + seed);
+}
+
+static uint64_t faults_of(struct vsvm_dev *dev, uint32_t vm)
+{
+	struct drm_vsvm_stats s;
+
+	return vsvm_stats(dev, vm, &s) ? ~0ULL : s.faults;
+}
+
+FIXTURE(vsvm)
+{
+	struct vsvm_dev dev;
+	uint32_t vm;
+};
+
+FIXTURE_SETUP(vsvm)
+{
+	ASSERT_EQ(0, vsvm_open(0, &self->dev)) TH_LOG("no vsvm device");
+	ASSERT_EQ(0, vsvm_vm_create(&self->dev, &self->vm));
+}
+
+FIXTURE_TEARDOWN(vsvm)
+{
+	EXPECT_EQ(0, vsvm_vm_destroy(&self->dev, self->vm));
+	vsvm_close(&self->dev);
+}
+
+/* Device fill then CPU check, CPU pattern then device checksum and copy. */
+static int roundtrip(struct vsvm_dev *dev, uint32_t vm, void *p, size_t size,
+		     int value)
+{
+	uint64_t sum;
+	char *tmp;
+	int err;
+
+	err = vsvm_fill(dev, vm, p, value, size);
+	if (err)
+		return err;
+	if (first_diff(p, value, size) >= 0)
+		return -EIO;
+	fill_pattern(p, size, value);
+	err = vsvm_checksum(dev, vm, p, size, &sum);
+	if (err)
+		return err;
+	if (sum != vsvm_fnv1a(p, size))
+		return -EILSEQ;
+	tmp = malloc(size);
+	if (!tmp)
+		return -ENOMEM;
+	err = vsvm_copy(dev, vm, tmp, p, size);
+	if (!err && memcmp(tmp, p, size))
+		err = -EIO;
+	free(tmp);
+	return err;
+}
+
+TEST_F(vsvm, memory_malloc_stack_globals)
+{
+	char stack_buf[6000];
+	char *small = malloc(100), *large = malloc(8 * SZ_1M + 123);
+
+	ASSERT_NE(NULL, small);
+	ASSERT_NE(NULL, large);
+	EXPECT_EQ(0, roundtrip(&self->dev, self->vm, small, 100, 0x11));
+	EXPECT_EQ(0, roundtrip(&self->dev, self->vm, large, 8 * SZ_1M + 123, 0x22));
+	EXPECT_EQ(0, roundtrip(&self->dev, self->vm, stack_buf, sizeof(stack_buf), 0x33));
+	EXPECT_EQ(0, roundtrip(&self->dev, self->vm, data_buf, sizeof(data_buf), 0x44));
+	EXPECT_EQ(0, roundtrip(&self->dev, self->vm, bss_buf, sizeof(bss_buf), 0x55));
+	free(small);
+	free(large);
+}
+
+TEST_F(vsvm, memory_mmap_kinds)
+{
+	char path[] = "/tmp/vsvm-test-XXXXXX";
+	char *priv, *shared, *file, *mfd_map, *resv, *thp, byte;
+	int fd, mfd;
+
+	priv = map_anon(SZ_1M);
+	ASSERT_NE(NULL, priv);
+	EXPECT_EQ(0, roundtrip(&self->dev, self->vm, priv, SZ_1M, 0x61));
+
+	shared = mmap(NULL, SZ_1M, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, shared);
+	EXPECT_EQ(0, roundtrip(&self->dev, self->vm, shared, SZ_1M, 0x62));
+
+	fd = mkstemp(path);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, ftruncate(fd, SZ_1M));
+	file = mmap(NULL, SZ_1M, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, file);
+	EXPECT_EQ(0, vsvm_fill(&self->dev, self->vm, file, 'f', SZ_1M));
+	ASSERT_EQ(1, pread(fd, &byte, 1, SZ_1M - 1));
+	EXPECT_EQ('f', byte);
+	EXPECT_EQ(0, roundtrip(&self->dev, self->vm, file, SZ_1M, 0x63));
+
+	mfd = memfd_create("vsvm", 0);
+	ASSERT_GE(mfd, 0);
+	ASSERT_EQ(0, ftruncate(mfd, SZ_1M));
+	mfd_map = mmap(NULL, SZ_1M, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	ASSERT_NE(MAP_FAILED, mfd_map);
+	EXPECT_EQ(0, roundtrip(&self->dev, self->vm, mfd_map, SZ_1M, 0x64));
+
+	resv = map_anon(2 * SZ_2M);
+	ASSERT_NE(NULL, resv);
+	thp = (char *)(((unsigned long)resv + SZ_2M - 1) & ~(SZ_2M - 1));
+	EXPECT_EQ(0, roundtrip(&self->dev, self->vm, thp, SZ_2M, 0x65));
+
+	munmap(priv, SZ_1M);
+	munmap(shared, SZ_1M);
+	munmap(file, SZ_1M);
+	munmap(mfd_map, SZ_1M);
+	munmap(resv, 2 * SZ_2M);
+	close(fd);
+	close(mfd);
+	unlink(path);
+}
+
+TEST_F(vsvm, memory_hugetlb)
+{
+	char *p;
+	int fd = open("/proc/sys/vm/nr_hugepages", O_WRONLY);
+
+	if (fd >= 0) {
+		if (write(fd, "8", 1) != 1)
+			TH_LOG("cannot reserve huge pages");
+		close(fd);
+	}
+	p = mmap(NULL, SZ_2M, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	if (p == MAP_FAILED)
+		SKIP(return, "no hugetlb pages");
+	EXPECT_EQ(0, roundtrip(&self->dev, self->vm, p, SZ_2M, 0x66));
+	munmap(p, SZ_2M);
+}
+
+/* A CPU write after the device mapped the page is seen by the device. */
+TEST_F(vsvm, cpu_write_after_device_map)
+{
+	char *p = map_anon(SZ_64K);
+	uint64_t sum;
+
+	ASSERT_NE(NULL, p);
+	fill_pattern(p, SZ_64K, 1);
+	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, p, SZ_64K, &sum));
+	EXPECT_EQ(vsvm_fnv1a(p, SZ_64K), sum);
+	fill_pattern(p, SZ_64K, 2);
+	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, p, SZ_64K, &sum));
+	EXPECT_EQ(vsvm_fnv1a(p, SZ_64K), sum);
+	ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, p, 9, SZ_64K));
+	EXPECT_EQ(-1, first_diff(p, 9, SZ_64K));
+	munmap(p, SZ_64K);
+}
+
+TEST_F(vsvm, munmap_then_reuse_address)
+{
+	char *p = map_anon(SZ_2M);
+
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, p, 0x77, SZ_2M));
+	ASSERT_EQ(0, munmap(p, SZ_2M));
+	EXPECT_EQ(-EFAULT, vsvm_fill(&self->dev, self->vm, p, 1, SZ_2M));
+	EXPECT_EQ((uintptr_t)p, vsvm_last_fault_addr());
+
+	/* The same address again: new memory, no stale device data. */
+	ASSERT_EQ(p, mmap(p, SZ_2M, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
+	EXPECT_EQ(0, roundtrip(&self->dev, self->vm, p, SZ_2M, 0));
+	memset(p, 0, SZ_2M);
+	ASSERT_EQ(0, vsvm_copy(&self->dev, self->vm, p + SZ_1M, p, SZ_1M));
+	EXPECT_EQ(-1, first_diff(p + SZ_1M, 0, SZ_1M));
+	munmap(p, SZ_2M);
+}
+
+TEST_F(vsvm, partial_munmap)
+{
+	char *p = map_anon(4 * SZ_1M), *hole;
+	uint64_t sum;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, p, 0x5a, 4 * SZ_1M));
+	hole = p + SZ_2M - 2 * SZ_4K;
+	ASSERT_EQ(0, munmap(hole, 4 * SZ_4K));
+
+	/* The parts left keep their content and stay usable. */
+	EXPECT_EQ(-1, first_diff(p, 0x5a, hole - p));
+	EXPECT_EQ(0, vsvm_checksum(&self->dev, self->vm, p, hole - p, &sum));
+	EXPECT_EQ(vsvm_fnv1a(p, hole - p), sum);
+	EXPECT_EQ(0, vsvm_fill(&self->dev, self->vm, hole + 4 * SZ_4K, 0x6b,
+			       p + 4 * SZ_1M - (hole + 4 * SZ_4K)));
+	EXPECT_EQ(-1, first_diff(hole + 4 * SZ_4K, 0x6b,
+				 p + 4 * SZ_1M - (hole + 4 * SZ_4K)));
+	/* The hole faults at its first byte. */
+	EXPECT_EQ(-EFAULT, vsvm_fill(&self->dev, self->vm, p, 1, 4 * SZ_1M));
+	EXPECT_EQ((uintptr_t)hole, vsvm_last_fault_addr());
+	/* Bytes before the hole were written, in order. */
+	EXPECT_EQ(-1, first_diff(p, 1, hole - p));
+	munmap(p, hole - p);
+	munmap(hole + 4 * SZ_4K, p + 4 * SZ_1M - (hole + 4 * SZ_4K));
+}
+
+TEST_F(vsvm, mprotect_read_only)
+{
+	char *p = map_anon(SZ_1M);
+	uint64_t sum;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, p, 0x42, SZ_1M));
+	ASSERT_EQ(0, mprotect(p, SZ_1M, PROT_READ));
+	EXPECT_EQ(-EACCES, vsvm_fill(&self->dev, self->vm, p, 0x43, SZ_1M));
+	EXPECT_EQ((uintptr_t)p, vsvm_last_fault_addr());
+	EXPECT_EQ(-1, first_diff(p, 0x42, SZ_1M));
+	EXPECT_EQ(0, vsvm_checksum(&self->dev, self->vm, p, SZ_1M, &sum));
+	EXPECT_EQ(vsvm_fnv1a(p, SZ_1M), sum);
+	ASSERT_EQ(0, mprotect(p, SZ_1M, PROT_READ | PROT_WRITE));
+	EXPECT_EQ(0, vsvm_fill(&self->dev, self->vm, p, 0x44, SZ_1M));
+	EXPECT_EQ(-1, first_diff(p, 0x44, SZ_1M));
+	munmap(p, SZ_1M);
+}
+
+TEST_F(vsvm, attr_read_only_and_location)
+{
+	char *p = map_anon(SZ_2M);
+	uint64_t sum;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, p, 1, SZ_2M));
+	ASSERT_EQ(0, vsvm_set_attr(&self->dev, self->vm, p + SZ_1M, SZ_64K,
+				   DRM_VSVM_ATTR_READ_ONLY, 1));
+	/* Only the attribute's interval is read-only for the GPU. */
+	EXPECT_EQ(0, vsvm_fill(&self->dev, self->vm, p, 2, SZ_1M));
+	EXPECT_EQ(-EACCES, vsvm_fill(&self->dev, self->vm, p, 3, SZ_2M));
+	EXPECT_EQ((uintptr_t)p + SZ_1M, vsvm_last_fault_addr());
+	EXPECT_EQ(0, vsvm_checksum(&self->dev, self->vm, p, SZ_2M, &sum));
+	EXPECT_EQ(vsvm_fnv1a(p, SZ_2M), sum);
+	EXPECT_EQ(-1, first_diff(p + SZ_1M, 1, SZ_64K));
+	/* The CPU is not affected. */
+	p[SZ_1M] = 7;
+	ASSERT_EQ(0, vsvm_set_attr(&self->dev, self->vm, p + SZ_1M, SZ_64K,
+				   DRM_VSVM_ATTR_READ_ONLY, 0));
+	EXPECT_EQ(0, vsvm_fill(&self->dev, self->vm, p, 4, SZ_2M));
+	EXPECT_EQ(-1, first_diff(p, 4, SZ_2M));
+
+	EXPECT_EQ(0, vsvm_set_attr(&self->dev, self->vm, p, SZ_2M,
+				   DRM_VSVM_ATTR_PREFERRED_LOC, DRM_VSVM_LOC_SYSTEM));
+	if (!self->dev.info.vram_size) {
+		EXPECT_EQ(-EOPNOTSUPP,
+			  vsvm_set_attr(&self->dev, self->vm, p, SZ_2M,
+					DRM_VSVM_ATTR_PREFERRED_LOC, DRM_VSVM_LOC_DEVICE));
+	}
+	EXPECT_EQ(-EINVAL, vsvm_set_attr(&self->dev, self->vm, p, SZ_2M,
+					 DRM_VSVM_ATTR_READ_ONLY, 2));
+	EXPECT_EQ(-EINVAL, vsvm_set_attr(&self->dev, self->vm, p, SZ_2M, 99, 0));
+	munmap(p, SZ_2M);
+}
+
+TEST_F(vsvm, prefetch_avoids_faults)
+{
+	char *p = map_anon(4 * SZ_1M);
+	uint64_t before;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, vsvm_prefetch(&self->dev, self->vm, p, 4 * SZ_1M,
+				   DRM_VSVM_LOC_SYSTEM));
+	before = faults_of(&self->dev, self->vm);
+	ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, p, 0x12, 4 * SZ_1M));
+	EXPECT_EQ(before, faults_of(&self->dev, self->vm));
+	EXPECT_EQ(-1, first_diff(p, 0x12, 4 * SZ_1M));
+	munmap(p + SZ_1M, SZ_1M);
+	EXPECT_EQ(-EFAULT, vsvm_prefetch(&self->dev, self->vm, p, 4 * SZ_1M,
+					 DRM_VSVM_LOC_SYSTEM));
+	munmap(p, SZ_1M);
+	munmap(p + SZ_2M, SZ_2M);
+}
+
+TEST_F(vsvm, fork_cow)
+{
+	char *p = map_anon(SZ_1M);
+	int status;
+	pid_t pid;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, p, 'A', SZ_1M));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		uint32_t child_vm;
+
+		/* The parent's VM mirrors the parent: not usable here. */
+		if (vsvm_fill(&self->dev, self->vm, p, 'X', SZ_1M) != -EACCES)
+			_exit(10);
+		if (vsvm_vm_create(&self->dev, &child_vm))
+			_exit(11);
+		if (first_diff(p, 'A', SZ_1M) >= 0)
+			_exit(12);
+		if (vsvm_fill(&self->dev, child_vm, p, 'B', SZ_1M))
+			_exit(13);
+		if (first_diff(p, 'B', SZ_1M) >= 0)
+			_exit(14);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	/* The parent's copy is untouched, for the CPU and the device. */
+	EXPECT_EQ(-1, first_diff(p, 'A', SZ_1M));
+	EXPECT_EQ(0, roundtrip(&self->dev, self->vm, p, SZ_1M, 'C'));
+	munmap(p, SZ_1M);
+}
+
+/* Both processes use the device after fork, the parent writing first. */
+TEST_F(vsvm, fork_parent_writes_after)
+{
+	char *p = map_anon(SZ_64K);
+	int status;
+	pid_t pid;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, p, 1, SZ_64K));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		usleep(200000);
+		_exit(first_diff(p, 1, SZ_64K) >= 0 ? 20 : 0);
+	}
+	/* The parent's device write breaks COW: the child keeps 1s. */
+	EXPECT_EQ(0, vsvm_fill(&self->dev, self->vm, p, 2, SZ_64K));
+	EXPECT_EQ(-1, first_diff(p, 2, SZ_64K));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	munmap(p, SZ_64K);
+}
+
+TEST_F(vsvm, mremap)
+{
+	char *p = map_anon(SZ_2M), *target, *q;
+	uint64_t sum;
+
+	ASSERT_NE(NULL, p);
+	target = map_anon(SZ_2M);
+	ASSERT_NE(NULL, target);
+	ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, p, 0x3e, SZ_2M));
+	fill_pattern(p, SZ_64K, 5);
+	q = mremap(p, SZ_2M, SZ_2M, MREMAP_MAYMOVE | MREMAP_FIXED, target);
+	ASSERT_EQ(target, q);
+	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, q, SZ_2M, &sum));
+	EXPECT_EQ(vsvm_fnv1a(q, SZ_2M), sum);
+	EXPECT_EQ(-EFAULT, vsvm_fill(&self->dev, self->vm, p, 1, SZ_4K));
+	EXPECT_EQ(0, roundtrip(&self->dev, self->vm, q, SZ_2M, 0x3f));
+	munmap(q, SZ_2M);
+}
+
+TEST_F(vsvm, madvise_dontneed_reads_zeros)
+{
+	char *p = map_anon(SZ_2M), *dst = map_anon(SZ_2M);
+	uint64_t sum;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(NULL, dst);
+	ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, p, 0x99, SZ_2M));
+	ASSERT_EQ(0, madvise(p, SZ_2M, MADV_DONTNEED));
+	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, p, SZ_2M, &sum));
+	memset(dst, 0, SZ_2M);
+	EXPECT_EQ(vsvm_fnv1a(dst, SZ_2M), sum);
+	memset(dst, 0xff, SZ_2M);
+	ASSERT_EQ(0, vsvm_copy(&self->dev, self->vm, dst, p, SZ_2M));
+	EXPECT_EQ(-1, first_diff(dst, 0, SZ_2M));
+	munmap(p, SZ_2M);
+	munmap(dst, SZ_2M);
+}
+
+TEST_F(vsvm, thousands_of_small_allocations)
+{
+	const unsigned int n = 3000, max_jobs = self->dev.info.max_jobs;
+	struct drm_vsvm_job *jobs = calloc(max_jobs, sizeof(*jobs));
+	char **bufs = calloc(n, sizeof(*bufs));
+	unsigned int i, j, batch;
+
+	ASSERT_NE(NULL, jobs);
+	ASSERT_NE(NULL, bufs);
+	for (i = 0; i < n; i++) {
+		bufs[i] = malloc(16 + (i * 37) % 4080);
+		ASSERT_NE(NULL, bufs[i]);
+	}
+	for (i = 0; i < n; i += batch) {
+		batch = n - i < max_jobs ? n - i : max_jobs;
+		for (j = 0; j < batch; j++)
+			jobs[j] = (struct drm_vsvm_job) {
+				.op = DRM_VSVM_OP_FILL,
+				.dst = (uintptr_t)bufs[i + j],
+				.size = 16 + ((i + j) * 37) % 4080,
+				.value = (i + j) & 0xff,
+			};
+		ASSERT_EQ(0, vsvm_exec(&self->dev, self->vm, jobs, batch));
+	}
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(-1, first_diff(bufs[i], i & 0xff, 16 + (i * 37) % 4080))
+			TH_LOG("allocation %u", i);
+	for (i = 0; i < n; i++)
+		free(bufs[i]);
+	free(bufs);
+	free(jobs);
+}
+
+TEST_F_TIMEOUT(vsvm, larger_than_notifier, 120)
+{
+	size_t nsz = self->dev.info.notifier_size, size = nsz + 4 * SZ_1M;
+	char *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	char *boundary;
+	uint64_t sum;
+	size_t off;
+
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, p, 0xc3, size));
+	for (off = 0; off < size; off += SZ_64K)
+		ASSERT_EQ(0xc3, (unsigned char)p[off]) TH_LOG("offset %zu", off);
+	EXPECT_EQ(0xc3, (unsigned char)p[size - 1]);
+	boundary = (char *)(((unsigned long)p + nsz) & ~(nsz - 1));
+	fill_pattern(boundary - SZ_1M, 2 * SZ_1M, 3);
+	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, boundary - SZ_1M,
+				   2 * SZ_1M, &sum));
+	EXPECT_EQ(vsvm_fnv1a(boundary - SZ_1M, 2 * SZ_1M), sum);
+	munmap(p, size);
+}
+
+struct adder {
+	struct vsvm_dev *dev;
+	uint32_t vm;
+	uint64_t *words;
+	size_t count;
+	int iterations;
+	int err;
+};
+
+static void *adder_thread(void *arg)
+{
+	struct adder *a = arg;
+	int i;
+
+	for (i = 0; i < a->iterations && !a->err; i++)
+		a->err = vsvm_atomic_add(a->dev, a->vm, a->words, a->count, 1);
+	return NULL;
+}
+
+TEST_F(vsvm, two_devices_one_buffer)
+{
+	const size_t count = 4096;
+	struct drm_vsvm_stats s0, s1;
+	struct adder a0, a1;
+	struct vsvm_dev dev1;
+	pthread_t t0, t1;
+	uint64_t *words;
+	uint32_t vm1;
+	size_t i;
+
+	if (self->dev.info.num_devices < 2)
+		SKIP(return, "one device only");
+	ASSERT_EQ(0, vsvm_open(1, &dev1));
+	ASSERT_EQ(0, vsvm_vm_create(&dev1, &vm1));
+	words = map_anon(count * sizeof(*words));
+	ASSERT_NE(NULL, words);
+
+	a0 = (struct adder){ &self->dev, self->vm, words, count, 50, 0 };
+	a1 = (struct adder){ &dev1, vm1, words, count, 50, 0 };
+	ASSERT_EQ(0, pthread_create(&t0, NULL, adder_thread, &a0));
+	ASSERT_EQ(0, pthread_create(&t1, NULL, adder_thread, &a1));
+	pthread_join(t0, NULL);
+	pthread_join(t1, NULL);
+	EXPECT_EQ(0, a0.err);
+	EXPECT_EQ(0, a1.err);
+	for (i = 0; i < count; i++)
+		ASSERT_EQ(100, words[i]) TH_LOG("word %zu", i);
+
+	ASSERT_EQ(0, vsvm_stats(&self->dev, self->vm, &s0));
+	ASSERT_EQ(0, vsvm_stats(&dev1, vm1, &s1));
+	if (self->dev.info.layout == DRM_VSVM_LAYOUT_NTO1) {
+		EXPECT_EQ(s0.svm_id, s1.svm_id);
+	} else {
+		EXPECT_NE(s0.svm_id, s1.svm_id);
+	}
+	munmap(words, count * sizeof(*words));
+	EXPECT_EQ(0, vsvm_vm_destroy(&dev1, vm1));
+	vsvm_close(&dev1);
+}
+
+struct churner {
+	struct vsvm_dev *dev;
+	uint32_t vm;
+	unsigned int seed;
+	int err;
+};
+
+static void *churn_thread(void *arg)
+{
+	struct churner *c = arg;
+	int i;
+
+	for (i = 0; i < 20 && !c->err; i++) {
+		size_t size = SZ_64K * (1 + (c->seed + i) % 8);
+		char *p = map_anon(size);
+		uint64_t sum;
+
+		if (!p) {
+			c->err = -ENOMEM;
+			break;
+		}
+		c->err = vsvm_fill(c->dev, c->vm, p, c->seed, size);
+		if (!c->err && first_diff(p, c->seed, size) >= 0)
+			c->err = -EIO;
+		fill_pattern(p, size, i);
+		if (!c->err)
+			c->err = vsvm_checksum(c->dev, c->vm, p, size, &sum);
+		if (!c->err && sum != vsvm_fnv1a(p, size))
+			c->err = -EILSEQ;
+		munmap(p, size);
+	}
+	return NULL;
+}
+
+TEST_F(vsvm, many_threads_faulting)
+{
+	struct churner c[8];
+	pthread_t t[8];
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		c[i] = (struct churner){ &self->dev, self->vm, i + 1, 0 };
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, churn_thread, &c[i]));
+	}
+	for (i = 0; i < 8; i++) {
+		pthread_join(t[i], NULL);
+		EXPECT_EQ(0, c[i].err) TH_LOG("thread %d", i);
+	}
+}
+
+TEST_F(vsvm, async_submit_and_wait)
+{
+	char *p = map_anon(SZ_1M);
+	struct drm_vsvm_job jobs[2] = {
+		{ .op = DRM_VSVM_OP_FILL, .dst = (uintptr_t)p, .size = SZ_1M, .value = 0x21 },
+		{ .op = DRM_VSVM_OP_CHECKSUM, .src = (uintptr_t)p, .size = SZ_1M },
+	};
+	uint64_t seqno;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, vsvm_submit(&self->dev, self->vm, jobs, 2, &seqno));
+	ASSERT_EQ(0, vsvm_wait(&self->dev, self->vm, seqno, 10000000000LL));
+	EXPECT_EQ(0, jobs[0].status);
+	EXPECT_EQ(0, jobs[1].status);
+	EXPECT_EQ(vsvm_fnv1a(p, SZ_1M), jobs[1].result);
+	EXPECT_EQ(-1, first_diff(p, 0x21, SZ_1M));
+	EXPECT_EQ(-ENOENT, vsvm_wait(&self->dev, self->vm, seqno, 0));
+	EXPECT_EQ(-ENOENT, vsvm_wait(&self->dev, self->vm, seqno + 100, 0));
+	munmap(p, SZ_1M);
+}
+
+/* A job failing cancels the ones after it. */
+TEST_F(vsvm, failed_job_cancels_rest)
+{
+	char *p = map_anon(SZ_64K);
+	struct drm_vsvm_job jobs[3] = {
+		{ .op = DRM_VSVM_OP_FILL, .dst = (uintptr_t)p, .size = SZ_4K, .value = 1 },
+		{ .op = DRM_VSVM_OP_FILL, .dst = 4096, .size = SZ_4K, .value = 2 },
+		{ .op = DRM_VSVM_OP_FILL, .dst = (uintptr_t)p, .size = SZ_4K, .value = 3 },
+	};
+
+	ASSERT_NE(NULL, p);
+	EXPECT_EQ(-EFAULT, vsvm_exec(&self->dev, self->vm, jobs, 3));
+	EXPECT_EQ(0, jobs[0].status);
+	EXPECT_EQ(-EFAULT, jobs[1].status);
+	EXPECT_EQ(4096, jobs[1].fault_addr);
+	EXPECT_EQ(-ECANCELED, jobs[2].status);
+	EXPECT_EQ(-1, first_diff(p, 1, SZ_4K));
+	munmap(p, SZ_64K);
+}
+
+static void submit_big_jobs(struct vsvm_dev *dev, uint32_t vm, char *p,
+			    size_t size)
+{
+	struct drm_vsvm_job job = {
+		.op = DRM_VSVM_OP_FILL, .dst = (uintptr_t)p, .size = size, .value = 1,
+	};
+	uint64_t seqno;
+	int i;
+
+	for (i = 0; i < 4; i++)
+		vsvm_submit(dev, vm, &job, 1, &seqno);
+}
+
+TEST_F(vsvm, exit_close_destroy_with_jobs_in_flight)
+{
+	size_t size = 64 * SZ_1M;
+	struct vsvm_dev dev;
+	char *p = map_anon(size);
+	int status;
+	uint32_t vm;
+	pid_t pid;
+
+	ASSERT_NE(NULL, p);
+	/* Process exit. */
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		if (vsvm_open(0, &dev) || vsvm_vm_create(&dev, &vm))
+			_exit(1);
+		submit_big_jobs(&dev, vm, p, size);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+
+	/* File close. */
+	ASSERT_EQ(0, vsvm_open(0, &dev));
+	ASSERT_EQ(0, vsvm_vm_create(&dev, &vm));
+	submit_big_jobs(&dev, vm, p, size);
+	vsvm_close(&dev);
+
+	/* VM destroy. */
+	ASSERT_EQ(0, vsvm_open(0, &dev));
+	ASSERT_EQ(0, vsvm_vm_create(&dev, &vm));
+	submit_big_jobs(&dev, vm, p, size);
+	EXPECT_EQ(0, vsvm_vm_destroy(&dev, vm));
+	EXPECT_EQ(-ENOENT, vsvm_vm_destroy(&dev, vm));
+	vsvm_close(&dev);
+
+	/* The device still works. */
+	EXPECT_EQ(0, roundtrip(&self->dev, self->vm, p, SZ_1M, 0x10));
+	munmap(p, size);
+}
+
+TEST_F(vsvm, userptr_bound_elsewhere)
+{
+	char *buf = map_anon(SZ_1M), *gpu;
+	uint32_t handle;
+	uint64_t sum;
+
+	ASSERT_NE(NULL, buf);
+	/* A GPU VA the process has reserved but cannot touch. */
+	gpu = mmap(NULL, SZ_1M, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, gpu);
+	ASSERT_EQ(0, vsvm_userptr_create(&self->dev, self->vm, buf, SZ_1M, 0,
+					 &handle));
+	EXPECT_NE(0, handle);
+	/* Unbound, the GPU VA is the process's PROT_NONE memory. */
+	EXPECT_EQ(-EPERM, vsvm_fill(&self->dev, self->vm, gpu, 1, SZ_4K));
+	ASSERT_EQ(0, vsvm_userptr_bind(&self->dev, self->vm, handle,
+				       (uintptr_t)gpu));
+	ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, gpu, 0x71, SZ_1M));
+	EXPECT_EQ(-1, first_diff(buf, 0x71, SZ_1M));
+	fill_pattern(buf, SZ_1M, 4);
+	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, gpu, SZ_1M, &sum));
+	EXPECT_EQ(vsvm_fnv1a(buf, SZ_1M), sum);
+
+	/* CPU munmap of the buffer invalidates the userptr. */
+	ASSERT_EQ(0, munmap(buf, SZ_1M));
+	EXPECT_EQ(-EFAULT, vsvm_fill(&self->dev, self->vm, gpu, 1, SZ_4K));
+	EXPECT_EQ(0, vsvm_userptr_destroy(&self->dev, self->vm, handle));
+	EXPECT_EQ(-ENOENT, vsvm_userptr_destroy(&self->dev, self->vm, handle));
+	munmap(gpu, SZ_1M);
+}
+
+TEST_F(vsvm, userptr_independent_of_ranges)
+{
+	char *buf = map_anon(SZ_2M), *gpu;
+	uint32_t handle;
+	uint64_t before, sum;
+
+	ASSERT_NE(NULL, buf);
+	gpu = mmap(NULL, SZ_2M, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, gpu);
+	/* The SVM maps the buffer by its CPU address ... */
+	ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, buf, 5, SZ_2M));
+	/* ... and a userptr mirrors the same memory elsewhere. */
+	ASSERT_EQ(0, vsvm_userptr_create(&self->dev, self->vm, buf, SZ_2M, 0,
+					 &handle));
+	ASSERT_EQ(0, vsvm_userptr_bind(&self->dev, self->vm, handle,
+				       (uintptr_t)gpu));
+	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, gpu, SZ_2M, &sum));
+	EXPECT_EQ(vsvm_fnv1a(buf, SZ_2M), sum);
+
+	/* Destroying the userptr leaves the SVM mapping alone. */
+	ASSERT_EQ(0, vsvm_userptr_destroy(&self->dev, self->vm, handle));
+	before = faults_of(&self->dev, self->vm);
+	ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, buf, 6, SZ_2M));
+	EXPECT_EQ(before, faults_of(&self->dev, self->vm));
+	EXPECT_EQ(-1, first_diff(buf, 6, SZ_2M));
+
+	/* And the SVM's ranges going away leaves a userptr working. */
+	ASSERT_EQ(0, vsvm_userptr_create(&self->dev, self->vm, buf, SZ_2M, 0,
+					 &handle));
+	ASSERT_EQ(0, vsvm_userptr_bind(&self->dev, self->vm, handle,
+				       (uintptr_t)gpu));
+	ASSERT_EQ(0, vsvm_set_attr(&self->dev, self->vm, buf, SZ_2M,
+				   DRM_VSVM_ATTR_READ_ONLY, 1));
+	EXPECT_EQ(0, vsvm_fill(&self->dev, self->vm, gpu, 8, SZ_2M));
+	EXPECT_EQ(-1, first_diff(buf, 8, SZ_2M));
+	EXPECT_EQ(-EACCES, vsvm_fill(&self->dev, self->vm, buf, 9, SZ_4K));
+	EXPECT_EQ(0, vsvm_userptr_destroy(&self->dev, self->vm, handle));
+	munmap(buf, SZ_2M);
+	munmap(gpu, SZ_2M);
+}
+
+TEST_F(vsvm, userptr_read_only)
+{
+	char *buf = map_anon(SZ_64K), *gpu;
+	uint32_t handle;
+	uint64_t sum;
+
+	ASSERT_NE(NULL, buf);
+	gpu = mmap(NULL, SZ_64K, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, gpu);
+	memset(buf, 0x2a, SZ_64K);
+	ASSERT_EQ(0, vsvm_userptr_create(&self->dev, self->vm, buf, SZ_64K,
+					 DRM_VSVM_USERPTR_READ_ONLY, &handle));
+	ASSERT_EQ(0, vsvm_userptr_bind(&self->dev, self->vm, handle,
+				       (uintptr_t)gpu));
+	EXPECT_EQ(0, vsvm_checksum(&self->dev, self->vm, gpu, SZ_64K, &sum));
+	EXPECT_EQ(vsvm_fnv1a(buf, SZ_64K), sum);
+	EXPECT_EQ(-EACCES, vsvm_fill(&self->dev, self->vm, gpu, 1, SZ_64K));
+	EXPECT_EQ(-1, first_diff(buf, 0x2a, SZ_64K));
+	EXPECT_EQ(0, vsvm_userptr_destroy(&self->dev, self->vm, handle));
+	munmap(buf, SZ_64K);
+	munmap(gpu, SZ_64K);
+}
+
+static int raw_ioctl(struct vsvm_dev *dev, unsigned long req, void *arg)
+{
+	return ioctl(dev->fd, req, arg) ? -errno : 0;
+}
+
+TEST_F(vsvm, uapi_rejects_bad_arguments)
+{
+	char *p = map_anon(SZ_64K);
+	struct drm_vsvm_job job = { .op = DRM_VSVM_OP_FILL, .dst = (uintptr_t)p,
+				    .size = SZ_4K };
+	struct drm_vsvm_exec exec = { .vm_id = self->vm, .num_jobs = 1,
+				      .jobs = (uintptr_t)&job };
+	struct drm_vsvm_vm_create create = { .flags = 1 };
+	struct drm_vsvm_wait wait = { .vm_id = self->vm, .flags = 1 };
+	struct drm_vsvm_set_attr attr = { .vm_id = self->vm,
+					  .attr = DRM_VSVM_ATTR_READ_ONLY,
+					  .start = (uintptr_t)p, .size = SZ_4K };
+	struct drm_vsvm_prefetch pf = { .vm_id = self->vm, .start = (uintptr_t)p,
+					.size = SZ_4K };
+	struct drm_vsvm_userptr_create uc = { .vm_id = self->vm,
+					      .addr = (uintptr_t)p, .size = SZ_4K };
+	struct drm_vsvm_stats stats = { .vm_id = self->vm, .pad = 1 };
+	uint32_t handle;
+
+	ASSERT_NE(NULL, p);
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_VM_CREATE, &create));
+	create = (struct drm_vsvm_vm_create){ .reserved = 1 };
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_VM_CREATE, &create));
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_WAIT, &wait));
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_STATS, &stats));
+
+	/* exec: VM, flags, counts, pointers, jobs */
+	exec.vm_id = 12345;
+	EXPECT_EQ(-ENOENT, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_EXEC, &exec));
+	exec.vm_id = self->vm;
+	exec.flags = 0x80;
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_EXEC, &exec));
+	exec.flags = 0;
+	exec.pad = 1;
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_EXEC, &exec));
+	exec.pad = 0;
+	exec.num_jobs = 0;
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_EXEC, &exec));
+	exec.num_jobs = self->dev.info.max_jobs + 1;
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_EXEC, &exec));
+	exec.num_jobs = 1;
+	exec.jobs = 8;
+	EXPECT_EQ(-EFAULT, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_EXEC, &exec));
+	exec.jobs = (uintptr_t)&job;
+	job.op = 77;
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_EXEC, &exec));
+	job.op = DRM_VSVM_OP_FILL;
+	job.value = 256;
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_EXEC, &exec));
+	job.value = 0;
+	job.flags = 1;
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_EXEC, &exec));
+	job.flags = 0;
+	job.dst = ~0ULL - 10;
+	job.size = 100;
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_EXEC, &exec));
+	job = (struct drm_vsvm_job){ .op = DRM_VSVM_OP_ATOMIC_ADD,
+				     .dst = (uintptr_t)p + 4, .size = 8 };
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_EXEC, &exec));
+	job.dst = (uintptr_t)p;
+	job.size = 12;
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_EXEC, &exec));
+
+	/* set_attr, prefetch */
+	attr.reserved = 1;
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_SET_ATTR, &attr));
+	attr.reserved = 0;
+	attr.start += 1;
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_SET_ATTR, &attr));
+	attr.start -= 1;
+	attr.size = 0;
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_SET_ATTR, &attr));
+	attr.size = ~0ULL & ~(SZ_4K - 1);
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_SET_ATTR, &attr));
+	pf.reserved = 1;
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_PREFETCH, &pf));
+	pf.reserved = 0;
+	pf.region = 7;
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_PREFETCH, &pf));
+	pf.region = 0;
+	pf.size = 100;
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_PREFETCH, &pf));
+
+	/* userptr */
+	uc.flags = 2;
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_USERPTR_CREATE, &uc));
+	uc.flags = 0;
+	uc.pad = 1;
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_USERPTR_CREATE, &uc));
+	uc.pad = 0;
+	uc.addr += 1;
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_USERPTR_CREATE, &uc));
+	uc.addr -= 1;
+	uc.size = 512UL << 20;
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_USERPTR_CREATE, &uc));
+	EXPECT_EQ(-EINVAL, vsvm_userptr_create(&self->dev, self->vm, p, 0, 0, &handle));
+	EXPECT_EQ(-ENOENT, vsvm_userptr_bind(&self->dev, self->vm, 999, (uintptr_t)p));
+	EXPECT_EQ(-ENOENT, vsvm_userptr_destroy(&self->dev, self->vm, 999));
+	EXPECT_EQ(-ENOENT, vsvm_vm_destroy(&self->dev, 999));
+
+	/* Nothing broke: the VM still works. */
+	EXPECT_EQ(0, roundtrip(&self->dev, self->vm, p, SZ_64K, 0x5e));
+	munmap(p, SZ_64K);
+}
+
+TEST_F(vsvm, stats_and_garbage_collection)
+{
+	struct drm_vsvm_stats s0, s1, s2;
+	char *p = map_anon(SZ_1M);
+	int i;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, vsvm_stats(&self->dev, self->vm, &s0));
+	ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, p, 1, SZ_1M));
+	ASSERT_EQ(0, vsvm_stats(&self->dev, self->vm, &s1));
+	EXPECT_GT(s1.faults, s0.faults);
+	EXPECT_GT(s1.pages_mapped, s0.pages_mapped);
+	EXPECT_GE(s1.pages_mapped - s0.pages_mapped, SZ_1M / SZ_4K);
+	EXPECT_NE(0, s1.ranges_live);
+	EXPECT_GT(s1.ranges_created, s0.ranges_created);
+	EXPECT_EQ(s0.jobs + 1, s1.jobs);
+	EXPECT_GE(s1.bytes_moved - s0.bytes_moved, SZ_1M);
+
+	ASSERT_EQ(0, munmap(p, SZ_1M));
+	for (i = 0; i < 200; i++) {
+		ASSERT_EQ(0, vsvm_stats(&self->dev, self->vm, &s2));
+		if (s2.gc_ranges > s1.gc_ranges)
+			break;
+		usleep(10000);
+	}
+	EXPECT_GT(s2.invalidations, s1.invalidations);
+	EXPECT_GT(s2.gc_ranges, s1.gc_ranges);
+	EXPECT_LT(s2.ranges_live, s1.ranges_live);
+	EXPECT_LE(s2.pages_mapped, s1.pages_mapped - SZ_1M / SZ_4K);
+}
+
+static int read_file(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n, total = 0;
+
+	if (fd < 0)
+		return -errno;
+	while (total < (ssize_t)size - 1 &&
+	       (n = read(fd, buf + total, size - 1 - total)) > 0)
+		total += n;
+	buf[total] = 0;
+	close(fd);
+	return total;
+}
+
+static int write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC);
+	int ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = write(fd, s, strlen(s)) == (ssize_t)strlen(s) ? 0 : -EIO;
+	close(fd);
+	return ret;
+}
+
+#define TRACING "/sys/kernel/tracing"
+
+TEST_F(vsvm, tracepoints)
+{
+	static char trace[1 << 20];
+	char *p;
+
+	mount("tracefs", TRACING, "tracefs", 0, NULL);
+	if (access(TRACING "/events/vsvm/enable", W_OK))
+		SKIP(return, "no tracefs vsvm events");
+	ASSERT_EQ(0, write_file(TRACING "/trace", ""));
+	ASSERT_EQ(0, write_file(TRACING "/events/vsvm/enable", "1"));
+	p = map_anon(SZ_64K);
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, p, 1, SZ_64K));
+	munmap(p, SZ_64K);
+	ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, data_buf, 1, SZ_4K));
+	ASSERT_EQ(0, write_file(TRACING "/events/vsvm/enable", "0"));
+	ASSERT_GT(read_file(TRACING "/trace", trace, sizeof(trace)), 0);
+	EXPECT_NE(NULL, strstr(trace, "vsvm_fault:"));
+	EXPECT_NE(NULL, strstr(trace, "vsvm_bind:"));
+	EXPECT_NE(NULL, strstr(trace, "vsvm_invalidate:"));
+	EXPECT_NE(NULL, strstr(trace, "vsvm_gc:"));
+}
+
+TEST_F(vsvm, debugfs_stats)
+{
+	char buf[8192];
+	glob_t g;
+
+	if (glob("/sys/kernel/debug/dri/*/vsvm_stats", 0, NULL, &g))
+		SKIP(return, "no debugfs");
+	ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, data_buf, 2, SZ_4K));
+	ASSERT_GT(read_file(g.gl_pathv[0], buf, sizeof(buf)), 0);
+	EXPECT_NE(NULL, strstr(buf, "faults"));
+	EXPECT_NE(NULL, strstr(buf, "bytes_mapped"));
+	EXPECT_NE(NULL, strstr(buf, "vm "));
+	globfree(&g);
+}
+
+TEST_HARNESS_MAIN
