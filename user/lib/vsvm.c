@@ -122,6 +122,23 @@ int vsvm_jobs_status(const struct drm_vsvm_job *jobs, unsigned int num_jobs)
 	return 0;
 }
 
+static int exec_ioctl(struct vsvm_dev *dev, uint32_t vm_id,
+		      struct drm_vsvm_job *jobs, unsigned int num_jobs,
+		      uint32_t flags, uint64_t *seqno)
+{
+	struct drm_vsvm_exec args = {
+		.vm_id = vm_id,
+		.flags = flags,
+		.num_jobs = num_jobs,
+		.jobs = (uintptr_t)jobs,
+	};
+	int err = vsvm_ioctl(dev->fd, DRM_IOCTL_VSVM_EXEC, &args);
+
+	if (!err && seqno)
+		*seqno = args.seqno;
+	return err;
+}
+
 /**
  * vsvm_exec() - run jobs and wait for them
  *
@@ -131,12 +148,7 @@ int vsvm_jobs_status(const struct drm_vsvm_job *jobs, unsigned int num_jobs)
 int vsvm_exec(struct vsvm_dev *dev, uint32_t vm_id, struct drm_vsvm_job *jobs,
 	      unsigned int num_jobs)
 {
-	struct drm_vsvm_exec args = {
-		.vm_id = vm_id,
-		.num_jobs = num_jobs,
-		.jobs = (uintptr_t)jobs,
-	};
-	int err = vsvm_ioctl(dev->fd, DRM_IOCTL_VSVM_EXEC, &args);
+	int err = exec_ioctl(dev, vm_id, jobs, num_jobs, 0, NULL);
 
 	return err ? err : vsvm_jobs_status(jobs, num_jobs);
 }
@@ -146,17 +158,8 @@ int vsvm_submit(struct vsvm_dev *dev, uint32_t vm_id,
 		struct drm_vsvm_job *jobs, unsigned int num_jobs,
 		uint64_t *seqno)
 {
-	struct drm_vsvm_exec args = {
-		.vm_id = vm_id,
-		.flags = DRM_VSVM_EXEC_ASYNC,
-		.num_jobs = num_jobs,
-		.jobs = (uintptr_t)jobs,
-	};
-	int err = vsvm_ioctl(dev->fd, DRM_IOCTL_VSVM_EXEC, &args);
-
-	if (!err)
-		*seqno = args.seqno;
-	return err;
+	return exec_ioctl(dev, vm_id, jobs, num_jobs, DRM_VSVM_EXEC_ASYNC,
+			  seqno);
 }
 
 /** vsvm_wait() - wait for a submission; its jobs' results are then written */
