@@ -77,7 +77,7 @@ int main(void)
 	struct vsvm_dev dev0, dev1;
 	uint32_t vm0, vm1 = 0;
 	char stack_buf[8192], path[] = "/tmp/vsvm-demo-XXXXXX";
-	char *heap, *thp, *resv, *file_map, *small, *small_al, *tiny;
+	char *heap, *thp, *resv, *file_map, *small, *small_al, *tiny, *guard;
 	uint64_t sum;
 	long f_thp, f_small, f_tiny;
 	int n, fd, have_dev1;
@@ -137,9 +137,11 @@ int main(void)
 	if (small_al + SZ_64K > small + 2 * SZ_64K)
 		small_al = small;
 	f_small = faults_for(&dev0, vm0, small_al, SZ_64K);
-	/* a 16 KiB mapping only fits 4 KiB ranges */
-	tiny = mmap(NULL, 16384, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	/* a 16 KiB mapping (between guard pages) only fits 4 KiB ranges */
+	guard = mmap(NULL, 16384 + 2 * 4096, PROT_NONE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	tiny = guard + 4096;
+	mprotect(tiny, 16384, PROT_READ | PROT_WRITE);
 	f_tiny = faults_for(&dev0, vm0, tiny, 16384);
 	printf("  GPU faults to fill: 2 MiB aligned buffer %ld, 64 KiB aligned buffer %ld, 16 KiB mapping %ld\n",
 	       f_thp, f_small, f_tiny);
@@ -147,7 +149,7 @@ int main(void)
 	check(f_small == 1 && all_bytes(small_al, 0x11, SZ_64K),
 	      "a 64 KiB aligned buffer in a larger mapping is one 64 KiB range");
 	check(f_tiny == 4, "a 16 KiB mapping is four 4 KiB ranges");
-	munmap(tiny, 16384);
+	munmap(guard, 16384 + 2 * 4096);
 
 	printf("\n3. CPU changes reach the GPU (MMU notifier -> zap, TLB flush, GC)\n");
 	munmap(small, 2 * SZ_64K);
