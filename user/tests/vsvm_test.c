@@ -598,6 +598,90 @@ TEST_F(vsvm, many_threads_faulting)
 	}
 }
 
+struct racer {
+	struct vsvm_dev *dev;
+	uint32_t vm;
+	char *region;
+	size_t size;
+	volatile int *stop;
+	long done, failed, bad_errno;
+};
+
+static void *gpu_racer(void *arg)
+{
+	struct racer *r = arg;
+
+	while (!*r->stop) {
+		uint64_t sum;
+		int err = vsvm_fill(r->dev, r->vm, r->region, 3, r->size);
+
+		if (!err)
+			err = vsvm_checksum(r->dev, r->vm, r->region, r->size, &sum);
+		if (!err)
+			r->done++;
+		else if (err == -EFAULT || err == -EACCES)
+			r->failed++;	/* the CPU took the memory away: fine */
+		else
+			r->bad_errno = err;
+	}
+	return NULL;
+}
+
+/*
+ * The CPU keeps unmapping, remapping, protecting and discarding a region
+ * while GPU jobs (two devices when present) run on it: jobs only ever fail
+ * cleanly, and afterwards the GPU sees exactly what the CPU sees.
+ */
+TEST_F_TIMEOUT(vsvm, cpu_changes_racing_gpu_jobs, 120)
+{
+	const size_t size = 4 * SZ_1M;
+	char *region = map_anon(size);
+	struct vsvm_dev dev1;
+	struct racer r[2];
+	volatile int stop = 0;
+	pthread_t t[2];
+	int i, n = self->dev.info.num_devices > 1 ? 2 : 1;
+	uint32_t vm1 = 0;
+	uint64_t sum;
+
+	ASSERT_NE(NULL, region);
+	if (n > 1) {
+		ASSERT_EQ(0, vsvm_open(1, &dev1));
+		ASSERT_EQ(0, vsvm_vm_create(&dev1, &vm1));
+	}
+	for (i = 0; i < n; i++) {
+		r[i] = (struct racer){ i ? &dev1 : &self->dev, i ? vm1 : self->vm,
+				       region, size, &stop, 0, 0, 0 };
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, gpu_racer, &r[i]));
+	}
+	for (i = 0; i < 150; i++) {
+		munmap(region, size);
+		ASSERT_EQ(region, mmap(region, size, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
+		memset(region + (i % 4) * SZ_1M, i, SZ_64K);
+		mprotect(region, size / 2, PROT_READ);
+		mprotect(region, size / 2, PROT_READ | PROT_WRITE);
+		madvise(region + SZ_1M, SZ_1M, MADV_DONTNEED);
+	}
+	stop = 1;
+	for (i = 0; i < n; i++) {
+		pthread_join(t[i], NULL);
+		EXPECT_EQ(0, r[i].bad_errno);
+		TH_LOG("device %d: %ld job pairs ok, %ld failed cleanly", i,
+		       r[i].done, r[i].failed);
+	}
+	fill_pattern(region, size, 7);
+	for (i = 0; i < n; i++) {
+		ASSERT_EQ(0, vsvm_checksum(r[i].dev, r[i].vm, region, size, &sum));
+		EXPECT_EQ(vsvm_fnv1a(region, size), sum);
+	}
+	if (n > 1) {
+		EXPECT_EQ(0, vsvm_vm_destroy(&dev1, vm1));
+		vsvm_close(&dev1);
+	}
+	munmap(region, size);
+}
+
 TEST_F(vsvm, async_submit_and_wait)
 {
 	char *p = map_anon(SZ_1M);
