@@ -14,7 +14,8 @@ VM := $(TOP)/vm
 # Kernel sources of the project, built out of tree with Kbuild.
 KMOD_SOURCES := Kbuild include gpusvm vsvm
 # Modules packed into the VM (paths inside a kmod build directory).
-KMODS := gpusvm/drm_gpusvm.ko gpusvm/tests/drm_gpusvm_test.ko vsvm/vsvm.ko
+KMODS := gpusvm/drm_gpusvm.ko gpusvm/drm_pagemap.ko gpusvm/tests/drm_gpusvm_test.ko \
+	vsvm/vsvm.ko
 # Static user-space programs (user/tests/*.c), built into build/bin.
 USER_TESTS := $(patsubst user/tests/%.c,%,$(wildcard user/tests/*.c))
 USER_DEMOS := $(patsubst user/demo/%.c,%,$(wildcard user/demo/*.c))

@@ -1057,8 +1057,9 @@ static int drm_gpusvm_map_pages(struct drm_gpusvm *gpusvm,
 	enum dma_data_direction dir = ctx->read_only ? DMA_TO_DEVICE :
 						       DMA_BIDIRECTIONAL;
 	struct device *dev = pages->drm ? pages->drm->dev : NULL;
+	struct drm_pagemap *dpagemap = NULL;
 	struct drm_gpusvm_pages_flags flags;
-	unsigned long i, j;
+	unsigned long i, j, nsystem = 0;
 	int err;
 
 	lockdep_assert_held(&gpusvm->notifier_lock);
@@ -1073,8 +1074,41 @@ static int drm_gpusvm_map_pages(struct drm_gpusvm *gpusvm,
 								 npages);
 		dma_addr_t addr;
 
-		/* Device pages need a device-memory provider. */
-		if (is_zone_device_page(page)) {
+		/*
+		 * hmm_range_fault() only returns device-private pages of
+		 * ctx->device_private_page_owner: they are mapped through their
+		 * provider. One provider per mapping; mixing with system pages
+		 * only when allowed.
+		 */
+		if (is_device_private_page(page)) {
+			struct drm_pagemap *dp =
+				drm_pagemap_page_devmem(page)->dpagemap;
+
+			/*
+			 * hmm_range_fault() reports device-private entries
+			 * without faulting them, read-only ones too (after
+			 * mprotect() or fork()).
+			 */
+			if (!ctx->read_only && !(pfns[i] & HMM_PFN_WRITE)) {
+				err = -EPERM;
+				goto err_unmap;
+			}
+			if ((dpagemap && dp != dpagemap) ||
+			    (nsystem && !ctx->allow_mixed)) {
+				err = -EOPNOTSUPP;
+				goto err_unmap;
+			}
+			dpagemap = dp;
+			pages->dma_addr[j] = dp->ops->device_map(dp, dev, page,
+								 order, dir);
+			if (pages->dma_addr[j].addr == DMA_MAPPING_ERROR) {
+				err = -EFAULT;
+				goto err_unmap;
+			}
+			i += 1UL << order;
+			continue;
+		}
+		if (is_zone_device_page(page) || (dpagemap && !ctx->allow_mixed)) {
 			err = -EOPNOTSUPP;
 			goto err_unmap;
 		}
@@ -1082,6 +1116,7 @@ static int drm_gpusvm_map_pages(struct drm_gpusvm *gpusvm,
 			err = -EFAULT;
 			goto err_unmap;
 		}
+		nsystem++;
 
 		if (dev) {
 			addr = dma_map_page_attrs(dev, page, 0, PAGE_SIZE << order,
@@ -1102,13 +1137,17 @@ static int drm_gpusvm_map_pages(struct drm_gpusvm *gpusvm,
 		i += 1UL << order;
 	}
 
-	flags.has_dma_mapping = true;
+	flags.has_dma_mapping = nsystem > 0;
+	flags.has_devmem_pages = !!dpagemap;
 	flags.read_only = ctx->read_only;
+	pages->dpagemap = dpagemap;
 	WRITE_ONCE(pages->flags.__flags, flags.__flags);
 	return 0;
 
 err_unmap:
+	pages->dpagemap = dpagemap;
 	drm_gpusvm_unmap_chunks(pages, i);
+	pages->dpagemap = NULL;
 	return err;
 }
 
@@ -1149,8 +1188,12 @@ static bool drm_gpusvm_pages_current(struct drm_gpusvm_pages_flags flags,
  * Return: 0 on success. -EINVAL on invalid arguments, -EFAULT when the
  * interval is not backed by a VMA the CPU can access, the mm is gone, or a
  * pages object belongs to an unmapped range, -EPERM on a write to a read-only
- * mapping, -EBUSY when hmm_range_fault() kept being invalidated, -EAGAIN when
- * invalidations kept racing the mapping (the caller retries), -ENOMEM.
+ * mapping (also to a read-only device page, which hmm_range_fault() does not
+ * fault: drm_gpusvm_range_evict() and a retry resolve a copy-on-write one),
+ * -EBUSY when hmm_range_fault() kept being invalidated, -EAGAIN when
+ * invalidations kept racing the mapping (the caller retries), -EOPNOTSUPP
+ * when system and device pages mix without &drm_gpusvm_ctx.allow_mixed (or
+ * pages of two providers mix), -ENOMEM.
  */
 int drm_gpusvm_get_pages_multi(struct drm_gpusvm *gpusvm,
 			       struct drm_gpusvm_pages *pages,
@@ -1340,6 +1383,54 @@ void drm_gpusvm_free_pages(struct drm_gpusvm *gpusvm,
 	up_write(&gpusvm->notifier_lock);
 }
 EXPORT_SYMBOL_GPL(drm_gpusvm_free_pages);
+
+/**
+ * drm_gpusvm_range_evict() - move the device pages of a range to system memory
+ * @gpusvm: the GPU SVM
+ * @range: the range
+ *
+ * Faults the range in with no device-private owner: hmm_range_fault() then
+ * migrates every device page of it back through its provider's
+ * migrate_to_ram, whichever device owns it, with the invalidation that makes
+ * every GPU drop its mapping.
+ *
+ * Return: 0, -EFAULT (the range or the mm is gone), -EBUSY, -ENOMEM.
+ */
+int drm_gpusvm_range_evict(struct drm_gpusvm *gpusvm,
+			   struct drm_gpusvm_range *range)
+{
+	unsigned long timeout = jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
+	unsigned long npages = drm_gpusvm_range_npages(range);
+	struct mmu_interval_notifier *notifier = &range->notifier->notifier;
+	struct hmm_range hmm_range = {
+		.default_flags = HMM_PFN_REQ_FAULT,
+		.notifier = notifier,
+		.start = drm_gpusvm_range_start(range),
+		.end = drm_gpusvm_range_end(range),
+		.dev_private_owner = NULL,
+	};
+	struct mm_struct *mm = gpusvm->mm;
+	int err;
+
+	if (!mm || !mmget_not_zero(mm))
+		return -EFAULT;
+	hmm_range.hmm_pfns = kvmalloc_array(npages, sizeof(*hmm_range.hmm_pfns),
+					    GFP_KERNEL);
+	if (!hmm_range.hmm_pfns) {
+		mmput(mm);
+		return -ENOMEM;
+	}
+	do {
+		hmm_range.notifier_seq = mmu_interval_read_begin(notifier);
+		mmap_read_lock(mm);
+		err = hmm_range_fault(&hmm_range);
+		mmap_read_unlock(mm);
+	} while (err == -EBUSY && !time_after(jiffies, timeout));
+	kvfree(hmm_range.hmm_pfns);
+	mmput(mm);
+	return err;
+}
+EXPORT_SYMBOL_GPL(drm_gpusvm_range_evict);
 
 MODULE_DESCRIPTION("GPU shared virtual memory helpers (drm_gpusvm)");
 MODULE_LICENSE("Dual MIT/GPL");

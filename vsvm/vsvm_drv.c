@@ -66,6 +66,11 @@ module_param_named(notifier_size, vsvm_notifier_size, ulong, 0444);
 MODULE_PARM_DESC(notifier_size,
 		 "GPU SVM notifier window in bytes (power of two, >= 2 MiB; default 512 MiB)");
 
+static unsigned int vsvm_vram_mb = 256;
+module_param_named(vram_size, vsvm_vram_mb, uint, 0444);
+MODULE_PARM_DESC(vram_size,
+		 "device memory per device in MiB, a multiple of 2 (default 256; 0: none; needs DEVICE_PRIVATE)");
+
 static struct platform_device *vsvm_pdevs[VSVM_MAX_DEVICES];
 static struct vsvm_device *vsvm_devices[VSVM_MAX_DEVICES];
 
@@ -201,6 +206,7 @@ static int vsvm_get_info_ioctl(struct drm_device *drm, void *data,
 	args->layout = vsvm_layout_shared ? DRM_VSVM_LAYOUT_NTO1 :
 					    DRM_VSVM_LAYOUT_1TO1;
 	args->notifier_size = vsvm_notifier_size;
+	args->vram_size = vdev->vram ? (u64)vsvm_vram_mb << 20 : 0;
 	args->max_jobs = VSVM_MAX_JOBS;
 	args->max_inflight = VSVM_MAX_INFLIGHT;
 	return 0;
@@ -470,12 +476,13 @@ static int vsvm_prefetch_ioctl(struct drm_device *drm, void *data,
 	if (args->reserved || !vsvm_user_pages_ok(args->start, args->size) ||
 	    args->region > DRM_VSVM_LOC_DEVICE)
 		return -EINVAL;
-	if (args->region == DRM_VSVM_LOC_DEVICE)
+	if (args->region == DRM_VSVM_LOC_DEVICE && !to_vsvm_device(drm)->vram)
 		return -EOPNOTSUPP;
 	vm = vsvm_vm_get_current(file, args->vm_id, &err);
 	if (!vm)
 		return err;
-	err = vsvm_svm_prefetch(vm, args->start, args->start + args->size);
+	err = vsvm_svm_prefetch(vm, args->start, args->start + args->size,
+				args->region == DRM_VSVM_LOC_DEVICE);
 	vsvm_vm_put(vm);
 	return err;
 }
@@ -562,6 +569,7 @@ static int vsvm_stats_ioctl(struct drm_device *drm, void *data,
 	args->ranges_live = atomic64_read(&svm->ranges_live);
 	args->gc_runs = atomic64_read(&svm->gc_runs);
 	args->gc_ranges = atomic64_read(&svm->gc_ranges);
+	vsvm_vram_stats(vm->vdev, args);
 	vsvm_vm_put(vm);
 	return 0;
 }
@@ -628,10 +636,15 @@ static int vsvm_stats_show(struct seq_file *m, void *unused)
 	struct vsvm_device *vdev = m->private;
 	struct vsvm_vm *vm;
 
+	struct drm_vsvm_stats vram = {};
+
 	seq_printf(m, "device %u layout %s\ntotal: ", vdev->index,
 		   vsvm_layout_shared ? "n:1" : "1:1");
 	vsvm_counters_show(m, &vdev->stats);
-	seq_puts(m, "\n");
+	vsvm_vram_stats(vdev, &vram);
+	seq_printf(m, "\nvram: size %llu used %llu pages_in %llu pages_out %llu evictions %llu\n",
+		   vdev->vram ? (u64)vsvm_vram_mb << 20 : 0, vram.vram_used,
+		   vram.vram_pages_in, vram.vram_pages_out, vram.vram_evictions);
 	mutex_lock(&vdev->vms_lock);
 	list_for_each_entry(vm, &vdev->vms, dev_link) {
 		struct vsvm_svm *svm = vm->svm;
@@ -697,6 +710,9 @@ static int vsvm_probe(struct platform_device *pdev)
 	err = dma_set_mask_and_coherent(&pdev->dev, DMA_BIT_MASK(64));
 	if (err)
 		return err;
+	err = vsvm_vram_init(vdev, (unsigned long)vsvm_vram_mb << 20);
+	if (err)
+		return err;
 	err = vsvm_engine_start(vdev);
 	if (err)
 		return err;
@@ -716,6 +732,8 @@ static int vsvm_remove(struct platform_device *pdev)
 
 	drm_dev_unregister(&vdev->drm);
 	vsvm_engine_stop(vdev);
+	/* Before devres removes the pagemap: no device page may remain. */
+	vsvm_vram_fini(vdev);
 	vsvm_devices[vdev->index] = NULL;
 	return 0;
 }
@@ -754,6 +772,12 @@ static int __init vsvm_init(void)
 		pr_err("vsvm: layout must be \"1:1\" or \"n:1\"\n");
 		return -EINVAL;
 	}
+	if (vsvm_vram_mb % 2) {
+		pr_err("vsvm: vram_size must be a multiple of 2 MiB\n");
+		return -EINVAL;
+	}
+	if (!IS_ENABLED(CONFIG_DEVICE_PRIVATE))
+		vsvm_vram_mb = 0;
 	if (!is_power_of_2(vsvm_notifier_size) || vsvm_notifier_size < SZ_2M) {
 		pr_err("vsvm: notifier_size must be a power of two >= 2 MiB\n");
 		return -EINVAL;
@@ -780,9 +804,9 @@ static int __init vsvm_init(void)
 			goto err_devices;
 		}
 	}
-	pr_info("vsvm: %u devices, layout %s, notifier size %lu MiB\n",
+	pr_info("vsvm: %u devices, layout %s, notifier size %lu MiB, VRAM %u MiB each\n",
 		vsvm_num_devices, vsvm_layout_shared ? "n:1" : "1:1",
-		vsvm_notifier_size >> 20);
+		vsvm_notifier_size >> 20, vsvm_vram_mb);
 	return 0;
 
 err_devices:

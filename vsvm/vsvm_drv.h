@@ -33,6 +33,7 @@
 /* GPU page table: 4 KiB PTEs in 2 MiB leaves (512 entries). */
 #define VSVM_PTE_VALID		BIT_ULL(0)
 #define VSVM_PTE_WRITE		BIT_ULL(1)
+#define VSVM_PTE_DEVMEM		BIT_ULL(2)	/* address is in the device's VRAM */
 #define VSVM_PT_LEAF_SHIFT	21
 #define VSVM_PT_LEAF_ENTRIES	(1UL << (VSVM_PT_LEAF_SHIFT - PAGE_SHIFT))
 
@@ -71,6 +72,7 @@ struct vsvm_counters {
  *           PTEs, then takes it for write once, which waits until the engine
  *           can no longer use a zapped translation (a TLB flush)
  * @fault_wq: the fault queue: GPU page faults are serviced here, in order
+ * @vram: the device memory (NULL without)
  * @stats: counters summed over every VM of the device
  * @vms_lock: protects @vms
  * @vms: the device's VMs (for debugfs)
@@ -84,6 +86,7 @@ struct vsvm_device {
 	wait_queue_head_t queue_wq;
 	struct rw_semaphore tlb_sem;
 	struct workqueue_struct *fault_wq;
+	struct vsvm_vram *vram;
 	struct vsvm_counters stats;
 	struct mutex vms_lock;		/* protects @vms */
 	struct list_head vms;
@@ -262,6 +265,7 @@ static inline struct vsvm_device *to_vsvm_device(struct drm_device *drm)
 extern unsigned int vsvm_num_devices;
 extern bool vsvm_layout_shared;
 extern unsigned long vsvm_notifier_size;
+struct vsvm_vram;
 struct vsvm_device *vsvm_device_get_by_index(unsigned int index);
 
 /* vsvm_engine.c */
@@ -285,9 +289,51 @@ int vsvm_handle_fault(struct vsvm_vm *vm, unsigned long addr, bool write);
 int vsvm_svm_set_attr(struct vsvm_vm *vm, unsigned long start,
 		      unsigned long end, u32 attr, u64 value);
 int vsvm_svm_prefetch(struct vsvm_vm *vm, unsigned long start,
-		      unsigned long end);
+		      unsigned long end, bool to_devmem);
 void vsvm_svm_zap_vm(struct vsvm_vm *vm, unsigned long start,
 		     unsigned long end);
+
+/* vsvm_vram.c */
+#if IS_ENABLED(CONFIG_DEVICE_PRIVATE)
+int vsvm_vram_init(struct vsvm_device *vdev, unsigned long size);
+void vsvm_vram_fini(struct vsvm_device *vdev);
+long vsvm_vram_migrate(struct vsvm_device *vdev, struct mm_struct *mm,
+		       unsigned long start, unsigned long end);
+void vsvm_vram_touch(struct vsvm_device *vdev, u64 addr);
+void *vsvm_vram_kmap(struct vsvm_device *vdev, u64 addr);
+void vsvm_vram_stats(struct vsvm_device *vdev, struct drm_vsvm_stats *stats);
+#else
+/* Without device-private pages there is no VRAM: vdev->vram stays NULL. */
+static inline int vsvm_vram_init(struct vsvm_device *vdev, unsigned long size)
+{
+	return size ? -EOPNOTSUPP : 0;
+}
+
+static inline void vsvm_vram_fini(struct vsvm_device *vdev)
+{
+}
+
+static inline long vsvm_vram_migrate(struct vsvm_device *vdev,
+				     struct mm_struct *mm, unsigned long start,
+				     unsigned long end)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline void vsvm_vram_touch(struct vsvm_device *vdev, u64 addr)
+{
+}
+
+static inline void *vsvm_vram_kmap(struct vsvm_device *vdev, u64 addr)
+{
+	return NULL;
+}
+
+static inline void vsvm_vram_stats(struct vsvm_device *vdev,
+				   struct drm_vsvm_stats *stats)
+{
+}
+#endif
 
 /* vsvm_userptr.c */
 int vsvm_userptr_create(struct vsvm_vm *vm, unsigned long start,

@@ -18,12 +18,13 @@
  * order. A job is executed page by page like a DMA engine would: for each
  * page the engine takes its "TLB" (&vsvm_device.tlb_sem for read), reads the
  * PTEs of the source and destination pages from the VM's page table, and
- * accesses the memory through the device addresses found there (the DMA
- * addresses drm_gpusvm mapped, translated back with dma_to_phys(): vsvm
- * devices sit behind no IOMMU). A missing PTE, or a read-only one for a
- * write, is a GPU page fault: the engine drops the TLB, queues the fault to
- * the device's fault queue (&vsvm_device.fault_wq), waits for it to be
- * serviced and tries the access again. A fault that cannot be serviced
+ * accesses the memory through the device addresses found there: the DMA
+ * addresses drm_gpusvm mapped, translated back with dma_to_phys() (vsvm
+ * devices sit behind no IOMMU), or VRAM addresses (see DOC: Device memory).
+ * A missing PTE, or a read-only one for a write, is a GPU page fault: the
+ * engine drops the TLB, queues the fault to the device's fault queue
+ * (&vsvm_device.fault_wq), waits for it to be serviced and tries the access
+ * again. A fault that cannot be serviced
  * fails the job with the faulting address; one that keeps racing
  * invalidations fails it with -EBUSY after %VSVM_FAULT_TRIES tries.
  *
@@ -214,8 +215,11 @@ static bool vsvm_job_has_src(u32 op)
 static void *vsvm_engine_kmap(struct vsvm_device *vdev, u64 pte,
 			      unsigned long va)
 {
-	phys_addr_t phys = dma_to_phys(vdev->drm.dev, pte & PAGE_MASK);
+	phys_addr_t phys;
 
+	if (pte & VSVM_PTE_DEVMEM)
+		return vsvm_vram_kmap(vdev, pte & PAGE_MASK) + offset_in_page(va);
+	phys = dma_to_phys(vdev->drm.dev, pte & PAGE_MASK);
 	return kmap_local_page(pfn_to_page(PHYS_PFN(phys))) + offset_in_page(va);
 }
 

@@ -571,13 +571,20 @@ static void vsvm_bind_range(struct vsvm_vm *vm, struct drm_gpusvm_range *r,
 		struct drm_pagemap_addr *addr = &pages->dma_addr[j];
 		unsigned long k;
 
+		u64 pte_flags = flags;
+
+		if (addr->proto == DRM_INTERCONNECT_DRIVER) {
+			pte_flags |= VSVM_PTE_DEVMEM;
+			vsvm_vram_touch(vm->vdev, addr->addr);
+		}
 		for (k = 0; k < (1UL << addr->order); k++, i++) {
 			unsigned long va = start + (i << PAGE_SHIFT);
 
 			/* A userptr bound over this VA takes precedence. */
 			if (vsvm_userptr_at(vm, va))
 				continue;
-			vsvm_pt_set(vm, va, (addr->addr + (k << PAGE_SHIFT)) | flags);
+			vsvm_pt_set(vm, va,
+				    (addr->addr + (k << PAGE_SHIFT)) | pte_flags);
 		}
 	}
 }
@@ -588,11 +595,12 @@ static void vsvm_bind_range(struct vsvm_vm *vm, struct drm_gpusvm_range *r,
  * the end of the bound range in @bound_end.
  */
 static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
-			  unsigned long *bound_end)
+			  bool to_devmem, unsigned long *bound_end)
 {
 	struct vsvm_svm *svm = vm->svm;
 	struct vsvm_attr attr;
 	unsigned long start, end;
+	bool evicted = false;
 	unsigned int tries;
 	int err;
 
@@ -604,11 +612,22 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 	start = attr.start;
 	end = attr.end;
 	vsvm_userptr_clip(vm, addr, &start, &end);
+	to_devmem |= attr.preferred_loc == DRM_VSVM_LOC_DEVICE;
 
 	for (tries = 0; tries < VSVM_FAULT_TRIES; tries++) {
-		/* The range itself is only MM state: create it read-only. */
-		struct drm_gpusvm_ctx ctx = { .read_only = true };
+		/*
+		 * The range itself is only MM state: create it read-only. This
+		 * device's VRAM pages are mapped as they are; other devices'
+		 * are migrated back by the fault (no peer access).
+		 */
+		struct drm_gpusvm_ctx ctx = {
+			.read_only = true,
+			.device_private_page_owner = vm->vdev,
+			.devmem_possible = !!vm->vdev->vram,
+			.allow_mixed = true,
+		};
 		struct drm_gpusvm_range_flags rflags;
+		struct drm_gpusvm_pages_flags pflags;
 		struct drm_gpusvm_pages *pages;
 		struct drm_gpusvm_range *r;
 		unsigned long rs, re;
@@ -627,6 +646,13 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 		err = vsvm_pt_prepare(vm, rs, re);
 		if (err)
 			return err;
+
+		/* Placement policy: migrate to VRAM unless already there. */
+		rflags.__flags = READ_ONCE(r->flags.__flags);
+		pflags.__flags = READ_ONCE(pages->flags.__flags);
+		if (to_devmem && vm->vdev->vram && rflags.migrate_devmem &&
+		    !pflags.has_devmem_pages)
+			vsvm_vram_migrate(vm->vdev, svm->gpusvm.mm, rs, re);
 
 		/*
 		 * A read does not break COW: map read-only until a write. The
@@ -647,6 +673,17 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 				vsvm_svm_gc(svm);
 				continue;
 			}
+		}
+		if (err == -EPERM && !evicted && rflags.migrate_devmem &&
+		    vm->vdev->vram) {
+			/*
+			 * Maybe a read-only VRAM page (shared after fork):
+			 * back to system memory, where a write fault can
+			 * break COW; still -EPERM if the VMA is read-only.
+			 */
+			evicted = true;
+			drm_gpusvm_range_evict(&svm->gpusvm, r);
+			continue;
 		}
 		if (err == -EPERM)
 			return -EACCES;
@@ -700,7 +737,7 @@ int vsvm_handle_fault(struct vsvm_vm *vm, unsigned long addr, bool write)
 		if (!err)
 			vsvm_count(vm, userptr_faults, 1);
 	} else {
-		err = vsvm_svm_fault(vm, addr, write, &end);
+		err = vsvm_svm_fault(vm, addr, write, false, &end);
 	}
 	mutex_unlock(&svm->lock);
 
@@ -736,10 +773,10 @@ int vsvm_svm_set_attr(struct vsvm_vm *vm, unsigned long start,
 			return -EINVAL;
 		break;
 	case DRM_VSVM_ATTR_PREFERRED_LOC:
-		if (value == DRM_VSVM_LOC_DEVICE)
-			return -EOPNOTSUPP;
-		if (value != DRM_VSVM_LOC_SYSTEM)
+		if (value != DRM_VSVM_LOC_SYSTEM && value != DRM_VSVM_LOC_DEVICE)
 			return -EINVAL;
+		if (value == DRM_VSVM_LOC_DEVICE && !vm->vdev->vram)
+			return -EOPNOTSUPP;
 		break;
 	default:
 		return -EINVAL;
@@ -759,13 +796,16 @@ int vsvm_svm_set_attr(struct vsvm_vm *vm, unsigned long start,
  * @start: start, page aligned
  * @end: end (exclusive), page aligned
  *
+ * @to_devmem: migrate the ranges to the device's VRAM first
+ *
  * Binds writable where the memory allows it, read-only elsewhere. Userptr
- * bindings in the interval are skipped.
+ * bindings in the interval are skipped. Pages that cannot migrate stay in
+ * system memory.
  *
  * Return: 0 or the first fault's error.
  */
 int vsvm_svm_prefetch(struct vsvm_vm *vm, unsigned long start,
-		      unsigned long end)
+		      unsigned long end, bool to_devmem)
 {
 	struct vsvm_svm *svm = vm->svm;
 	unsigned long addr, next;
@@ -780,9 +820,9 @@ int vsvm_svm_prefetch(struct vsvm_vm *vm, unsigned long start,
 			next = up->gpu_va + up->size;
 			continue;
 		}
-		err = vsvm_svm_fault(vm, addr, true, &next);
+		err = vsvm_svm_fault(vm, addr, true, to_devmem, &next);
 		if (err == -EACCES)
-			err = vsvm_svm_fault(vm, addr, false, &next);
+			err = vsvm_svm_fault(vm, addr, false, to_devmem, &next);
 		if (err)
 			break;
 	}

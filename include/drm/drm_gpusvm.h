@@ -272,6 +272,9 @@ void drm_gpusvm_range_set_unmapped(struct drm_gpusvm_range *range,
 				   struct drm_gpusvm_pages *pages,
 				   unsigned int pages_count);
 
+int drm_gpusvm_range_evict(struct drm_gpusvm *gpusvm,
+			   struct drm_gpusvm_range *range);
+
 void drm_gpusvm_init_pages(struct drm_gpusvm_pages *pages,
 			   struct drm_device *drm);
 int drm_gpusvm_get_pages(struct drm_gpusvm *gpusvm,

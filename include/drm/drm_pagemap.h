@@ -2,15 +2,18 @@
 /*
  * Device-memory provider interface used by drm_gpusvm.
  *
- * This header holds what the mapping side of the framework needs from a
- * provider of device memory: the encoded address of one mapped chunk and the
- * provider ops that map a device page for a device. The migration side
- * (allocation objects, copy ops) builds on it.
+ * A provider of device memory (drm_pagemap) hands out device-private pages
+ * through allocations (drm_pagemap_devmem) with copy ops; the helpers in
+ * gpusvm/drm_pagemap.c migrate process memory to and from those pages. The
+ * mapping side (drm_gpusvm_get_pages()) maps device pages through the
+ * provider's device_map.
  */
 #ifndef _DRM_PAGEMAP_H_
 #define _DRM_PAGEMAP_H_
 
+#include <linux/atomic.h>
 #include <linux/dma-direction.h>
+#include <linux/mm_types.h>
 #include <linux/types.h>
 
 struct device;
@@ -91,10 +94,111 @@ struct drm_pagemap_ops {
  * struct drm_pagemap - a provider of device memory
  * @ops: the provider's ops
  * @dev: the device owning the memory
+ * @pagemap: the MEMORY_DEVICE_PRIVATE pagemap of the memory (its
+ *           &dev_pagemap.owner is the owner drm_gpusvm matches against
+ *           &drm_gpusvm_ctx.device_private_page_owner)
  */
 struct drm_pagemap {
 	const struct drm_pagemap_ops *ops;
 	struct device *dev;
+	struct dev_pagemap *pagemap;
 };
+
+struct drm_pagemap_devmem;
+
+/**
+ * struct drm_pagemap_devmem_ops - ops of one device-memory allocation
+ * @devmem_release: the allocation holds no device page any more (every page
+ *                  migrated back or freed, or none migrated): release it.
+ *                  Called once, from any context that frees a device page.
+ * @populate_devmem_pfn: fill @pfn with the @npages device pfns backing the
+ *                       allocation, in order
+ * @copy_to_devmem: copy @npages system pages, DMA-mapped for the provider's
+ *                  device at @dma_addr (0: no source page, zero-fill), into
+ *                  the device pages @pages (NULL entries: skip)
+ * @copy_to_ram: copy the device pages @pages (NULL entries: skip) into the
+ *               system pages DMA-mapped at @dma_addr
+ */
+struct drm_pagemap_devmem_ops {
+	void (*devmem_release)(struct drm_pagemap_devmem *devmem);
+	int (*populate_devmem_pfn)(struct drm_pagemap_devmem *devmem,
+				   unsigned long npages, unsigned long *pfn);
+	int (*copy_to_devmem)(struct drm_pagemap_devmem *devmem,
+			      struct page **pages, dma_addr_t *dma_addr,
+			      unsigned long npages);
+	int (*copy_to_ram)(struct drm_pagemap_devmem *devmem,
+			   struct page **pages, dma_addr_t *dma_addr,
+			   unsigned long npages);
+};
+
+/**
+ * struct drm_pagemap_devmem - one allocation of device memory
+ * @dev: the provider's device (system pages are DMA-mapped for it)
+ * @ops: the allocation's ops
+ * @dpagemap: the provider
+ * @npages: size of the allocation in pages
+ * @refs: one per device page holding data of the allocation, plus one held
+ *        by a migration in progress; &drm_pagemap_devmem_ops.devmem_release
+ *        runs when it drops to zero
+ *
+ * The driver embeds it in its allocation object. Each device page's
+ * zone_device_data points to it while the page holds data.
+ */
+struct drm_pagemap_devmem {
+	struct device *dev;
+	const struct drm_pagemap_devmem_ops *ops;
+	struct drm_pagemap *dpagemap;
+	unsigned long npages;
+	atomic_t refs;
+};
+
+/**
+ * drm_pagemap_page_devmem() - the allocation a device page belongs to
+ * @page: a device-private page of a drm_pagemap provider
+ *
+ * Return: the allocation.
+ */
+static inline struct drm_pagemap_devmem *drm_pagemap_page_devmem(struct page *page)
+{
+	return page->zone_device_data;
+}
+
+/**
+ * drm_pagemap_devmem_get_unless_zero() - take a reference on an allocation
+ * @devmem: the allocation
+ *
+ * Return: false if it is already being released.
+ */
+static inline bool
+drm_pagemap_devmem_get_unless_zero(struct drm_pagemap_devmem *devmem)
+{
+	return atomic_inc_not_zero(&devmem->refs);
+}
+
+/**
+ * drm_pagemap_devmem_put() - drop a reference on an allocation
+ * @devmem: the allocation
+ *
+ * The last reference releases it through
+ * &drm_pagemap_devmem_ops.devmem_release.
+ */
+static inline void drm_pagemap_devmem_put(struct drm_pagemap_devmem *devmem)
+{
+	if (atomic_dec_and_test(&devmem->refs))
+		devmem->ops->devmem_release(devmem);
+}
+
+#if IS_ENABLED(CONFIG_DEVICE_PRIVATE)
+void drm_pagemap_devmem_init(struct drm_pagemap_devmem *devmem,
+			     struct device *dev,
+			     const struct drm_pagemap_devmem_ops *ops,
+			     struct drm_pagemap *dpagemap, unsigned long npages);
+long drm_pagemap_migrate_to_devmem(struct drm_pagemap_devmem *devmem,
+				   struct mm_struct *mm, unsigned long start,
+				   unsigned long end, void *pgmap_owner);
+vm_fault_t drm_pagemap_cpu_fault(struct vm_fault *vmf);
+void drm_pagemap_page_free(struct page *page);
+int drm_pagemap_evict_to_ram(struct drm_pagemap_devmem *devmem);
+#endif
 
 #endif

@@ -1080,4 +1080,345 @@ TEST_F(vsvm, debugfs_stats)
 	globfree(&g);
 }
 
+/* ---- Device memory (VRAM): skipped when the device has none ---- */
+
+static struct drm_vsvm_stats stats_of(struct vsvm_dev *dev, uint32_t vm)
+{
+	struct drm_vsvm_stats s;
+
+	memset(&s, 0, sizeof(s));
+	vsvm_stats(dev, vm, &s);
+	return s;
+}
+
+#define NEED_VRAM() do { \
+	if (!self->dev.info.vram_size) \
+		SKIP(return, "no device memory"); \
+} while (0)
+
+TEST_F(vsvm, vram_migrate_then_cpu_access)
+{
+	const size_t size = 4 * SZ_1M;
+	char *p = map_anon(size);
+	struct drm_vsvm_stats s0, s1, s2;
+	uint64_t sum;
+
+	NEED_VRAM();
+	ASSERT_NE(NULL, p);
+	fill_pattern(p, size, 11);
+	s0 = stats_of(&self->dev, self->vm);
+	ASSERT_EQ(0, vsvm_prefetch(&self->dev, self->vm, p, size,
+				   DRM_VSVM_LOC_DEVICE));
+	s1 = stats_of(&self->dev, self->vm);
+	EXPECT_GE(s1.vram_pages_in - s0.vram_pages_in, size / SZ_4K);
+	EXPECT_GE(s1.vram_used, size);
+	/* The device works on its VRAM copy... */
+	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, p, size, &sum));
+	ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, p, 0x5d, size));
+	s2 = stats_of(&self->dev, self->vm);
+	EXPECT_EQ(s1.vram_pages_out, s2.vram_pages_out);
+	/* ... and a CPU touch brings the data back. */
+	EXPECT_EQ(-1, first_diff(p, 0x5d, size));
+	s2 = stats_of(&self->dev, self->vm);
+	EXPECT_GE(s2.vram_pages_out - s1.vram_pages_out, size / SZ_4K);
+	fill_pattern(p, size, 12);
+	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, p, size, &sum));
+	EXPECT_EQ(vsvm_fnv1a(p, size), sum);
+	munmap(p, size);
+}
+
+TEST_F(vsvm, vram_preferred_location_on_fault)
+{
+	char *p = map_anon(SZ_2M);
+	struct drm_vsvm_stats s0, s1;
+
+	NEED_VRAM();
+	ASSERT_NE(NULL, p);
+	memset(p, 1, SZ_2M);
+	ASSERT_EQ(0, vsvm_set_attr(&self->dev, self->vm, p, SZ_2M,
+				   DRM_VSVM_ATTR_PREFERRED_LOC, DRM_VSVM_LOC_DEVICE));
+	s0 = stats_of(&self->dev, self->vm);
+	ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, p, 2, SZ_2M));
+	s1 = stats_of(&self->dev, self->vm);
+	EXPECT_GE(s1.vram_pages_in - s0.vram_pages_in, SZ_2M / SZ_4K);
+	EXPECT_EQ(-1, first_diff(p, 2, SZ_2M));
+	munmap(p, SZ_2M);
+}
+
+TEST_F(vsvm, vram_fork)
+{
+	const size_t size = SZ_2M;
+	char *p = map_anon(size), *ref = malloc(size);
+	int status;
+	pid_t pid;
+
+	NEED_VRAM();
+	ASSERT_NE(NULL, p);
+	fill_pattern(p, size, 21);
+	memcpy(ref, p, size);
+	ASSERT_EQ(0, vsvm_prefetch(&self->dev, self->vm, p, size,
+				   DRM_VSVM_LOC_DEVICE));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		if (memcmp(p, ref, size))
+			_exit(1);
+		memset(p, 'c', size);
+		_exit(first_diff(p, 'c', size) >= 0 ? 2 : 0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	EXPECT_EQ(0, memcmp(p, ref, size));
+	EXPECT_EQ(0, roundtrip(&self->dev, self->vm, p, size, 0x22));
+	free(ref);
+	munmap(p, size);
+}
+
+TEST_F(vsvm, vram_munmap_frees_it)
+{
+	const size_t size = 4 * SZ_1M;
+	char *p = map_anon(size);
+	struct drm_vsvm_stats s0, s1, s2;
+	int i;
+
+	NEED_VRAM();
+	ASSERT_NE(NULL, p);
+	memset(p, 3, size);
+	s0 = stats_of(&self->dev, self->vm);
+	ASSERT_EQ(0, vsvm_prefetch(&self->dev, self->vm, p, size,
+				   DRM_VSVM_LOC_DEVICE));
+	s1 = stats_of(&self->dev, self->vm);
+	EXPECT_GE(s1.vram_used - s0.vram_used, size);
+	ASSERT_EQ(0, munmap(p, size));
+	for (i = 0; i < 100; i++) {
+		s2 = stats_of(&self->dev, self->vm);
+		if (s2.vram_used <= s0.vram_used)
+			break;
+		usleep(10000);
+	}
+	EXPECT_LE(s2.vram_used, s0.vram_used);
+	EXPECT_EQ(-EFAULT, vsvm_fill(&self->dev, self->vm, p, 1, SZ_4K));
+	ASSERT_EQ(p, mmap(p, size, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
+	EXPECT_EQ(-1, first_diff(p, 0, size));
+	EXPECT_EQ(0, roundtrip(&self->dev, self->vm, p, size, 4));
+	munmap(p, size);
+}
+
+TEST_F(vsvm, vram_mprotect)
+{
+	char *p = map_anon(SZ_2M);
+	uint64_t sum;
+
+	NEED_VRAM();
+	ASSERT_NE(NULL, p);
+	memset(p, 0x4c, SZ_2M);
+	ASSERT_EQ(0, vsvm_prefetch(&self->dev, self->vm, p, SZ_2M,
+				   DRM_VSVM_LOC_DEVICE));
+	ASSERT_EQ(0, mprotect(p, SZ_2M, PROT_READ));
+	EXPECT_EQ(-EACCES, vsvm_fill(&self->dev, self->vm, p, 1, SZ_2M));
+	EXPECT_EQ(0, vsvm_checksum(&self->dev, self->vm, p, SZ_2M, &sum));
+	EXPECT_EQ(-1, first_diff(p, 0x4c, SZ_2M));
+	EXPECT_EQ(vsvm_fnv1a(p, SZ_2M), sum);
+	ASSERT_EQ(0, mprotect(p, SZ_2M, PROT_READ | PROT_WRITE));
+	EXPECT_EQ(0, roundtrip(&self->dev, self->vm, p, SZ_2M, 5));
+	munmap(p, SZ_2M);
+}
+
+TEST_F_TIMEOUT(vsvm, vram_exhaustion_evicts, 300)
+{
+	size_t size = self->dev.info.vram_size + 16 * SZ_1M, off;
+	struct drm_vsvm_stats s0, s1;
+	char *p;
+	int bad = 0;
+
+	NEED_VRAM();
+	p = map_anon(size);
+	ASSERT_NE(NULL, p);
+	for (off = 0; off < size; off += SZ_4K)
+		*(uint64_t *)(p + off) = off;
+	s0 = stats_of(&self->dev, self->vm);
+	ASSERT_EQ(0, vsvm_prefetch(&self->dev, self->vm, p, size,
+				   DRM_VSVM_LOC_DEVICE));
+	s1 = stats_of(&self->dev, self->vm);
+	EXPECT_GT(s1.vram_evictions, s0.vram_evictions);
+	EXPECT_LE(s1.vram_used, self->dev.info.vram_size);
+	for (off = 0; off < size; off += SZ_4K)
+		bad += *(uint64_t *)(p + off) != off;
+	EXPECT_EQ(0, bad);
+	munmap(p, size);
+}
+
+TEST_F(vsvm, vram_partly_populated_vma)
+{
+	char *resv = map_anon(2 * SZ_2M), *p, *ref;
+	struct drm_vsvm_stats s0, s1;
+	uint64_t sum;
+	size_t off;
+
+	NEED_VRAM();
+	ASSERT_NE(NULL, resv);
+	p = (char *)(((unsigned long)resv + SZ_2M - 1) & ~(SZ_2M - 1));
+	ASSERT_EQ(0, madvise(p, SZ_2M, MADV_NOHUGEPAGE));
+	/* Every other 64 KiB written by the CPU, the rest never touched. */
+	for (off = 0; off < SZ_2M; off += 2 * SZ_64K)
+		fill_pattern(p + off, SZ_64K, off >> 16);
+	ref = malloc(SZ_2M);
+	ASSERT_NE(NULL, ref);
+	memset(ref, 0, SZ_2M);
+	for (off = 0; off < SZ_2M; off += 2 * SZ_64K)
+		fill_pattern(ref + off, SZ_64K, off >> 16);
+	s0 = stats_of(&self->dev, self->vm);
+	ASSERT_EQ(0, vsvm_prefetch(&self->dev, self->vm, p, SZ_2M,
+				   DRM_VSVM_LOC_DEVICE));
+	s1 = stats_of(&self->dev, self->vm);
+	EXPECT_EQ(SZ_2M / SZ_4K, s1.vram_pages_in - s0.vram_pages_in);
+	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, p, SZ_2M, &sum));
+	EXPECT_EQ(vsvm_fnv1a(ref, SZ_2M), sum);
+	EXPECT_EQ(0, memcmp(p, ref, SZ_2M));
+	free(ref);
+	munmap(resv, 2 * SZ_2M);
+}
+
+struct migrator {
+	struct vsvm_dev *dev;
+	uint32_t vm;
+	char *p;
+	size_t size;
+	int err;
+};
+
+static void *migrate_thread(void *arg)
+{
+	struct migrator *m = arg;
+	int i;
+
+	for (i = 0; i < 30 && !m->err; i++)
+		m->err = vsvm_prefetch(m->dev, m->vm, m->p, m->size,
+				       DRM_VSVM_LOC_DEVICE);
+	return NULL;
+}
+
+TEST_F_TIMEOUT(vsvm, vram_cpu_faults_race_migration, 120)
+{
+	const size_t size = 4 * SZ_1M;
+	struct migrator m;
+	char *p = map_anon(size);
+	pthread_t t;
+	size_t off;
+	uint64_t sum;
+	int iter, bad = 0;
+
+	NEED_VRAM();
+	ASSERT_NE(NULL, p);
+	m = (struct migrator){ &self->dev, self->vm, p, size, 0 };
+	ASSERT_EQ(0, pthread_create(&t, NULL, migrate_thread, &m));
+	for (iter = 0; iter < 20; iter++)
+		for (off = 0; off < size; off += SZ_4K)
+			*(uint64_t *)(p + off) = iter + off;
+	pthread_join(t, NULL);
+	EXPECT_EQ(0, m.err);
+	for (off = 0; off < size; off += SZ_4K)
+		bad += *(uint64_t *)(p + off) != 19 + off;
+	EXPECT_EQ(0, bad);
+	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, p, size, &sum));
+	EXPECT_EQ(vsvm_fnv1a(p, size), sum);
+	munmap(p, size);
+}
+
+/* Device 1 reading what device 0 wrote into its VRAM gets the new data. */
+TEST_F(vsvm, vram_other_device_never_stale)
+{
+	char *p = map_anon(SZ_2M), *ref = malloc(SZ_2M);
+	struct vsvm_dev dev1;
+	uint64_t sum;
+	uint32_t vm1;
+
+	NEED_VRAM();
+	if (self->dev.info.num_devices < 2)
+		SKIP(return, "one device only");
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, vsvm_open(1, &dev1));
+	ASSERT_EQ(0, vsvm_vm_create(&dev1, &vm1));
+	memset(p, 1, SZ_2M);
+	ASSERT_EQ(0, vsvm_checksum(&dev1, vm1, p, SZ_2M, &sum));
+	ASSERT_EQ(0, vsvm_prefetch(&self->dev, self->vm, p, SZ_2M,
+				   DRM_VSVM_LOC_DEVICE));
+	ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, p, 0x77, SZ_2M));
+	memset(ref, 0x77, SZ_2M);
+	ASSERT_EQ(0, vsvm_checksum(&dev1, vm1, p, SZ_2M, &sum));
+	EXPECT_EQ(vsvm_fnv1a(ref, SZ_2M), sum);
+	/* Device 1 writes, device 0 (whose VRAM had it) reads. */
+	ASSERT_EQ(0, vsvm_fill(&dev1, vm1, p, 0x78, SZ_2M));
+	memset(ref, 0x78, SZ_2M);
+	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, p, SZ_2M, &sum));
+	EXPECT_EQ(vsvm_fnv1a(ref, SZ_2M), sum);
+	EXPECT_EQ(-1, first_diff(p, 0x78, SZ_2M));
+	EXPECT_EQ(0, vsvm_vm_destroy(&dev1, vm1));
+	vsvm_close(&dev1);
+	free(ref);
+	munmap(p, SZ_2M);
+}
+
+static int read_param(const char *name, char *buf, size_t size)
+{
+	char path[128];
+	int n;
+
+	snprintf(path, sizeof(path), "/sys/module/vsvm/parameters/%s", name);
+	n = read_file(path, buf, size);
+	if (n > 0 && buf[n - 1] == '\n')
+		buf[n - 1] = 0;
+	return n;
+}
+
+/*
+ * Last: unloading the driver with process memory in its VRAM moves the data
+ * back and leaves no device page and no device memory region behind; then the
+ * driver is loaded again with the same parameters.
+ */
+TEST(vram_unload_leaves_nothing)
+{
+	char layout[16], nsz[32], vram[16], ndev[16], cmd[256], iomem[1 << 16];
+	const size_t size = 8 * SZ_1M;
+	struct vsvm_dev dev;
+	char *p = map_anon(size);
+	uint32_t vm;
+	size_t off;
+	int bad = 0;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, vsvm_open(0, &dev));
+	if (!dev.info.vram_size) {
+		vsvm_close(&dev);
+		SKIP(return, "no device memory");
+	}
+	ASSERT_EQ(0, vsvm_vm_create(&dev, &vm));
+	for (off = 0; off < size; off += SZ_4K)
+		*(uint64_t *)(p + off) = ~off;
+	ASSERT_EQ(0, vsvm_prefetch(&dev, vm, p, size, DRM_VSVM_LOC_DEVICE));
+	vsvm_close(&dev);
+
+	ASSERT_GT(read_param("layout", layout, sizeof(layout)), 0);
+	ASSERT_GT(read_param("notifier_size", nsz, sizeof(nsz)), 0);
+	ASSERT_GT(read_param("vram_size", vram, sizeof(vram)), 0);
+	ASSERT_GT(read_param("num_devices", ndev, sizeof(ndev)), 0);
+	ASSERT_GT(read_file("/proc/iomem", iomem, sizeof(iomem)), 0);
+	EXPECT_NE(NULL, strstr(iomem, "vsvm"));
+
+	ASSERT_EQ(0, system("modprobe -r vsvm"));
+	/* The data came back; no region is left. */
+	for (off = 0; off < size; off += SZ_4K)
+		bad += *(uint64_t *)(p + off) != ~off;
+	EXPECT_EQ(0, bad);
+	ASSERT_GT(read_file("/proc/iomem", iomem, sizeof(iomem)), 0);
+	EXPECT_EQ(NULL, strstr(iomem, "vsvm"));
+
+	snprintf(cmd, sizeof(cmd),
+		 "modprobe vsvm layout=%s notifier_size=%s vram_size=%s num_devices=%s",
+		 layout, nsz, vram, ndev);
+	ASSERT_EQ(0, system(cmd));
+	munmap(p, size);
+}
+
 TEST_HARNESS_MAIN

@@ -198,7 +198,7 @@ struct drm_vsvm_wait {
 #define DRM_VSVM_ATTR_PREFERRED_LOC	2	/* value: DRM_VSVM_LOC_* */
 
 #define DRM_VSVM_LOC_SYSTEM	0	/* system memory */
-#define DRM_VSVM_LOC_DEVICE	1	/* the device's memory (-EOPNOTSUPP without) */
+#define DRM_VSVM_LOC_DEVICE	1	/* the VM's device's VRAM (-EOPNOTSUPP without) */
 
 /**
  * struct drm_vsvm_set_attr - set an attribute on a VA interval of a VM
@@ -308,6 +308,11 @@ struct drm_vsvm_userptr_destroy {
  * @gc_runs: garbage-collector passes that removed ranges
  * @gc_ranges: ranges removed by the garbage collector
  * @userptr_faults: faults serviced from a userptr
+ * @vram_pages_in: pages migrated into the device's VRAM (device-wide)
+ * @vram_pages_out: pages copied from the device's VRAM back to system
+ *                  memory (device-wide)
+ * @vram_evictions: VRAM blocks evicted under pressure (device-wide)
+ * @vram_used: bytes of the device's VRAM allocated now
  * @reserved: zero
  *
  * @ranges_created, @ranges_live, @gc_runs and @gc_ranges count the GPU SVM
@@ -329,7 +334,11 @@ struct drm_vsvm_stats {
 	__u64 gc_runs;
 	__u64 gc_ranges;
 	__u64 userptr_faults;
-	__u64 reserved[6];
+	__u64 vram_pages_in;
+	__u64 vram_pages_out;
+	__u64 vram_evictions;
+	__u64 vram_used;
+	__u64 reserved[2];
 };
 
 #if defined(__cplusplus)

@@ -1,0 +1,431 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+/*
+ * drm_pagemap: migration of process memory to and from device memory.
+ */
+
+#include <linux/delay.h>
+#include <linux/dma-mapping.h>
+#include <linux/highmem.h>
+#include <linux/memremap.h>
+#include <linux/migrate.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/pagemap.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+
+#include <drm/drm_pagemap.h>
+
+/**
+ * DOC: Device memory
+ *
+ * A driver with device memory registers it as MEMORY_DEVICE_PRIVATE pages
+ * (memremap_pages()) and describes it with a &struct drm_pagemap: its
+ * &dev_pagemap, and &drm_pagemap_ops.device_map, which turns one of its pages
+ * into an address its device understands (protocol
+ * %DRM_INTERCONNECT_DRIVER). drm_gpusvm_get_pages() maps device pages whose
+ * &dev_pagemap.owner is &drm_gpusvm_ctx.device_private_page_owner through it;
+ * device pages of any other owner are migrated back to system memory by
+ * hmm_range_fault() first, so a device never reads another device's stale
+ * copy.
+ *
+ * Memory moves in *allocations* (&struct drm_pagemap_devmem), typically one
+ * per GPU SVM range, with ops that give the allocation's device pfns and copy
+ * between device and system pages (the device's copy engine):
+ *
+ * - drm_pagemap_migrate_to_devmem() migrates a VA interval of a process into
+ *   an allocation: migrate_vma_setup() selects system pages, the copy runs,
+ *   migrate_vma_pages() and migrate_vma_finalize() switch the CPU page
+ *   tables to device-private entries. Pages that cannot migrate (pinned,
+ *   under writeback, ...) stay in system memory; the return value counts
+ *   the pages that did move.
+ * - drm_pagemap_cpu_fault() is the &dev_pagemap_ops.migrate_to_ram of the
+ *   provider: a CPU touch of a device page migrates the whole allocation-sized
+ *   window around it back (not just the faulting page), with the
+ *   MMU_NOTIFY_MIGRATE invalidation that makes GPUs drop their mappings.
+ * - drm_pagemap_evict_to_ram() moves an allocation back by its pfns with
+ *   migrate_device_range(), without knowing where it is mapped: for device
+ *   memory pressure and for driver teardown. No device page may outlive its
+ *   provider.
+ *
+ * Lifetime: each device page holding data of an allocation holds a reference
+ * on it (zone_device_data points to it); drm_pagemap_page_free(), the
+ * provider's &dev_pagemap_ops.page_free, drops it. When the last page is gone
+ * &drm_pagemap_devmem_ops.devmem_release gives the memory back to the
+ * provider's allocator.
+ */
+
+/**
+ * drm_pagemap_devmem_init() - initialise a device-memory allocation
+ * @devmem: the allocation (embedded in the driver's object)
+ * @dev: the provider's device
+ * @ops: the allocation's ops
+ * @dpagemap: the provider
+ * @npages: size of the allocation in pages
+ *
+ * The caller holds the first reference and drops it with
+ * drm_pagemap_devmem_put() after migrating into it.
+ */
+void drm_pagemap_devmem_init(struct drm_pagemap_devmem *devmem,
+			     struct device *dev,
+			     const struct drm_pagemap_devmem_ops *ops,
+			     struct drm_pagemap *dpagemap, unsigned long npages)
+{
+	devmem->dev = dev;
+	devmem->ops = ops;
+	devmem->dpagemap = dpagemap;
+	devmem->npages = npages;
+	atomic_set(&devmem->refs, 1);
+}
+EXPORT_SYMBOL_GPL(drm_pagemap_devmem_init);
+
+/**
+ * drm_pagemap_page_free() - &dev_pagemap_ops.page_free for drm_pagemap pages
+ * @page: the device page being freed
+ *
+ * Drops the page's reference on its allocation.
+ */
+void drm_pagemap_page_free(struct page *page)
+{
+	struct drm_pagemap_devmem *devmem = drm_pagemap_page_devmem(page);
+
+	page->zone_device_data = NULL;
+	if (devmem)
+		drm_pagemap_devmem_put(devmem);
+}
+EXPORT_SYMBOL_GPL(drm_pagemap_page_free);
+
+/* Arrays of one migration, in one allocation. */
+struct drm_pagemap_migration {
+	unsigned long *src;
+	unsigned long *dst;
+	dma_addr_t *dma_addr;
+	struct page **pages;
+};
+
+static int drm_pagemap_migration_alloc(struct drm_pagemap_migration *m,
+				       unsigned long npages)
+{
+	size_t each = sizeof(*m->src) + sizeof(*m->dst) +
+		      sizeof(*m->dma_addr) + sizeof(*m->pages);
+	void *buf = kvcalloc(npages, each, GFP_KERNEL);
+
+	if (!buf)
+		return -ENOMEM;
+	m->src = buf;
+	m->dst = m->src + npages;
+	m->dma_addr = (dma_addr_t *)(m->dst + npages);
+	m->pages = (struct page **)(m->dma_addr + npages);
+	return 0;
+}
+
+static void drm_pagemap_migration_free(struct drm_pagemap_migration *m)
+{
+	kvfree(m->src);
+}
+
+static void drm_pagemap_dma_unmap(struct device *dev, dma_addr_t *dma_addr,
+				  unsigned long npages,
+				  enum dma_data_direction dir)
+{
+	unsigned long i;
+
+	for (i = 0; i < npages; i++) {
+		if (dma_addr[i])
+			dma_unmap_page(dev, dma_addr[i], PAGE_SIZE, dir);
+		dma_addr[i] = 0;
+	}
+}
+
+/* Give up device pages prepared for a migration that will not happen. */
+static void drm_pagemap_abort_devmem(struct drm_pagemap_migration *m,
+				     unsigned long npages)
+{
+	unsigned long i;
+
+	for (i = 0; i < npages; i++) {
+		if (!m->pages[i])
+			continue;
+		m->dst[i] = 0;
+		unlock_page(m->pages[i]);
+		put_page(m->pages[i]);	/* frees it: drm_pagemap_page_free() */
+		m->pages[i] = NULL;
+	}
+}
+
+/**
+ * drm_pagemap_migrate_to_devmem() - migrate a VA interval to device memory
+ * @devmem: the allocation to migrate into, at least (@end - @start) bytes;
+ *          the caller holds a reference
+ * @mm: the process
+ * @start: start of the interval, page aligned
+ * @end: end of the interval (exclusive), page aligned; [@start, @end) lies
+ *       in one VMA
+ * @pgmap_owner: the provider's &dev_pagemap.owner (the invalidation it
+ *               causes carries it, so the owner's GPU SVM can tell)
+ *
+ * Pages of the interval that cannot migrate stay in system memory. Page
+ * i of the interval goes to device pfn i of the allocation.
+ *
+ * Return: the number of pages migrated, or a negative errno: -EFAULT (no
+ * VMA, or the mm is gone), -EINVAL, -ENOMEM, or the copy's error.
+ */
+long drm_pagemap_migrate_to_devmem(struct drm_pagemap_devmem *devmem,
+				   struct mm_struct *mm, unsigned long start,
+				   unsigned long end, void *pgmap_owner)
+{
+	unsigned long npages = (end - start) >> PAGE_SHIFT, i, migrated = 0;
+	struct drm_pagemap_migration m;
+	struct migrate_vma migrate = {
+		.start = start,
+		.end = end,
+		.pgmap_owner = pgmap_owner,
+		.flags = MIGRATE_VMA_SELECT_SYSTEM,
+	};
+	struct vm_area_struct *vma;
+	long err;
+
+	if (!npages || start >= end || !PAGE_ALIGNED(start) ||
+	    !PAGE_ALIGNED(end) || npages > devmem->npages)
+		return -EINVAL;
+	err = drm_pagemap_migration_alloc(&m, npages);
+	if (err)
+		return err;
+	if (!mmget_not_zero(mm)) {
+		err = -EFAULT;
+		goto out_free;
+	}
+	mmap_read_lock(mm);
+
+	vma = vma_lookup(mm, start);
+	if (!vma || end > vma->vm_end) {
+		err = -EFAULT;
+		goto out_unlock;
+	}
+	migrate.vma = vma;
+	migrate.src = m.src;
+	migrate.dst = m.dst;
+	err = migrate_vma_setup(&migrate);
+	if (err)
+		goto out_unlock;
+	if (!migrate.cpages)
+		goto out_finalize;
+
+	/* m.dst doubles as the pfn list until the dst entries are built. */
+	err = devmem->ops->populate_devmem_pfn(devmem, npages, m.dst);
+	if (err) {
+		memset(m.dst, 0, npages * sizeof(*m.dst));
+		goto out_finalize;
+	}
+	for (i = 0; i < npages; i++) {
+		unsigned long pfn = m.dst[i];
+		struct page *spage = migrate_pfn_to_page(m.src[i]);
+		struct page *dpage;
+
+		m.dst[i] = 0;
+		if (!(m.src[i] & MIGRATE_PFN_MIGRATE))
+			continue;
+		if (spage) {
+			m.dma_addr[i] = dma_map_page(devmem->dev, spage, 0,
+						     PAGE_SIZE, DMA_TO_DEVICE);
+			if (dma_mapping_error(devmem->dev, m.dma_addr[i])) {
+				m.dma_addr[i] = 0;
+				err = -ENOMEM;
+				goto out_abort;
+			}
+		}
+		dpage = pfn_to_page(pfn);
+		zone_device_page_init(dpage);
+		atomic_inc(&devmem->refs);
+		dpage->zone_device_data = devmem;
+		m.pages[i] = dpage;
+		m.dst[i] = migrate_pfn(pfn);
+		if ((m.src[i] & MIGRATE_PFN_WRITE) ||
+		    (!spage && (vma->vm_flags & VM_WRITE)))
+			m.dst[i] |= MIGRATE_PFN_WRITE;
+	}
+
+	err = devmem->ops->copy_to_devmem(devmem, m.pages, m.dma_addr, npages);
+	if (err)
+		goto out_abort;
+
+	migrate_vma_pages(&migrate);
+	for (i = 0; i < npages; i++)
+		if (m.dst[i] && (m.src[i] & MIGRATE_PFN_MIGRATE))
+			migrated++;
+	goto out_finalize;
+
+out_abort:
+	drm_pagemap_abort_devmem(&m, npages);
+out_finalize:
+	migrate_vma_finalize(&migrate);
+	drm_pagemap_dma_unmap(devmem->dev, m.dma_addr, npages, DMA_TO_DEVICE);
+out_unlock:
+	mmap_read_unlock(mm);
+	mmput(mm);
+out_free:
+	drm_pagemap_migration_free(&m);
+	return err ? err : migrated;
+}
+EXPORT_SYMBOL_GPL(drm_pagemap_migrate_to_devmem);
+
+/*
+ * For each collected device page in @m.src, allocate a system page, copy the
+ * data back with the device page's allocation's ops. Pages that fail stay.
+ */
+static int drm_pagemap_copy_back(struct drm_pagemap_migration *m,
+				 unsigned long npages,
+				 struct vm_area_struct *vma,
+				 unsigned long start)
+{
+	unsigned long i;
+	int err = 0;
+
+	for (i = 0; i < npages; i++) {
+		struct page *spage = migrate_pfn_to_page(m->src[i]);
+		struct drm_pagemap_devmem *devmem;
+		struct page *dpage;
+
+		m->dst[i] = 0;
+		if (!spage || !(m->src[i] & MIGRATE_PFN_MIGRATE))
+			continue;
+		devmem = drm_pagemap_page_devmem(spage);
+		if (vma)
+			dpage = alloc_page_vma(GFP_HIGHUSER, vma,
+					       start + (i << PAGE_SHIFT));
+		else
+			dpage = alloc_page(GFP_HIGHUSER);
+		if (!dpage) {
+			err = -ENOMEM;
+			continue;
+		}
+		lock_page(dpage);
+		m->dma_addr[i] = dma_map_page(devmem->dev, dpage, 0, PAGE_SIZE,
+					      DMA_FROM_DEVICE);
+		if (dma_mapping_error(devmem->dev, m->dma_addr[i]) ||
+		    devmem->ops->copy_to_ram(devmem, &spage, &m->dma_addr[i], 1)) {
+			if (!dma_mapping_error(devmem->dev, m->dma_addr[i]))
+				dma_unmap_page(devmem->dev, m->dma_addr[i],
+					       PAGE_SIZE, DMA_FROM_DEVICE);
+			m->dma_addr[i] = 0;
+			unlock_page(dpage);
+			__free_page(dpage);
+			err = -EIO;
+			continue;
+		}
+		dma_unmap_page(devmem->dev, m->dma_addr[i], PAGE_SIZE,
+			       DMA_FROM_DEVICE);
+		m->dma_addr[i] = 0;
+		m->dst[i] = migrate_pfn(page_to_pfn(dpage));
+		if (m->src[i] & MIGRATE_PFN_WRITE)
+			m->dst[i] |= MIGRATE_PFN_WRITE;
+	}
+	return err;
+}
+
+/**
+ * drm_pagemap_cpu_fault() - &dev_pagemap_ops.migrate_to_ram of a provider
+ * @vmf: the CPU fault on a device page
+ *
+ * Migrates the allocation-sized, aligned window around the fault (within
+ * the VMA) back to system memory.
+ *
+ * Return: 0, VM_FAULT_SIGBUS or VM_FAULT_OOM.
+ */
+vm_fault_t drm_pagemap_cpu_fault(struct vm_fault *vmf)
+{
+	struct drm_pagemap_devmem *devmem = drm_pagemap_page_devmem(vmf->page);
+	unsigned long size = devmem->npages << PAGE_SHIFT;
+	struct vm_area_struct *vma = vmf->vma;
+	struct drm_pagemap_migration m;
+	struct migrate_vma migrate = {
+		.vma = vma,
+		.pgmap_owner = vmf->page->pgmap->owner,
+		.flags = MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
+		.fault_page = vmf->page,
+	};
+	unsigned long npages;
+	int err;
+
+	if (!is_power_of_2(size))
+		size = PAGE_SIZE;
+	migrate.start = max(ALIGN_DOWN(vmf->address, size), vma->vm_start);
+	migrate.end = min(ALIGN_DOWN(vmf->address, size) + size, vma->vm_end);
+	npages = (migrate.end - migrate.start) >> PAGE_SHIFT;
+
+	if (drm_pagemap_migration_alloc(&m, npages))
+		return VM_FAULT_OOM;
+	migrate.src = m.src;
+	migrate.dst = m.dst;
+	if (migrate_vma_setup(&migrate)) {
+		drm_pagemap_migration_free(&m);
+		return VM_FAULT_SIGBUS;
+	}
+	err = 0;
+	if (migrate.cpages) {
+		err = drm_pagemap_copy_back(&m, npages, vma, migrate.start);
+		migrate_vma_pages(&migrate);
+	}
+	migrate_vma_finalize(&migrate);
+	drm_pagemap_migration_free(&m);
+	if (err == -ENOMEM)
+		return VM_FAULT_OOM;
+	return err ? VM_FAULT_SIGBUS : 0;
+}
+EXPORT_SYMBOL_GPL(drm_pagemap_cpu_fault);
+
+/**
+ * drm_pagemap_evict_to_ram() - move an allocation back to system memory
+ * @devmem: the allocation; the caller holds a reference
+ *
+ * Migrates every device page of the allocation, wherever it is mapped, with
+ * migrate_device_range(). Pages locked elsewhere (a CPU fault migrating them
+ * already) are retried.
+ *
+ * Return: 0 once no device page of the allocation holds data, -EBUSY if
+ * some still did after the retries, -ENOMEM.
+ */
+int drm_pagemap_evict_to_ram(struct drm_pagemap_devmem *devmem)
+{
+	unsigned long npages = devmem->npages, i;
+	struct drm_pagemap_migration m;
+	unsigned int tries;
+	int err;
+
+	err = drm_pagemap_migration_alloc(&m, npages);
+	if (err)
+		return err;
+	/* m.pages holds the pfn list (same size as a pointer). */
+	for (tries = 0; atomic_read(&devmem->refs) > 1 && tries < 100; tries++) {
+		unsigned long *pfn = (unsigned long *)m.pages;
+
+		if (tries)
+			usleep_range(500, 1000);
+		err = devmem->ops->populate_devmem_pfn(devmem, npages, pfn);
+		if (err)
+			break;
+		for (i = 0; i < npages; i++)
+			migrate_device_range(&m.src[i], pfn[i], 1);
+		/* Only pages still holding this allocation's data. */
+		for (i = 0; i < npages; i++) {
+			struct page *page = migrate_pfn_to_page(m.src[i]);
+
+			if (page && drm_pagemap_page_devmem(page) != devmem)
+				m.src[i] &= ~MIGRATE_PFN_MIGRATE;
+		}
+		err = drm_pagemap_copy_back(&m, npages, NULL, 0);
+		migrate_device_pages(m.src, m.dst, npages);
+		migrate_device_finalize(m.src, m.dst, npages);
+		if (err == -ENOMEM)
+			break;
+		err = 0;
+	}
+	if (!err && atomic_read(&devmem->refs) > 1)
+		err = -EBUSY;
+	drm_pagemap_migration_free(&m);
+	return err;
+}
+EXPORT_SYMBOL_GPL(drm_pagemap_evict_to_ram);
+
+MODULE_DESCRIPTION("Device-memory migration helpers (drm_pagemap)");
+MODULE_LICENSE("Dual MIT/GPL");

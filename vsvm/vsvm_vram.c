@@ -1,0 +1,489 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+/*
+ * vsvm: device memory ("VRAM") as MEMORY_DEVICE_PRIVATE pages.
+ */
+
+#include <linux/dma-direct.h>
+#include <linux/highmem.h>
+#include <linux/memremap.h>
+#include <linux/slab.h>
+
+#include <drm/drm_pagemap.h>
+
+#include "vsvm_drv.h"
+
+/**
+ * DOC: Device memory
+ *
+ * Each device has ``vram_size`` MiB of device memory: a free physical address
+ * region registered with memremap_pages() as MEMORY_DEVICE_PRIVATE, so the
+ * kernel has a struct page per VRAM page but the CPU cannot access them. The
+ * content of a VRAM page lives in a system page the driver allocates when the
+ * VRAM page is allocated (the "backing store"): only the device's engine and
+ * copy engine touch it.
+ *
+ * The allocator hands out naturally aligned blocks of a range's size (2 MiB,
+ * 64 KiB or 4 KiB), one &struct vsvm_bo per migrated range, kept in LRU
+ * order (a GPU fault binding a block moves it to the tail). When no block is
+ * free, the least recently used one is evicted to system memory with
+ * drm_pagemap_evict_to_ram().
+ *
+ * Policy, from the VA attributes: a GPU fault in an interval whose preferred
+ * location is the device migrates the range first; prefetch to the device
+ * migrates ahead; a CPU touch of a VRAM page migrates the range back
+ * (drm_pagemap_cpu_fault()). Each device is its own page owner: another vsvm
+ * device faulting on these pages makes hmm_range_fault() migrate them back to
+ * system memory first, so no device reads a stale copy (N:1 included).
+ *
+ * Copies between VRAM and system memory run on the device's copy engine,
+ * modelled as a synchronous copy in the caller: it is separate from the job
+ * engine so that a CPU fault never waits behind a job that waits for a GPU
+ * fault.
+ *
+ * At unload every block is evicted before the pagemap goes away: no device
+ * page outlives the device.
+ */
+
+/**
+ * struct vsvm_vram - the device memory of one device
+ * @vdev: the device
+ * @pagemap: the MEMORY_DEVICE_PRIVATE pagemap
+ * @dpagemap: the drm_pagemap provider
+ * @res: the physical address region
+ * @base_pfn: first pfn of the region
+ * @npages: size in pages
+ * @lock: protects @slots, @backing and @lru
+ * @slots: the block owning each VRAM page (NULL: free)
+ * @backing: the system page holding each allocated VRAM page's content
+ * @lru: blocks, least recently used first
+ * @pages_in: pages migrated to VRAM
+ * @pages_out: pages copied back to system memory
+ * @evictions: blocks evicted under VRAM pressure
+ */
+struct vsvm_vram {
+	struct vsvm_device *vdev;
+	struct dev_pagemap pagemap;
+	struct drm_pagemap dpagemap;
+	struct resource *res;
+	unsigned long base_pfn;
+	unsigned long npages;
+	spinlock_t lock;		/* protects slots, backing, lru */
+	struct vsvm_bo **slots;
+	struct page **backing;
+	struct list_head lru;
+	atomic64_t pages_in;
+	atomic64_t pages_out;
+	atomic64_t evictions;
+};
+
+/**
+ * struct vsvm_bo - one block of VRAM, holding one range's data
+ * @devmem: the drm_pagemap allocation
+ * @vram: the device memory
+ * @first: index of its first page
+ * @lru_link: entry in &vsvm_vram.lru
+ */
+struct vsvm_bo {
+	struct drm_pagemap_devmem devmem;
+	struct vsvm_vram *vram;
+	unsigned long first;
+	struct list_head lru_link;
+};
+
+static struct vsvm_bo *to_vsvm_bo(struct drm_pagemap_devmem *devmem)
+{
+	return container_of(devmem, struct vsvm_bo, devmem);
+}
+
+static void vsvm_bo_release(struct drm_pagemap_devmem *devmem)
+{
+	struct vsvm_bo *bo = to_vsvm_bo(devmem);
+	struct vsvm_vram *vram = bo->vram;
+	struct page *backing[64];
+	unsigned long i, n;
+
+	/* May run wherever a device page is freed: no sleeping. */
+	for (i = 0; i < devmem->npages; i += n) {
+		unsigned long k;
+
+		n = min_t(unsigned long, devmem->npages - i, ARRAY_SIZE(backing));
+		spin_lock(&vram->lock);
+		for (k = 0; k < n; k++) {
+			backing[k] = vram->backing[bo->first + i + k];
+			vram->backing[bo->first + i + k] = NULL;
+			vram->slots[bo->first + i + k] = NULL;
+		}
+		if (i + n == devmem->npages)
+			list_del(&bo->lru_link);
+		spin_unlock(&vram->lock);
+		for (k = 0; k < n; k++)
+			__free_page(backing[k]);
+	}
+	kfree(bo);
+}
+
+static int vsvm_bo_populate_pfn(struct drm_pagemap_devmem *devmem,
+				unsigned long npages, unsigned long *pfn)
+{
+	struct vsvm_bo *bo = to_vsvm_bo(devmem);
+	unsigned long i;
+
+	for (i = 0; i < npages; i++)
+		pfn[i] = bo->vram->base_pfn + bo->first + i;
+	return 0;
+}
+
+static void *vsvm_vram_kmap_page(struct vsvm_vram *vram, struct page *page)
+{
+	return kmap_local_page(vram->backing[page_to_pfn(page) - vram->base_pfn]);
+}
+
+static void *vsvm_kmap_dma(struct vsvm_vram *vram, dma_addr_t addr)
+{
+	phys_addr_t phys = dma_to_phys(vram->vdev->drm.dev, addr);
+
+	return kmap_local_page(pfn_to_page(PHYS_PFN(phys)));
+}
+
+static int vsvm_bo_copy_to_devmem(struct drm_pagemap_devmem *devmem,
+				  struct page **pages, dma_addr_t *dma_addr,
+				  unsigned long npages)
+{
+	struct vsvm_vram *vram = to_vsvm_bo(devmem)->vram;
+	unsigned long i;
+
+	for (i = 0; i < npages; i++) {
+		void *dst, *src;
+
+		if (!pages[i])
+			continue;
+		dst = vsvm_vram_kmap_page(vram, pages[i]);
+		if (dma_addr[i]) {
+			src = vsvm_kmap_dma(vram, dma_addr[i]);
+			memcpy(dst, src, PAGE_SIZE);
+			kunmap_local(src);
+		} else {
+			memset(dst, 0, PAGE_SIZE);
+		}
+		kunmap_local(dst);
+		atomic64_inc(&vram->pages_in);
+	}
+	return 0;
+}
+
+static int vsvm_bo_copy_to_ram(struct drm_pagemap_devmem *devmem,
+			       struct page **pages, dma_addr_t *dma_addr,
+			       unsigned long npages)
+{
+	struct vsvm_vram *vram = to_vsvm_bo(devmem)->vram;
+	unsigned long i;
+
+	for (i = 0; i < npages; i++) {
+		void *dst, *src;
+
+		if (!pages[i])
+			continue;
+		src = vsvm_vram_kmap_page(vram, pages[i]);
+		dst = vsvm_kmap_dma(vram, dma_addr[i]);
+		memcpy(dst, src, PAGE_SIZE);
+		kunmap_local(dst);
+		kunmap_local(src);
+		atomic64_inc(&vram->pages_out);
+	}
+	return 0;
+}
+
+static const struct drm_pagemap_devmem_ops vsvm_bo_ops = {
+	.devmem_release = vsvm_bo_release,
+	.populate_devmem_pfn = vsvm_bo_populate_pfn,
+	.copy_to_devmem = vsvm_bo_copy_to_devmem,
+	.copy_to_ram = vsvm_bo_copy_to_ram,
+};
+
+static struct drm_pagemap_addr
+vsvm_vram_device_map(struct drm_pagemap *dpagemap, struct device *dev,
+		     struct page *page, unsigned int order,
+		     enum dma_data_direction dir)
+{
+	struct vsvm_vram *vram = container_of(dpagemap, struct vsvm_vram,
+					      dpagemap);
+	dma_addr_t addr = (page_to_pfn(page) - vram->base_pfn) << PAGE_SHIFT;
+
+	/* Only the owning device reaches its VRAM (no peer path). */
+	if (dev != dpagemap->dev)
+		addr = DMA_MAPPING_ERROR;
+	return drm_pagemap_addr_encode(addr, DRM_INTERCONNECT_DRIVER, order,
+				       dir);
+}
+
+static const struct drm_pagemap_ops vsvm_dpagemap_ops = {
+	.device_map = vsvm_vram_device_map,
+};
+
+static const struct dev_pagemap_ops vsvm_pagemap_ops = {
+	.page_free = drm_pagemap_page_free,
+	.migrate_to_ram = drm_pagemap_cpu_fault,
+};
+
+/* Take @npages free, aligned VRAM pages for @bo; false if there are none. */
+static bool vsvm_vram_take(struct vsvm_vram *vram, struct vsvm_bo *bo,
+			   unsigned long npages, struct page **backing)
+{
+	unsigned long first, i;
+
+	lockdep_assert_held(&vram->lock);
+
+	for (first = 0; first + npages <= vram->npages; first += npages) {
+		for (i = 0; i < npages && !vram->slots[first + i]; i++)
+			;
+		if (i < npages)
+			continue;
+		for (i = 0; i < npages; i++) {
+			vram->slots[first + i] = bo;
+			vram->backing[first + i] = backing[i];
+		}
+		bo->first = first;
+		list_add_tail(&bo->lru_link, &vram->lru);
+		return true;
+	}
+	return false;
+}
+
+/* Evict the least recently used block; false if there is none to evict. */
+static bool vsvm_vram_evict_lru(struct vsvm_vram *vram)
+{
+	struct vsvm_bo *bo, *victim = NULL;
+
+	spin_lock(&vram->lock);
+	list_for_each_entry(bo, &vram->lru, lru_link) {
+		if (drm_pagemap_devmem_get_unless_zero(&bo->devmem)) {
+			victim = bo;
+			/* Not picked again while it drains. */
+			list_move_tail(&bo->lru_link, &vram->lru);
+			break;
+		}
+	}
+	spin_unlock(&vram->lock);
+	if (!victim)
+		return false;
+	drm_pagemap_evict_to_ram(&victim->devmem);
+	atomic64_inc(&vram->evictions);
+	drm_pagemap_devmem_put(&victim->devmem);
+	return true;
+}
+
+static struct vsvm_bo *vsvm_vram_alloc(struct vsvm_vram *vram,
+				       unsigned long npages)
+{
+	unsigned long i, tries;
+	struct page **backing;
+	struct vsvm_bo *bo;
+
+	if (npages > vram->npages)
+		return ERR_PTR(-ENOSPC);
+	bo = kzalloc(sizeof(*bo), GFP_KERNEL);
+	backing = kvcalloc(npages, sizeof(*backing), GFP_KERNEL);
+	if (!bo || !backing)
+		goto err_free;
+	for (i = 0; i < npages; i++) {
+		backing[i] = alloc_page(GFP_HIGHUSER);
+		if (!backing[i])
+			goto err_free;
+	}
+	bo->vram = vram;
+	drm_pagemap_devmem_init(&bo->devmem, vram->vdev->drm.dev, &vsvm_bo_ops,
+				&vram->dpagemap, npages);
+
+	for (tries = 0; tries <= vram->npages / npages; tries++) {
+		bool taken;
+
+		spin_lock(&vram->lock);
+		taken = vsvm_vram_take(vram, bo, npages, backing);
+		spin_unlock(&vram->lock);
+		if (taken) {
+			kvfree(backing);
+			return bo;
+		}
+		if (!vsvm_vram_evict_lru(vram))
+			break;
+	}
+	for (i = 0; i < npages; i++)
+		__free_page(backing[i]);
+	kvfree(backing);
+	kfree(bo);
+	return ERR_PTR(-ENOSPC);
+
+err_free:
+	for (i = 0; backing && i < npages && backing[i]; i++)
+		__free_page(backing[i]);
+	kvfree(backing);
+	kfree(bo);
+	return ERR_PTR(-ENOMEM);
+}
+
+/**
+ * vsvm_vram_migrate() - migrate a range of a process to a device's VRAM
+ * @vdev: the device
+ * @mm: the process
+ * @start: start of the range
+ * @end: end of the range (exclusive)
+ *
+ * Return: the number of pages migrated, or a negative errno (-ENOSPC when
+ * nothing could be evicted).
+ */
+long vsvm_vram_migrate(struct vsvm_device *vdev, struct mm_struct *mm,
+		       unsigned long start, unsigned long end)
+{
+	struct vsvm_bo *bo;
+	long migrated;
+
+	bo = vsvm_vram_alloc(vdev->vram, (end - start) >> PAGE_SHIFT);
+	if (IS_ERR(bo))
+		return PTR_ERR(bo);
+	migrated = drm_pagemap_migrate_to_devmem(&bo->devmem, mm, start, end,
+						 vdev);
+	/* The block now lives as long as its pages hold data. */
+	drm_pagemap_devmem_put(&bo->devmem);
+	return migrated;
+}
+
+/**
+ * vsvm_vram_touch() - mark the block of a VRAM address recently used
+ * @vdev: the device
+ * @addr: a device address from &drm_pagemap_ops.device_map
+ */
+void vsvm_vram_touch(struct vsvm_device *vdev, u64 addr)
+{
+	struct vsvm_vram *vram = vdev->vram;
+	struct vsvm_bo *bo;
+
+	spin_lock(&vram->lock);
+	bo = vram->slots[addr >> PAGE_SHIFT];
+	if (bo)
+		list_move_tail(&bo->lru_link, &vram->lru);
+	spin_unlock(&vram->lock);
+}
+
+/**
+ * vsvm_vram_kmap() - map the content of a VRAM page for the engine
+ * @vdev: the device
+ * @addr: the page's device address
+ *
+ * The engine holds its TLB: the page cannot be freed meanwhile.
+ *
+ * Return: the kernel address; kunmap_local() it.
+ */
+void *vsvm_vram_kmap(struct vsvm_device *vdev, u64 addr)
+{
+	return kmap_local_page(vdev->vram->backing[addr >> PAGE_SHIFT]);
+}
+
+/**
+ * vsvm_vram_stats() - VRAM counters of a device
+ * @vdev: the device
+ * @stats: filled: vram_pages_in/out, vram_evictions, vram_used
+ */
+void vsvm_vram_stats(struct vsvm_device *vdev, struct drm_vsvm_stats *stats)
+{
+	struct vsvm_vram *vram = vdev->vram;
+	unsigned long i, used = 0;
+
+	if (!vram)
+		return;
+	stats->vram_pages_in = atomic64_read(&vram->pages_in);
+	stats->vram_pages_out = atomic64_read(&vram->pages_out);
+	stats->vram_evictions = atomic64_read(&vram->evictions);
+	spin_lock(&vram->lock);
+	for (i = 0; i < vram->npages; i++)
+		used += !!vram->slots[i];
+	spin_unlock(&vram->lock);
+	stats->vram_used = used << PAGE_SHIFT;
+}
+
+static void vsvm_kvfree_action(void *ptr)
+{
+	kvfree(ptr);
+}
+
+/* A zeroed array freed with the device (6.1 has no devm_kvcalloc()). */
+static void *vsvm_devm_kvcalloc(struct device *dev, size_t n, size_t size)
+{
+	void *ptr = kvcalloc(n, size, GFP_KERNEL);
+
+	if (ptr && devm_add_action_or_reset(dev, vsvm_kvfree_action, ptr))
+		return NULL;
+	return ptr;
+}
+
+/**
+ * vsvm_vram_init() - give a device its VRAM
+ * @vdev: the device
+ * @size: bytes of VRAM, a multiple of 2 MiB
+ *
+ * Return: 0 or a negative errno.
+ */
+int vsvm_vram_init(struct vsvm_device *vdev, unsigned long size)
+{
+	struct device *dev = vdev->drm.dev;
+	struct vsvm_vram *vram;
+	void *addr;
+
+	vram = devm_kzalloc(dev, sizeof(*vram), GFP_KERNEL);
+	if (!vram)
+		return -ENOMEM;
+	vram->vdev = vdev;
+	vram->npages = size >> PAGE_SHIFT;
+	spin_lock_init(&vram->lock);
+	INIT_LIST_HEAD(&vram->lru);
+	vram->slots = vsvm_devm_kvcalloc(dev, vram->npages, sizeof(*vram->slots));
+	vram->backing = vsvm_devm_kvcalloc(dev, vram->npages,
+					   sizeof(*vram->backing));
+	if (!vram->slots || !vram->backing)
+		return -ENOMEM;
+
+	vram->res = devm_request_free_mem_region(dev, &iomem_resource, size);
+	if (IS_ERR(vram->res))
+		return PTR_ERR(vram->res);
+	vram->pagemap.type = MEMORY_DEVICE_PRIVATE;
+	vram->pagemap.range.start = vram->res->start;
+	vram->pagemap.range.end = vram->res->end;
+	vram->pagemap.nr_range = 1;
+	vram->pagemap.ops = &vsvm_pagemap_ops;
+	vram->pagemap.owner = vdev;
+	addr = devm_memremap_pages(dev, &vram->pagemap);
+	if (IS_ERR(addr))
+		return PTR_ERR(addr);
+	vram->base_pfn = PHYS_PFN(vram->res->start);
+	vram->dpagemap.ops = &vsvm_dpagemap_ops;
+	vram->dpagemap.dev = dev;
+	vram->dpagemap.pagemap = &vram->pagemap;
+	vdev->vram = vram;
+	return 0;
+}
+
+/**
+ * vsvm_vram_fini() - move everything out of a device's VRAM
+ * @vdev: the device, going away
+ *
+ * Evicts every block, wherever it is mapped; afterwards no device page holds
+ * data and the pagemap (devres) can go.
+ */
+void vsvm_vram_fini(struct vsvm_device *vdev)
+{
+	struct vsvm_vram *vram = vdev->vram;
+	unsigned int tries;
+
+	if (!vram)
+		return;
+	for (tries = 0; tries < 1000; tries++) {
+		bool empty;
+
+		spin_lock(&vram->lock);
+		empty = list_empty(&vram->lru);
+		spin_unlock(&vram->lock);
+		if (empty)
+			return;
+		vsvm_vram_evict_lru(vram);
+	}
+	WARN(1, "vsvm%u: VRAM still in use at teardown\n", vdev->index);
+}
