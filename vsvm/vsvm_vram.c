@@ -57,7 +57,8 @@
  * @backing: the system page holding each allocated VRAM page's content
  * @lru: blocks, least recently used first
  * @pages_in: pages migrated to VRAM
- * @pages_out: pages copied back to system memory
+ * @pages_out: pages copied back to system memory (CPU faults, GPU faults
+ *             of other devices, evictions)
  * @evictions: blocks evicted under VRAM pressure
  */
 struct vsvm_vram {
@@ -166,7 +167,6 @@ static int vsvm_bo_copy_to_devmem(struct drm_pagemap_devmem *devmem,
 			memset(dst, 0, PAGE_SIZE);
 		}
 		kunmap_local(dst);
-		atomic64_inc(&vram->pages_in);
 	}
 	return 0;
 }
@@ -342,6 +342,8 @@ long vsvm_vram_migrate(struct vsvm_device *vdev, struct mm_struct *mm,
 		return PTR_ERR(bo);
 	migrated = drm_pagemap_migrate_to_devmem(&bo->devmem, mm, start, end,
 						 vdev);
+	if (migrated > 0)
+		atomic64_add(migrated, &vdev->vram->pages_in);
 	/* The block now lives as long as its pages hold data. */
 	drm_pagemap_devmem_put(&bo->devmem);
 	return migrated;

@@ -4,7 +4,7 @@
  * allocations (malloc, stack, a global, a 2 MiB THP mapping, a file mapping)
  * without registering anything, checks every result on the CPU and prints
  * what the driver did: GPU page faults, ranges and their sizes, invalidations,
- * garbage collection, bytes moved.
+ * garbage collection, bytes moved, migrations to and from device memory.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -42,6 +42,14 @@ static int all_bytes(const void *p, int value, size_t size)
 	return 1;
 }
 
+static char *map_anon_demo(size_t size)
+{
+	char *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
 static void stats_line(struct vsvm_dev *dev, uint32_t vm, const char *label)
 {
 	struct drm_vsvm_stats s;
@@ -49,14 +57,17 @@ static void stats_line(struct vsvm_dev *dev, uint32_t vm, const char *label)
 	if (vsvm_stats(dev, vm, &s))
 		return;
 	printf("  %-22s faults %-4llu ranges created %-4llu live %-4llu pages mapped %-5llu "
-	       "invalidations %-3llu GC'd ranges %-3llu jobs %-3llu moved %.1f MiB (svm %llu)\n",
+	       "invalidations %-3llu GC'd ranges %-3llu jobs %-3llu moved %.1f MiB (svm %llu) "
+	       "VRAM in/out %llu/%llu pages\n",
 	       label, (unsigned long long)s.faults,
 	       (unsigned long long)s.ranges_created,
 	       (unsigned long long)s.ranges_live,
 	       (unsigned long long)s.pages_mapped,
 	       (unsigned long long)s.invalidations,
 	       (unsigned long long)s.gc_ranges, (unsigned long long)s.jobs,
-	       s.bytes_moved / 1048576.0, (unsigned long long)s.svm_id);
+	       s.bytes_moved / 1048576.0, (unsigned long long)s.svm_id,
+	       (unsigned long long)s.vram_pages_in,
+	       (unsigned long long)s.vram_pages_out);
 }
 
 /* GPU faults a fresh buffer of @size takes for one device fill. */
@@ -187,6 +198,29 @@ int main(void)
 			check(s0.svm_id != s1.svm_id,
 			      "1:1: each VM has its own GPU SVM");
 		free(counters);
+	}
+
+	if (dev0.info.vram_size) {
+		char *v = map_anon_demo(4 * SZ_1M);
+		struct drm_vsvm_stats a, b, c;
+
+		printf("\n5. Device memory (%llu MiB of VRAM per device)\n",
+		       (unsigned long long)dev0.info.vram_size >> 20);
+		memset(v, 0x42, 4 * SZ_1M);
+		vsvm_stats(&dev0, vm0, &a);
+		check(!vsvm_prefetch(&dev0, vm0, v, 4 * SZ_1M, DRM_VSVM_LOC_DEVICE),
+		      "prefetch a 4 MiB buffer into device 0's VRAM");
+		vsvm_stats(&dev0, vm0, &b);
+		check(!vsvm_checksum(&dev0, vm0, v, 4 * SZ_1M, &sum) &&
+		      !vsvm_fill(&dev0, vm0, v, 0x43, 4 * SZ_1M),
+		      "the device reads and writes it in VRAM");
+		check(all_bytes(v, 0x43, 4 * SZ_1M),
+		      "a CPU read migrates it back: the CPU sees the device's data");
+		vsvm_stats(&dev0, vm0, &c);
+		printf("  pages migrated to VRAM: %llu, back to system memory: %llu\n",
+		       (unsigned long long)(b.vram_pages_in - a.vram_pages_in),
+		       (unsigned long long)(c.vram_pages_out - b.vram_pages_out));
+		munmap(v, 4 * SZ_1M);
 	}
 
 	printf("\nWhat the driver did:\n");
