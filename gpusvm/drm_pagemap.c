@@ -270,55 +270,85 @@ out_free:
 EXPORT_SYMBOL_GPL(drm_pagemap_migrate_to_devmem);
 
 /*
- * For each collected device page in @m.src, allocate a system page, copy the
- * data back with the device page's allocation's ops. Pages that fail stay.
+ * For each collected device page in @m->src, allocate a system page and copy
+ * the data back, one copy call per run of pages of the same allocation.
+ * Pages that fail stay where they are (their dst entry stays 0).
  */
 static int drm_pagemap_copy_back(struct drm_pagemap_migration *m,
 				 unsigned long npages,
 				 struct vm_area_struct *vma,
 				 unsigned long start)
 {
-	unsigned long i;
+	struct drm_pagemap_devmem *devmem;
+	unsigned long i, j, k;
 	int err = 0;
 
 	for (i = 0; i < npages; i++) {
 		struct page *spage = migrate_pfn_to_page(m->src[i]);
-		struct drm_pagemap_devmem *devmem;
 		struct page *dpage;
 
 		m->dst[i] = 0;
+		m->pages[i] = NULL;
+		m->dma_addr[i] = 0;
 		if (!spage || !(m->src[i] & MIGRATE_PFN_MIGRATE))
 			continue;
 		devmem = drm_pagemap_page_devmem(spage);
-		if (vma)
-			dpage = alloc_page_vma(GFP_HIGHUSER, vma,
-					       start + (i << PAGE_SHIFT));
-		else
-			dpage = alloc_page(GFP_HIGHUSER);
+		dpage = vma ? alloc_page_vma(GFP_HIGHUSER, vma,
+					     start + (i << PAGE_SHIFT)) :
+			      alloc_page(GFP_HIGHUSER);
 		if (!dpage) {
 			err = -ENOMEM;
 			continue;
 		}
-		lock_page(dpage);
 		m->dma_addr[i] = dma_map_page(devmem->dev, dpage, 0, PAGE_SIZE,
 					      DMA_FROM_DEVICE);
-		if (dma_mapping_error(devmem->dev, m->dma_addr[i]) ||
-		    devmem->ops->copy_to_ram(devmem, &spage, &m->dma_addr[i], 1)) {
-			if (!dma_mapping_error(devmem->dev, m->dma_addr[i]))
-				dma_unmap_page(devmem->dev, m->dma_addr[i],
-					       PAGE_SIZE, DMA_FROM_DEVICE);
+		if (dma_mapping_error(devmem->dev, m->dma_addr[i])) {
 			m->dma_addr[i] = 0;
-			unlock_page(dpage);
 			__free_page(dpage);
-			err = -EIO;
+			err = -ENOMEM;
 			continue;
 		}
-		dma_unmap_page(devmem->dev, m->dma_addr[i], PAGE_SIZE,
-			       DMA_FROM_DEVICE);
-		m->dma_addr[i] = 0;
+		lock_page(dpage);
+		m->pages[i] = spage;
 		m->dst[i] = migrate_pfn(page_to_pfn(dpage));
 		if (m->src[i] & MIGRATE_PFN_WRITE)
 			m->dst[i] |= MIGRATE_PFN_WRITE;
+	}
+
+	for (i = 0; i < npages; i = j) {
+		j = i + 1;
+		if (!m->pages[i])
+			continue;
+		devmem = drm_pagemap_page_devmem(m->pages[i]);
+		while (j < npages && (!m->pages[j] ||
+				      drm_pagemap_page_devmem(m->pages[j]) == devmem))
+			j++;
+		if (!devmem->ops->copy_to_ram(devmem, &m->pages[i],
+					      &m->dma_addr[i], j - i))
+			continue;
+		/* Not copied: these pages stay in device memory. */
+		for (k = i; k < j; k++) {
+			struct page *dpage = migrate_pfn_to_page(m->dst[k]);
+
+			if (!dpage)
+				continue;
+			dma_unmap_page(devmem->dev, m->dma_addr[k], PAGE_SIZE,
+				       DMA_FROM_DEVICE);
+			m->dma_addr[k] = 0;
+			m->dst[k] = 0;
+			unlock_page(dpage);
+			put_page(dpage);
+		}
+		err = -EIO;
+	}
+
+	for (i = 0; i < npages; i++) {
+		if (!m->dma_addr[i])
+			continue;
+		devmem = drm_pagemap_page_devmem(m->pages[i]);
+		dma_unmap_page(devmem->dev, m->dma_addr[i], PAGE_SIZE,
+			       DMA_FROM_DEVICE);
+		m->dma_addr[i] = 0;
 	}
 	return err;
 }

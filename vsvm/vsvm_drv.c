@@ -731,9 +731,9 @@ static int vsvm_remove(struct platform_device *pdev)
 	struct vsvm_device *vdev = platform_get_drvdata(pdev);
 
 	drm_dev_unregister(&vdev->drm);
-	vsvm_engine_stop(vdev);
 	/* Before devres removes the pagemap: no device page may remain. */
 	vsvm_vram_fini(vdev);
+	vsvm_engine_stop(vdev);
 	vsvm_devices[vdev->index] = NULL;
 	return 0;
 }

@@ -72,6 +72,11 @@ struct vsvm_counters {
  *           PTEs, then takes it for write once, which waits until the engine
  *           can no longer use a zapped translation (a TLB flush)
  * @fault_wq: the fault queue: GPU page faults are serviced here, in order
+ * @copy_engine: the copy engine, a kthread moving data between VRAM and
+ *               system memory; it never waits for anything, so any context
+ *               (a CPU fault, the GPU fault queue) may wait for it
+ * @copy_queue: copies waiting for the copy engine (under @queue_lock)
+ * @copy_wq: the copy engine sleeps here
  * @vram: the device memory (NULL without)
  * @stats: counters summed over every VM of the device
  * @vms_lock: protects @vms
@@ -86,6 +91,9 @@ struct vsvm_device {
 	wait_queue_head_t queue_wq;
 	struct rw_semaphore tlb_sem;
 	struct workqueue_struct *fault_wq;
+	struct task_struct *copy_engine;
+	struct list_head copy_queue;
+	wait_queue_head_t copy_wq;
 	struct vsvm_vram *vram;
 	struct vsvm_counters stats;
 	struct mutex vms_lock;		/* protects @vms */
@@ -281,6 +289,8 @@ unsigned long vsvm_pt_zap(struct vsvm_vm *vm, unsigned long start,
 			  unsigned long end);
 void vsvm_pt_fini(struct vsvm_vm *vm);
 void vsvm_tlb_flush(struct vsvm_device *vdev);
+void vsvm_copy_engine_run(struct vsvm_device *vdev, void (*fn)(void *arg),
+			  void *arg);
 
 /* vsvm_svm.c */
 int vsvm_svm_attach(struct vsvm_vm *vm, struct mm_struct *mm);

@@ -390,6 +390,60 @@ static int vsvm_engine_thread(void *data)
 	return 0;
 }
 
+/* A function to run on the copy engine. */
+struct vsvm_copy {
+	struct list_head link;
+	struct completion done;
+	void (*fn)(void *arg);
+	void *arg;
+};
+
+static int vsvm_copy_engine_thread(void *data)
+{
+	struct vsvm_device *vdev = data;
+
+	while (!kthread_should_stop()) {
+		struct vsvm_copy *copy;
+
+		wait_event_interruptible(vdev->copy_wq,
+					 !list_empty(&vdev->copy_queue) ||
+					 kthread_should_stop());
+		spin_lock(&vdev->queue_lock);
+		copy = list_first_entry_or_null(&vdev->copy_queue,
+						struct vsvm_copy, link);
+		if (copy)
+			list_del(&copy->link);
+		spin_unlock(&vdev->queue_lock);
+		if (!copy)
+			continue;
+		copy->fn(copy->arg);
+		complete(&copy->done);
+	}
+	return 0;
+}
+
+/**
+ * vsvm_copy_engine_run() - run a copy on the device's copy engine and wait
+ * @vdev: the device
+ * @fn: the copy
+ * @arg: its argument
+ *
+ * The copy engine is separate from the job engine: a job engine waiting for
+ * a GPU fault can need a copy (migration) to finish first.
+ */
+void vsvm_copy_engine_run(struct vsvm_device *vdev, void (*fn)(void *arg),
+			  void *arg)
+{
+	struct vsvm_copy copy = { .fn = fn, .arg = arg };
+
+	init_completion(&copy.done);
+	spin_lock(&vdev->queue_lock);
+	list_add_tail(&copy.link, &vdev->copy_queue);
+	spin_unlock(&vdev->queue_lock);
+	wake_up(&vdev->copy_wq);
+	wait_for_completion(&copy.done);
+}
+
 /**
  * vsvm_engine_queue() - queue a submission to its device's engine
  * @submit: the submission; the engine takes over one reference
@@ -406,37 +460,54 @@ void vsvm_engine_queue(struct vsvm_submit *submit)
 }
 
 /**
- * vsvm_engine_start() - start a device's engine
+ * vsvm_engine_start() - start a device's engines
  * @vdev: the device
  *
  * Return: 0 or a negative errno.
  */
 int vsvm_engine_start(struct vsvm_device *vdev)
 {
+	int err;
+
 	spin_lock_init(&vdev->queue_lock);
 	INIT_LIST_HEAD(&vdev->queue);
 	init_waitqueue_head(&vdev->queue_wq);
 	init_rwsem(&vdev->tlb_sem);
+	INIT_LIST_HEAD(&vdev->copy_queue);
+	init_waitqueue_head(&vdev->copy_wq);
 
 	vdev->fault_wq = alloc_ordered_workqueue("vsvm%u-fault", 0, vdev->index);
 	if (!vdev->fault_wq)
 		return -ENOMEM;
+	vdev->copy_engine = kthread_run(vsvm_copy_engine_thread, vdev,
+					"vsvm%u-copy", vdev->index);
+	if (IS_ERR(vdev->copy_engine)) {
+		err = PTR_ERR(vdev->copy_engine);
+		goto err_wq;
+	}
 	vdev->engine = kthread_run(vsvm_engine_thread, vdev, "vsvm%u-engine",
 				   vdev->index);
 	if (IS_ERR(vdev->engine)) {
-		destroy_workqueue(vdev->fault_wq);
-		return PTR_ERR(vdev->engine);
+		err = PTR_ERR(vdev->engine);
+		goto err_copy;
 	}
 	return 0;
+
+err_copy:
+	kthread_stop(vdev->copy_engine);
+err_wq:
+	destroy_workqueue(vdev->fault_wq);
+	return err;
 }
 
 /**
- * vsvm_engine_stop() - stop a device's engine (no VM may be left)
+ * vsvm_engine_stop() - stop a device's engines (no VM may be left)
  * @vdev: the device
  */
 void vsvm_engine_stop(struct vsvm_device *vdev)
 {
 	kthread_stop(vdev->engine);
 	WARN_ON(!list_empty(&vdev->queue));
+	kthread_stop(vdev->copy_engine);
 	destroy_workqueue(vdev->fault_wq);
 }

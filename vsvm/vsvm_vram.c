@@ -35,10 +35,9 @@
  * device faulting on these pages makes hmm_range_fault() migrate them back to
  * system memory first, so no device reads a stale copy (N:1 included).
  *
- * Copies between VRAM and system memory run on the device's copy engine,
- * modelled as a synchronous copy in the caller: it is separate from the job
- * engine so that a CPU fault never waits behind a job that waits for a GPU
- * fault.
+ * Copies between VRAM and system memory run on the device's copy engine
+ * (&vsvm_device.copy_engine), separate from the job engine: the job engine
+ * waits for GPU faults, and a GPU fault may wait for a migration's copy.
  *
  * At unload every block is evicted before the pagemap goes away: no device
  * page outlives the device.
@@ -146,51 +145,71 @@ static void *vsvm_kmap_dma(struct vsvm_vram *vram, dma_addr_t addr)
 	return kmap_local_page(pfn_to_page(PHYS_PFN(phys)));
 }
 
+/* One copy between VRAM and system memory, run on the copy engine. */
+struct vsvm_vram_copy {
+	struct vsvm_vram *vram;
+	struct page **pages;
+	dma_addr_t *dma_addr;
+	unsigned long npages;
+	bool to_devmem;
+};
+
+static void vsvm_vram_copy_work(void *arg)
+{
+	struct vsvm_vram_copy *c = arg;
+	unsigned long i;
+
+	for (i = 0; i < c->npages; i++) {
+		void *vram_va, *sys_va = NULL;
+
+		if (!c->pages[i])
+			continue;
+		vram_va = vsvm_vram_kmap_page(c->vram, c->pages[i]);
+		if (c->dma_addr[i])
+			sys_va = vsvm_kmap_dma(c->vram, c->dma_addr[i]);
+		if (!c->to_devmem)
+			memcpy(sys_va, vram_va, PAGE_SIZE);
+		else if (sys_va)
+			memcpy(vram_va, sys_va, PAGE_SIZE);
+		else
+			memset(vram_va, 0, PAGE_SIZE);
+		if (sys_va)
+			kunmap_local(sys_va);
+		kunmap_local(vram_va);
+		if (!c->to_devmem)
+			atomic64_inc(&c->vram->pages_out);
+		cond_resched();
+	}
+}
+
+static int vsvm_vram_copy(struct drm_pagemap_devmem *devmem,
+			  struct page **pages, dma_addr_t *dma_addr,
+			  unsigned long npages, bool to_devmem)
+{
+	struct vsvm_vram_copy c = {
+		.vram = to_vsvm_bo(devmem)->vram,
+		.pages = pages,
+		.dma_addr = dma_addr,
+		.npages = npages,
+		.to_devmem = to_devmem,
+	};
+
+	vsvm_copy_engine_run(c.vram->vdev, vsvm_vram_copy_work, &c);
+	return 0;
+}
+
 static int vsvm_bo_copy_to_devmem(struct drm_pagemap_devmem *devmem,
 				  struct page **pages, dma_addr_t *dma_addr,
 				  unsigned long npages)
 {
-	struct vsvm_vram *vram = to_vsvm_bo(devmem)->vram;
-	unsigned long i;
-
-	for (i = 0; i < npages; i++) {
-		void *dst, *src;
-
-		if (!pages[i])
-			continue;
-		dst = vsvm_vram_kmap_page(vram, pages[i]);
-		if (dma_addr[i]) {
-			src = vsvm_kmap_dma(vram, dma_addr[i]);
-			memcpy(dst, src, PAGE_SIZE);
-			kunmap_local(src);
-		} else {
-			memset(dst, 0, PAGE_SIZE);
-		}
-		kunmap_local(dst);
-	}
-	return 0;
+	return vsvm_vram_copy(devmem, pages, dma_addr, npages, true);
 }
 
 static int vsvm_bo_copy_to_ram(struct drm_pagemap_devmem *devmem,
 			       struct page **pages, dma_addr_t *dma_addr,
 			       unsigned long npages)
 {
-	struct vsvm_vram *vram = to_vsvm_bo(devmem)->vram;
-	unsigned long i;
-
-	for (i = 0; i < npages; i++) {
-		void *dst, *src;
-
-		if (!pages[i])
-			continue;
-		src = vsvm_vram_kmap_page(vram, pages[i]);
-		dst = vsvm_kmap_dma(vram, dma_addr[i]);
-		memcpy(dst, src, PAGE_SIZE);
-		kunmap_local(dst);
-		kunmap_local(src);
-		atomic64_inc(&vram->pages_out);
-	}
-	return 0;
+	return vsvm_vram_copy(devmem, pages, dma_addr, npages, false);
 }
 
 static const struct drm_pagemap_devmem_ops vsvm_bo_ops = {
