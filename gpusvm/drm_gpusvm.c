@@ -62,6 +62,14 @@
  *
  * A GPU SVM created without an mm supports only pages objects (userptr) and no
  * ranges.
+ *
+ * Device memory: a range created with &drm_gpusvm_ctx.devmem_possible over
+ * anonymous memory is marked &drm_gpusvm_range_flags.migrate_devmem; the driver
+ * migrates it with the drm_pagemap helpers (gpusvm/drm_pagemap.c, DOC: Device
+ * memory). drm_gpusvm_get_pages() then maps the device pages owned by
+ * &drm_gpusvm_ctx.device_private_page_owner through their provider's
+ * device_map (%DRM_INTERCONNECT_DRIVER, &drm_gpusvm_pages_flags.has_devmem_pages),
+ * and drm_gpusvm_range_evict() brings a range back to system memory.
  */
 
 /**
