@@ -20,10 +20,11 @@ KMODS := gpusvm/drm_gpusvm.ko gpusvm/drm_pagemap.ko gpusvm/tests/drm_gpusvm_test
 USER_TESTS := $(patsubst user/tests/%.c,%,$(wildcard user/tests/*.c))
 USER_DEMOS := $(patsubst user/demo/%.c,%,$(wildcard user/demo/*.c))
 # The test units make check runs in the VM (see vm/guest/run-tests).
-# vsvm's selftest runs once per GPU SVM layout.
-VSVM_LAYOUTS := 1:1 n:1
+# vsvm's selftest runs once per GPU SVM layout, and once without device
+# memory (the configuration of kernels without DEVICE_PRIVATE).
+VSVM_CONFIGS := layout=1:1 layout=n:1 layout=1:1,vram_size=0
 TESTS ?= kunit:drm_gpusvm_test $(addprefix selftest:,$(filter-out vsvm_test,$(USER_TESTS))) \
-	$(foreach l,$(VSVM_LAYOUTS),load:vsvm,layout=$(l) selftest:vsvm_test unload:vsvm)
+	$(foreach c,$(VSVM_CONFIGS),load:vsvm,$(c) selftest:vsvm_test unload:vsvm)
 VM_TIMEOUT ?= 1800
 
 kdir = $$(bash $(VM)/build-kernel.sh)

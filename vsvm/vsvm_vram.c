@@ -439,7 +439,7 @@ static void *vsvm_devm_kvcalloc(struct device *dev, size_t n, size_t size)
 /**
  * vsvm_vram_init() - give a device its VRAM
  * @vdev: the device
- * @size: bytes of VRAM, a multiple of 2 MiB
+ * @size: bytes of VRAM, a multiple of 2 MiB; 0 for none
  *
  * Return: 0 or a negative errno.
  */
@@ -449,6 +449,8 @@ int vsvm_vram_init(struct vsvm_device *vdev, unsigned long size)
 	struct vsvm_vram *vram;
 	void *addr;
 
+	if (!size)
+		return 0;
 	vram = devm_kzalloc(dev, sizeof(*vram), GFP_KERNEL);
 	if (!vram)
 		return -ENOMEM;
