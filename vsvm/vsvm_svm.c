@@ -600,7 +600,7 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 	struct vsvm_svm *svm = vm->svm;
 	struct vsvm_attr attr;
 	unsigned long start, end;
-	bool evicted = false;
+	bool evicted = false, migrated = false, want_vram;
 	unsigned int tries;
 	int err;
 
@@ -647,12 +647,17 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 		if (err)
 			return err;
 
-		/* Placement policy: migrate to VRAM unless already there. */
+		/*
+		 * Placement policy, for pages never mapped for this device:
+		 * migrate first, untouched memory then goes to VRAM without
+		 * being allocated in system memory.
+		 */
 		rflags.__flags = READ_ONCE(r->flags.__flags);
-		pflags.__flags = READ_ONCE(pages->flags.__flags);
-		if (to_devmem && vm->vdev->vram && rflags.migrate_devmem &&
-		    !pflags.has_devmem_pages)
+		want_vram = to_devmem && vm->vdev->vram && rflags.migrate_devmem;
+		if (want_vram && !migrated && pages->notifier_seq == ULONG_MAX) {
+			migrated = true;
 			vsvm_vram_migrate(vm->vdev, svm->gpusvm.mm, rs, re);
+		}
 
 		/*
 		 * A read does not break COW: map read-only until a write. The
@@ -689,6 +694,19 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 			return -EACCES;
 		if (err)
 			return err;
+
+		/*
+		 * Otherwise get_pages tells where the pages are: migrate unless
+		 * they are in VRAM already, then map again (the migration
+		 * invalidated this mapping). No VRAM is allocated, and nothing
+		 * evicted, for data that is resident.
+		 */
+		pflags.__flags = READ_ONCE(pages->flags.__flags);
+		if (want_vram && !migrated && !pflags.has_devmem_pages) {
+			migrated = true;
+			vsvm_vram_migrate(vm->vdev, svm->gpusvm.mm, rs, re);
+			continue;
+		}
 
 		drm_gpusvm_notifier_lock(&svm->gpusvm);
 		if (!drm_gpusvm_pages_valid(&svm->gpusvm, pages) ||

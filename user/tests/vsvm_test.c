@@ -1145,6 +1145,40 @@ TEST_F(vsvm, vram_preferred_location_on_fault)
 	munmap(p, SZ_2M);
 }
 
+/*
+ * A GPU refault on data already in VRAM migrates nothing and allocates no
+ * VRAM: with VRAM full, an allocation would have to evict something.
+ */
+TEST_F_TIMEOUT(vsvm, vram_resident_refault_moves_nothing, 300)
+{
+	size_t size = self->dev.info.vram_size + 4 * SZ_1M;
+	struct drm_vsvm_stats s1, s2;
+	char *p, *tail;
+	uint64_t sum;
+
+	NEED_VRAM();
+	p = map_anon(size);
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, vsvm_set_attr(&self->dev, self->vm, p, size,
+				   DRM_VSVM_ATTR_PREFERRED_LOC, DRM_VSVM_LOC_DEVICE));
+	/* Fills VRAM (and evicts the start of the buffer). */
+	ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, p, 7, size));
+	s1 = stats_of(&self->dev, self->vm);
+	EXPECT_GT(s1.vram_evictions, 0);
+	/* The tail, written last, is resident: drop only its GPU mapping. */
+	tail = (char *)(((unsigned long)p + size - 8 * SZ_1M) & ~(SZ_2M - 1));
+	ASSERT_EQ(0, mprotect(tail, 4 * SZ_1M, PROT_READ));
+	ASSERT_EQ(0, mprotect(tail, 4 * SZ_1M, PROT_READ | PROT_WRITE));
+	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, tail, 4 * SZ_1M, &sum));
+	s2 = stats_of(&self->dev, self->vm);
+	EXPECT_GT(s2.faults, s1.faults);
+	EXPECT_EQ(s1.vram_pages_in, s2.vram_pages_in);
+	EXPECT_EQ(s1.vram_evictions, s2.vram_evictions);
+	EXPECT_EQ(s1.vram_pages_out, s2.vram_pages_out);
+	EXPECT_EQ(-1, first_diff(tail, 7, 4 * SZ_1M));
+	munmap(p, size);
+}
+
 TEST_F(vsvm, vram_fork)
 {
 	const size_t size = SZ_2M;
