@@ -95,7 +95,13 @@ void drm_pagemap_page_free(struct page *page)
 }
 EXPORT_SYMBOL_GPL(drm_pagemap_page_free);
 
-/* Arrays of one migration, in one allocation. */
+/**
+ * struct drm_pagemap_migration - the arrays of one migration (one allocation)
+ * @src: migrate_vma source entries
+ * @dst: migrate_vma destination entries
+ * @dma_addr: DMA addresses of the system pages, for the copy
+ * @pages: the device pages, for the copy
+ */
 struct drm_pagemap_migration {
 	unsigned long *src;
 	unsigned long *dst;

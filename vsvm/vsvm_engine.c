@@ -172,7 +172,14 @@ void vsvm_tlb_flush(struct vsvm_device *vdev)
 	up_write(&vdev->tlb_sem);
 }
 
-/* A GPU page fault, queued to the device's fault queue by the engine. */
+/**
+ * struct vsvm_fault - a GPU page fault, queued to the fault queue by the engine
+ * @work: the fault queue's work item (on the engine's stack)
+ * @vm: the VM that faulted
+ * @addr: the faulting GPU VA
+ * @write: the access was a write
+ * @ret: the result of vsvm_handle_fault()
+ */
 struct vsvm_fault {
 	struct work_struct work;
 	struct vsvm_vm *vm;
@@ -390,7 +397,13 @@ static int vsvm_engine_thread(void *data)
 	return 0;
 }
 
-/* A function to run on the copy engine. */
+/**
+ * struct vsvm_copy - a function to run on the copy engine
+ * @link: entry in &vsvm_device.copy_queue
+ * @done: completed when @fn has run
+ * @fn: the copy
+ * @arg: its argument
+ */
 struct vsvm_copy {
 	struct list_head link;
 	struct completion done;

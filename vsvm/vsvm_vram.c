@@ -145,7 +145,14 @@ static void *vsvm_kmap_dma(struct vsvm_vram *vram, dma_addr_t addr)
 	return kmap_local_page(pfn_to_page(PHYS_PFN(phys)));
 }
 
-/* One copy between VRAM and system memory, run on the copy engine. */
+/**
+ * struct vsvm_vram_copy - one copy between VRAM and system memory
+ * @vram: the device memory
+ * @pages: the VRAM pages (NULL entries are skipped)
+ * @dma_addr: the system pages' DMA addresses (0 with @to_devmem: zero-fill)
+ * @npages: number of entries
+ * @to_devmem: copy into VRAM (else out of it)
+ */
 struct vsvm_vram_copy {
 	struct vsvm_vram *vram;
 	struct page **pages;
