@@ -3,6 +3,7 @@
 #
 #   make check    lint + stock-headers compile check + KUnit and selftests in the VM
 #   make demo     boot the VM and show the modules working
+#   make bench    vsvm side by side with the kernel's test_hmm, one VM run
 #   make shell    interactive VM shell;  make run CMD='...'  one command in the VM
 # Logs: build/logs/. See README.md.
 
@@ -19,6 +20,7 @@ KMODS := gpusvm/drm_gpusvm.ko gpusvm/drm_pagemap.ko gpusvm/tests/drm_gpusvm_test
 # Static user-space programs (user/tests/*.c), built into build/bin.
 USER_TESTS := $(patsubst user/tests/%.c,%,$(wildcard user/tests/*.c))
 USER_DEMOS := $(patsubst user/demo/%.c,%,$(wildcard user/demo/*.c))
+USER_BENCHES := $(patsubst user/bench/%.c,%,$(wildcard user/bench/*.c))
 # The test units make check runs in the VM (see vm/guest/run-tests).
 # vsvm's selftest runs once per GPU SVM layout, and once without device
 # memory (the configuration of kernels without DEVICE_PRIVATE).
@@ -32,7 +34,7 @@ ksrc = $$(. $(VM)/lib.sh && kernel_src_dir)
 stock_kdir = $$(. $(VM)/lib.sh && stock_kdir)
 
 .PHONY: all deps kernel modules modules-stock user initramfs lint check demo \
-	shell run clean
+	bench shell run clean
 
 all: modules modules-stock user
 
@@ -78,7 +80,11 @@ user: kernel
 		gcc $(USER_CFLAGS) -o $(BUILD)/bin/$$d user/demo/$$d.c \
 			$(USER_LIBS) || exit 1; \
 	done
-	@echo "user: libvsvm $(USER_TESTS) $(USER_DEMOS)"
+	@for b in $(USER_BENCHES); do \
+		gcc $(USER_CFLAGS) -I$(ksrc)/lib -o $(BUILD)/bin/$$b \
+			user/bench/$$b.c $(USER_LIBS) || exit 1; \
+	done
+	@echo "user: libvsvm $(USER_TESTS) $(USER_DEMOS) $(USER_BENCHES)"
 
 initramfs: modules user
 	@bash $(VM)/mkinitramfs.sh $(addprefix $(BUILD)/kmod-test/,$(KMODS))
@@ -96,6 +102,10 @@ check: lint modules-stock initramfs
 
 demo: initramfs
 	@bash $(VM)/run-vm.sh --timeout 600 -- demo
+
+# vsvm and the kernel's test_hmm doing the same work in one VM run.
+bench: initramfs
+	@bash $(VM)/run-vm.sh --timeout 1200 -- bench
 
 shell: initramfs
 	@bash $(VM)/run-vm.sh --shell
