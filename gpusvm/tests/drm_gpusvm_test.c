@@ -17,6 +17,9 @@
 #include <linux/highmem.h>
 #include <linux/kthread.h>
 #include <linux/mman.h>
+#include <linux/dma-direct.h>
+#include <linux/highmem.h>
+#include <linux/memremap.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/platform_device.h>
@@ -25,9 +28,11 @@
 #include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <linux/vmalloc.h>
 
 #include <drm/drm_drv.h>
 #include <drm/drm_gpusvm.h>
+#include <drm/drm_pagemap.h>
 
 #define TEST_NDEV 2
 #define TEST_NOTIFIER_SIZE SZ_8M
@@ -918,6 +923,273 @@ static void gpusvm_bad_input(struct kunit *test)
 							 a, a + SZ_4K, &ctx), -EINVAL);
 }
 
+#if IS_ENABLED(CONFIG_DEVICE_PRIVATE)
+/* A small device-memory provider: 16 device-private pages, content in RAM. */
+#define TEST_DEVMEM_PAGES 16
+
+/**
+ * struct test_alloc - an allocation of the test provider (all its pages)
+ * @devmem: the drm_pagemap allocation
+ * @released: devmem_release ran
+ */
+struct test_alloc {
+	struct drm_pagemap_devmem devmem;
+	bool released;
+};
+
+/*
+ * The provider. Its one allocation lives here, not on a test's stack: after
+ * a failed case, suite exit still evicts it before the pagemap goes.
+ */
+static struct {
+	struct test_alloc alloc;
+	struct dev_pagemap pagemap;
+	struct drm_pagemap dpagemap;
+	struct resource *res;
+	unsigned long base_pfn;
+	void *backing;
+	bool ready;
+} test_devmem;
+
+static void test_alloc_release(struct drm_pagemap_devmem *devmem)
+{
+	container_of(devmem, struct test_alloc, devmem)->released = true;
+}
+
+static int test_alloc_populate(struct drm_pagemap_devmem *devmem,
+			       unsigned long npages, unsigned long *pfn)
+{
+	unsigned long i;
+
+	for (i = 0; i < npages; i++)
+		pfn[i] = test_devmem.base_pfn + i;
+	return 0;
+}
+
+static void *test_devmem_va(struct page *page)
+{
+	return test_devmem.backing +
+	       ((page_to_pfn(page) - test_devmem.base_pfn) << PAGE_SHIFT);
+}
+
+static void *test_sys_kmap(struct drm_pagemap_devmem *devmem, dma_addr_t addr)
+{
+	return kmap_local_page(pfn_to_page(PHYS_PFN(dma_to_phys(devmem->dev,
+								addr))));
+}
+
+static int test_alloc_copy_to_devmem(struct drm_pagemap_devmem *devmem,
+				     struct page **pages, dma_addr_t *dma_addr,
+				     unsigned long npages)
+{
+	unsigned long i;
+
+	for (i = 0; i < npages; i++) {
+		void *src;
+
+		if (!pages[i])
+			continue;
+		if (!dma_addr[i]) {
+			memset(test_devmem_va(pages[i]), 0, PAGE_SIZE);
+			continue;
+		}
+		src = test_sys_kmap(devmem, dma_addr[i]);
+		memcpy(test_devmem_va(pages[i]), src, PAGE_SIZE);
+		kunmap_local(src);
+	}
+	return 0;
+}
+
+static int test_alloc_copy_to_ram(struct drm_pagemap_devmem *devmem,
+				  struct page **pages, dma_addr_t *dma_addr,
+				  unsigned long npages)
+{
+	unsigned long i;
+
+	for (i = 0; i < npages; i++) {
+		void *dst;
+
+		if (!pages[i])
+			continue;
+		dst = test_sys_kmap(devmem, dma_addr[i]);
+		memcpy(dst, test_devmem_va(pages[i]), PAGE_SIZE);
+		kunmap_local(dst);
+	}
+	return 0;
+}
+
+static const struct drm_pagemap_devmem_ops test_alloc_ops = {
+	.devmem_release = test_alloc_release,
+	.populate_devmem_pfn = test_alloc_populate,
+	.copy_to_devmem = test_alloc_copy_to_devmem,
+	.copy_to_ram = test_alloc_copy_to_ram,
+};
+
+static struct drm_pagemap_addr
+test_device_map(struct drm_pagemap *dpagemap, struct device *dev,
+		struct page *page, unsigned int order,
+		enum dma_data_direction dir)
+{
+	return drm_pagemap_addr_encode((page_to_pfn(page) - test_devmem.base_pfn)
+				       << PAGE_SHIFT, DRM_INTERCONNECT_DRIVER,
+				       order, dir);
+}
+
+static const struct drm_pagemap_ops test_dpagemap_ops = {
+	.device_map = test_device_map,
+};
+
+static const struct dev_pagemap_ops test_pagemap_ops = {
+	.page_free = drm_pagemap_page_free,
+	.migrate_to_ram = drm_pagemap_cpu_fault,
+};
+
+static void test_devmem_fini(void)
+{
+	if (test_devmem.ready) {
+		if (atomic_read(&test_devmem.alloc.devmem.refs) > 1)
+			drm_pagemap_evict_to_ram(&test_devmem.alloc.devmem);
+		memunmap_pages(&test_devmem.pagemap);
+	}
+	if (!IS_ERR_OR_NULL(test_devmem.res))
+		release_mem_region(test_devmem.res->start,
+				   resource_size(test_devmem.res));
+	vfree(test_devmem.backing);
+	memset(&test_devmem, 0, sizeof(test_devmem));
+}
+
+static int test_devmem_init(void)
+{
+	unsigned long size = TEST_DEVMEM_PAGES << PAGE_SHIFT;
+	void *addr;
+
+	test_devmem.backing = vzalloc(size);
+	if (!test_devmem.backing)
+		return -ENOMEM;
+	test_devmem.res = request_free_mem_region(&iomem_resource, size,
+						  "drm_gpusvm_kunit");
+	if (IS_ERR(test_devmem.res))
+		return PTR_ERR(test_devmem.res);
+	test_devmem.pagemap.type = MEMORY_DEVICE_PRIVATE;
+	test_devmem.pagemap.range.start = test_devmem.res->start;
+	test_devmem.pagemap.range.end = test_devmem.res->end;
+	test_devmem.pagemap.nr_range = 1;
+	test_devmem.pagemap.ops = &test_pagemap_ops;
+	test_devmem.pagemap.owner = &test_devmem;
+	addr = memremap_pages(&test_devmem.pagemap, NUMA_NO_NODE);
+	if (IS_ERR(addr))
+		return PTR_ERR(addr);
+	test_devmem.ready = true;
+	test_devmem.base_pfn = PHYS_PFN(test_devmem.res->start);
+	test_devmem.dpagemap.ops = &test_dpagemap_ops;
+	test_devmem.dpagemap.dev = test_drm[0]->dev;
+	test_devmem.dpagemap.pagemap = &test_devmem.pagemap;
+	return 0;
+}
+
+static void test_fill_user(struct kunit *test, unsigned long addr,
+			   unsigned long npages)
+{
+	unsigned long i;
+
+	for (i = 0; i < npages; i++)
+		KUNIT_ASSERT_EQ(test, put_user(i + 1, (u64 __user *)(addr + i * PAGE_SIZE)), 0);
+}
+
+static void test_check_user(struct kunit *test, unsigned long addr,
+			    unsigned long npages)
+{
+	unsigned long i;
+	u64 v;
+
+	for (i = 0; i < npages; i++) {
+		KUNIT_ASSERT_EQ(test, get_user(v, (u64 __user *)(addr + i * PAGE_SIZE)), 0);
+		KUNIT_EXPECT_EQ(test, v, (u64)(i + 1));
+	}
+}
+
+/*
+ * Device pages: get_pages maps those of the caller's owner through the
+ * provider, refuses mixing unless allowed, and with another owner makes
+ * hmm_range_fault() migrate them back; eviction brings an allocation back.
+ */
+static void gpusvm_device_memory(struct kunit *test)
+{
+	struct svm_test *t = test->priv;
+	struct drm_gpusvm_ctx ctx = {
+		.device_private_page_owner = &test_devmem,
+	};
+	struct test_alloc *alloc = &test_devmem.alloc;
+	struct drm_gpusvm_pages *pages;
+	struct drm_gpusvm_range *r;
+	unsigned long a, i;
+
+	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
+	test_fill_user(test, a, 16);
+	t->ndev = 2;
+	r = test_range(test, t, a, SZ_64K);
+	pages = &to_test_range(r)->pages[0];
+
+	/* Half of the range moves to device memory. */
+	drm_pagemap_devmem_init(&alloc->devmem, test_drm[0]->dev, &test_alloc_ops,
+				&test_devmem.dpagemap, TEST_DEVMEM_PAGES);
+	KUNIT_ASSERT_EQ(test, drm_pagemap_migrate_to_devmem(&alloc->devmem,
+							    t->svm.mm, a,
+							    a + SZ_32K,
+							    &test_devmem), 8L);
+	KUNIT_EXPECT_EQ(test, atomic_read(&alloc->devmem.refs), 9);
+
+	/* Mixed system and device pages need allow_mixed. */
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_get_pages(&t->svm, pages, t->svm.mm,
+						   &r->notifier->notifier, a,
+						   a + SZ_64K, &ctx), -EOPNOTSUPP);
+	ctx.allow_mixed = true;
+	ctx.devmem_only = true;
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_get_pages(&t->svm, pages, t->svm.mm,
+						   &r->notifier->notifier, a,
+						   a + SZ_64K, &ctx), -EFAULT);
+	ctx.devmem_only = false;
+	KUNIT_ASSERT_EQ(test, drm_gpusvm_get_pages(&t->svm, pages, t->svm.mm,
+						   &r->notifier->notifier, a,
+						   a + SZ_64K, &ctx), 0);
+	KUNIT_EXPECT_TRUE(test, pages->flags.has_devmem_pages);
+	KUNIT_EXPECT_TRUE(test, pages->flags.has_dma_mapping);
+	KUNIT_EXPECT_PTR_EQ(test, pages->dpagemap, &test_devmem.dpagemap);
+	for (i = 0; i < 8; i++) {
+		KUNIT_EXPECT_EQ(test, (int)pages->dma_addr[i].proto,
+				DRM_INTERCONNECT_DRIVER);
+		KUNIT_EXPECT_EQ(test, pages->dma_addr[i].addr, i << PAGE_SHIFT);
+	}
+	KUNIT_EXPECT_EQ(test, (int)pages->dma_addr[8].proto,
+			DRM_INTERCONNECT_SYSTEM);
+
+	/*
+	 * Another owner (device 1, no device memory of its own): the fault
+	 * migrates the device pages back, which invalidates device 0's
+	 * mapping; the data survives the round trip.
+	 */
+	ctx.device_private_page_owner = NULL;
+	KUNIT_ASSERT_EQ(test, test_get_pages(t, r, 1, false), 0);
+	KUNIT_EXPECT_FALSE(test, to_test_range(r)->pages[1].flags.has_devmem_pages);
+	KUNIT_EXPECT_FALSE(test, test_pages_valid(t, pages));
+	KUNIT_EXPECT_EQ(test, t->last_event, MMU_NOTIFY_MIGRATE);
+	KUNIT_EXPECT_EQ(test, atomic_read(&alloc->devmem.refs), 1);
+	test_check_user(test, a, 16);
+
+	/* Eviction by pfn brings a second migration back. */
+	KUNIT_ASSERT_EQ(test, drm_pagemap_migrate_to_devmem(&alloc->devmem,
+							    t->svm.mm, a,
+							    a + SZ_64K,
+							    &test_devmem), 16L);
+	KUNIT_EXPECT_EQ(test, drm_pagemap_evict_to_ram(&alloc->devmem), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&alloc->devmem.refs), 1);
+	test_check_user(test, a, 16);
+	KUNIT_EXPECT_FALSE(test, alloc->released);
+	drm_pagemap_devmem_put(&alloc->devmem);
+	KUNIT_EXPECT_TRUE(test, alloc->released);
+}
+#endif
+
 static const struct drm_driver test_drm_driver = {
 	.name = "gpusvm_kunit",
 	.desc = "drm_gpusvm KUnit device",
@@ -936,6 +1208,9 @@ static void test_suite_exit(struct kunit_suite *suite)
 			platform_device_unregister(test_pdev[i]);
 		test_pdev[i] = NULL;
 	}
+#if IS_ENABLED(CONFIG_DEVICE_PRIVATE)
+	test_devmem_fini();
+#endif
 	if (test_mm)
 		mmput(test_mm);
 	test_mm = NULL;
@@ -974,6 +1249,11 @@ static int test_suite_init(struct kunit_suite *suite)
 			goto err_devices;
 		}
 	}
+#if IS_ENABLED(CONFIG_DEVICE_PRIVATE)
+	err = test_devmem_init();
+	if (err)
+		goto err_devices;
+#endif
 	return 0;
 
 err_devices:
@@ -996,6 +1276,9 @@ static struct kunit_case drm_gpusvm_cases[] = {
 	KUNIT_CASE(gpusvm_pages_without_range),
 	KUNIT_CASE(gpusvm_fini_live),
 	KUNIT_CASE(gpusvm_bad_input),
+#if IS_ENABLED(CONFIG_DEVICE_PRIVATE)
+	KUNIT_CASE(gpusvm_device_memory),
+#endif
 	{}
 };
 
