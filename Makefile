@@ -25,8 +25,16 @@ USER_BENCHES := $(patsubst user/bench/%.c,%,$(wildcard user/bench/*.c))
 # vsvm's selftest runs once per GPU SVM layout, and once without device
 # memory (the configuration of kernels without DEVICE_PRIVATE).
 VSVM_CONFIGS := layout=1:1 layout=n:1 layout=1:1,vram_size=0
-TESTS ?= kunit:drm_gpusvm_test $(addprefix selftest:,$(filter-out vsvm_test,$(USER_TESTS))) \
+VSVM_TESTS := vsvm_test vsvm_dma_bounce_test
+TESTS ?= kunit:drm_gpusvm_test $(addprefix selftest:,$(filter-out $(VSVM_TESTS),$(USER_TESTS))) \
 	$(foreach c,$(VSVM_CONFIGS),load:vsvm,$(c) selftest:vsvm_test unload:vsvm)
+# A second VM, booted with every DMA bounce-buffered (swiotlb=force): vsvm
+# must refuse SVM there. Skipped when TESTS is given on the command line.
+ifeq ($(origin TESTS),command line)
+BOUNCE_TESTS ?=
+else
+BOUNCE_TESTS ?= load:vsvm selftest:vsvm_dma_bounce_test unload:vsvm
+endif
 VM_TIMEOUT ?= 1800
 
 kdir = $$(bash $(VM)/build-kernel.sh)
@@ -94,11 +102,17 @@ lint: kernel
 
 check: lint modules-stock initramfs
 	@mkdir -p $(BUILD)/logs
-	@log=$(BUILD)/logs/check-$$(date +%Y%m%d-%H%M%S).log; \
+	@log=$(BUILD)/logs/check-$$(date +%Y%m%d-%H%M%S).log; logs=$$log; \
 	bash $(VM)/run-vm.sh --timeout $(VM_TIMEOUT) --log $$log -- \
 		run-tests $(TESTS) >/dev/null; \
 	echo "VM console log: $$log"; \
-	python3 $(VM)/summarize.py $$log $(VM)/check-log.sh
+	if [ -n "$(BOUNCE_TESTS)" ]; then \
+		blog=$${log%.log}-swiotlb.log; logs="$$logs $$blog"; \
+		bash $(VM)/run-vm.sh --timeout 600 --log $$blog \
+			--append swiotlb=force -- run-tests $(BOUNCE_TESTS) >/dev/null; \
+		echo "VM console log (swiotlb=force): $$blog"; \
+	fi; \
+	python3 $(VM)/summarize.py --check $(VM)/check-log.sh $$logs
 
 demo: initramfs
 	@bash $(VM)/run-vm.sh --timeout 600 -- demo

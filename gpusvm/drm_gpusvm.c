@@ -7,6 +7,7 @@
  */
 
 #include <linux/dma-mapping.h>
+#include <linux/fs.h>
 #include <linux/hmm.h>
 #include <linux/hugetlb.h>
 #include <linux/log2.h>
@@ -15,6 +16,8 @@
 #include <linux/module.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
+#include <linux/userfaultfd_k.h>
+#include <uapi/linux/magic.h>
 
 #include <drm/drm_device.h>
 #include <drm/drm_gpusvm.h>
@@ -127,7 +130,14 @@
  * devices (N:1), or by a range and a userptr over the same memory. The
  * framework therefore maps with DMA_ATTR_SKIP_CPU_SYNC: there is no ownership
  * transfer for CPU cache maintenance to mark, and DMA-API debugging accepts
- * the overlapping mappings.
+ * the overlapping mappings. That is only correct while no mapping needs a CPU
+ * sync: a DMA mapping that would (swiotlb bounce buffering, as in
+ * confidential guests or for a device whose DMA mask cannot reach the page,
+ * or a non-coherent device) makes drm_gpusvm_get_pages() fail with
+ * -EOPNOTSUPP rather than let the device work on a bounce buffer the CPU
+ * never sees. A driver should refuse SVM up front on such a device (for
+ * example when is_swiotlb_force_bounce() or dma_addressing_limited() is true
+ * for it).
  */
 
 /**
@@ -149,7 +159,19 @@
  *
  * The invalidate callback never takes the driver lock (it would invert 1 and
  * 2). It may be called from memory reclaim: no allocation under the notifier
- * lock (lockdep knows, see drm_gpusvm_init()).
+ * lock (lockdep knows, see drm_gpusvm_init()). drm_gpusvm_get_pages(),
+ * drm_gpusvm_free_pages() and the last drm_gpusvm_range_put() (whose
+ * &drm_gpusvm_ops.range_free frees the pages) take the notifier lock
+ * themselves: calling them with it held, for example dropping a range
+ * reference in the invalidate callback, would deadlock, and lockdep says so
+ * at every call.
+ *
+ * A DMA mapping is only dropped when no device can use it any more: by the
+ * invalidate callback after its TLB invalidation, by the driver's own
+ * drm_gpusvm_unmap_pages() after it zapped and waited, by
+ * drm_gpusvm_free_pages(). drm_gpusvm_get_pages() never replaces a valid
+ * mapping: to upgrade a read-only mapping for a write, the driver zaps and
+ * waits, unmaps, then asks for the writable one (-EBUSY tells it to).
  *
  * Flags of ranges and pages are written under the notifier lock as a whole
  * word with WRITE_ONCE() and may be read locklessly with READ_ONCE() as hints
@@ -167,24 +189,35 @@
  *		struct drm_gpusvm_ctx ctx = { .read_only = !fault_is_write };
  *		struct drm_gpusvm_range *r;
  *		struct driver_range *dr;
+ *		unsigned int tries = 0;
  *		int err;
  *
  *		lockdep_assert_held(&vm->lock);
  *	retry:
+ *		if (tries++ == DRIVER_FAULT_TRIES)
+ *			return -EBUSY;
  *		r = drm_gpusvm_range_find_or_insert(&vm->svm, addr, vm->va_start,
  *						    vm->va_end, &ctx);
  *		if (IS_ERR(r))
  *			return PTR_ERR(r);
  *		dr = to_driver_range(r);
  *
+ *		if (!ctx.read_only && pages_read_only(&dr->pages)) {
+ *			// a read-only mapping is in use: drop it first
+ *			driver_zap_ptes(r);
+ *			driver_tlb_invalidate_and_wait(r);
+ *			drm_gpusvm_unmap_pages(&vm->svm, &dr->pages,
+ *					       drm_gpusvm_range_npages(r), &ctx);
+ *		}
  *		err = drm_gpusvm_get_pages(&vm->svm, &dr->pages, vm->svm.mm,
  *					   &r->notifier->notifier,
  *					   drm_gpusvm_range_start(r),
  *					   drm_gpusvm_range_end(r), &ctx);
  *		if (err == -EAGAIN)
  *			goto retry;
- *		if (err == -EFAULT && READ_ONCE(r->flags.__flags)) {
- *			// unmapped meanwhile: let the GC remove it, then retry
+ *		if (err == -EFAULT && range_unmapped(r)) {
+ *			// unmapped (or retired) meanwhile: let the GC remove
+ *			// it, then fault a new range
  *			driver_garbage_collect(vm);
  *			goto retry;
  *		}
@@ -200,6 +233,21 @@
  *		drm_gpusvm_notifier_unlock(&vm->svm);
  *		return 0;
  *	}
+ *
+ * with the flags read locklessly, one word at a time::
+ *
+ *	static bool range_unmapped(struct drm_gpusvm_range *r)
+ *	{
+ *		struct drm_gpusvm_range_flags f = {
+ *			.__flags = READ_ONCE(r->flags.__flags)
+ *		};
+ *
+ *		return f.unmapped;
+ *	}
+ *
+ * and pages_read_only() alike on &drm_gpusvm_pages.flags. The retries are
+ * bounded: an invalidation storm fails the GPU access with -EBUSY instead of
+ * spinning; any other error fails it at once.
  *
  * Invalidation (notifier lock held for write by the framework)::
  *
@@ -277,6 +325,53 @@ static void drm_gpusvm_driver_lock_held(struct drm_gpusvm *gpusvm)
 static unsigned long npages_in_range(unsigned long start, unsigned long end)
 {
 	return (end - start) >> PAGE_SHIFT;
+}
+
+/* memfd_secret() memory: its pages are gone from the kernel's direct map. */
+static bool drm_gpusvm_vma_is_secretmem(struct vm_area_struct *vma)
+{
+	return vma->vm_file &&
+	       file_inode(vma->vm_file)->i_sb->s_magic == SECRETMEM_MAGIC;
+}
+
+/*
+ * Whether a device may mirror @vma. Not: I/O and special mappings (VM_IO,
+ * VM_PFNMAP, VM_MIXEDMAP, and VM_DONTEXPAND, which the kernel's own special
+ * mappings such as the vDSO carry: their pages can be kernel image pages;
+ * hugetlbfs sets it too, and is mirrored), memory the CPU may not read,
+ * memfd_secret() memory (a device or a CPU-side consumer would reach it
+ * through the direct map) and memory registered with userfaultfd
+ * (hmm_range_fault() cannot wait for its user-space handler).
+ */
+static bool drm_gpusvm_vma_mirrorable(struct vm_area_struct *vma)
+{
+	if ((vma->vm_flags & (VM_IO | VM_PFNMAP | VM_MIXEDMAP)) ||
+	    ((vma->vm_flags & VM_DONTEXPAND) && !is_vm_hugetlb_page(vma)))
+		return false;
+	return (vma->vm_flags & VM_READ) && !userfaultfd_armed(vma) &&
+	       !drm_gpusvm_vma_is_secretmem(vma);
+}
+
+/*
+ * Whether every address of [start, end) lies in a VMA a device may mirror.
+ * mmap_lock held.
+ *
+ * Return: 0, or -EFAULT (a hole, or a VMA that cannot be mirrored: the error
+ * hmm_range_fault() itself gives for VM_IO and VM_PFNMAP).
+ */
+static int drm_gpusvm_check_vmas(struct mm_struct *mm, unsigned long start,
+				 unsigned long end)
+{
+	struct vm_area_struct *vma;
+
+	lockdep_assert_held(&mm->mmap_lock);
+
+	for (; start < end; start = vma->vm_end) {
+		vma = vma_lookup(mm, start);
+		if (!vma || !drm_gpusvm_vma_mirrorable(vma))
+			return -EFAULT;
+	}
+	return 0;
 }
 
 static bool drm_gpusvm_notifier_invalidate(struct mmu_interval_notifier *mni,
@@ -636,6 +731,56 @@ drm_gpusvm_range_chunk_size(struct drm_gpusvm *gpusvm,
 	return 0;
 }
 
+/*
+ * Retire [start, end) of @notifier as if the CPU had unmapped it: the
+ * driver's invalidate callback gets an MMU_NOTIFY_UNMAP event over it, so it
+ * zaps its GPU mappings, DMA-unmaps the pages, marks the ranges unmapped and
+ * queues them to its garbage collector, exactly as on munmap(). For ranges
+ * that must go although the CPU still maps the memory.
+ */
+static void drm_gpusvm_notifier_retire(struct drm_gpusvm *gpusvm,
+				       struct drm_gpusvm_notifier *notifier,
+				       unsigned long start, unsigned long end)
+{
+	struct mmu_notifier_range mmu_range;
+
+	mmu_notifier_range_init(&mmu_range, MMU_NOTIFY_UNMAP,
+				MMU_NOTIFIER_RANGE_BLOCKABLE, NULL, gpusvm->mm,
+				start, end);
+	down_write(&gpusvm->notifier_lock);
+	gpusvm->ops->invalidate(gpusvm, notifier, &mmu_range);
+	up_write(&gpusvm->notifier_lock);
+}
+
+/*
+ * A range lives as long as the CPU VMA it was made for, but VMAs change
+ * under it: mprotect(), mlock() or madvise() on part of a range, or mremap()
+ * of part of it, split the VMA, and a range spanning VMAs of different
+ * permissions can never be faulted whole again (a write to the writable part
+ * would fail on the read-only part, forever). A range that no longer lies
+ * inside the VMA of the faulting address (or inside the GPU VA bounds of the
+ * fault) is retired like a partially unmapped one; the driver removes it and
+ * faults again with a chunk that fits.
+ */
+static void drm_gpusvm_range_check_fit(struct drm_gpusvm *gpusvm,
+				       struct drm_gpusvm_range *range,
+				       struct vm_area_struct *vma,
+				       unsigned long gpuva_start,
+				       unsigned long gpuva_end)
+{
+	struct drm_gpusvm_range_flags flags = {
+		.__flags = READ_ONCE(range->flags.__flags)
+	};
+	unsigned long start = drm_gpusvm_range_start(range);
+	unsigned long end = drm_gpusvm_range_end(range);
+
+	if (flags.unmapped ||
+	    (start >= vma->vm_start && end <= vma->vm_end &&
+	     start >= gpuva_start && end <= gpuva_end))
+		return;
+	drm_gpusvm_notifier_retire(gpusvm, range->notifier, start, end);
+}
+
 /**
  * drm_gpusvm_range_find_or_insert() - find or create the range around an address
  * @gpusvm: the GPU SVM
@@ -651,11 +796,21 @@ drm_gpusvm_range_chunk_size(struct drm_gpusvm *gpusvm,
  * overlaps no existing range. The notifier is created on demand. The caller
  * holds the driver lock; the mmap lock is taken inside.
  *
+ * An existing range that no longer fits (the VMA was split under it by
+ * mprotect(), mlock(), madvise() or mremap(), or it crosses
+ * [@gpuva_start, @gpuva_end)) is retired first: the driver's
+ * &drm_gpusvm_ops.invalidate gets an MMU_NOTIFY_UNMAP event over it (as on a
+ * partial munmap()) and the range is returned marked unmapped, so that
+ * drm_gpusvm_get_pages() fails with -EFAULT, the driver's garbage collector
+ * removes the range and the retried fault creates one that fits.
+ *
  * Return: the range (the GPU SVM's reference: take your own with
  * drm_gpusvm_range_get() to keep it past the driver lock), or an ERR_PTR:
  * -EFAULT when @fault_addr is outside the mirrored window or has no VMA (or
  * the mm is gone), -EPERM when the VMA cannot be mirrored (VM_IO, VM_PFNMAP,
- * VM_MIXEDMAP, no read permission) or a write is asked of a read-only VMA,
+ * VM_MIXEDMAP, VM_DONTEXPAND special mappings such as the vDSO, no read
+ * permission, memfd_secret() memory, userfaultfd-registered memory) or a
+ * write is asked of a read-only VMA,
  * -EINVAL on invalid arguments (a GPU SVM without mm, @fault_addr outside
  * [@gpuva_start, @gpuva_end)), -ENOMEM.
  */
@@ -709,16 +864,18 @@ drm_gpusvm_range_find_or_insert(struct drm_gpusvm *gpusvm,
 		err = -EFAULT;
 		goto err_notifier_remove;
 	}
-	if ((vma->vm_flags & (VM_IO | VM_PFNMAP | VM_MIXEDMAP)) ||
-	    !(vma->vm_flags & VM_READ) ||
+	if (!drm_gpusvm_vma_mirrorable(vma) ||
 	    (!ctx->read_only && !(vma->vm_flags & VM_WRITE))) {
 		err = -EPERM;
 		goto err_notifier_remove;
 	}
 
 	range = drm_gpusvm_range_find(notifier, fault_addr, fault_addr + 1);
-	if (range)
+	if (range) {
+		drm_gpusvm_range_check_fit(gpusvm, range, vma, gpuva_start,
+					   gpuva_end);
 		goto out_unlock;
+	}
 
 	chunk_size = drm_gpusvm_range_chunk_size(gpusvm, notifier, vma,
 						 fault_addr, gpuva_start,
@@ -788,10 +945,17 @@ EXPORT_SYMBOL_GPL(drm_gpusvm_range_get);
  * drm_gpusvm_range_put() - drop a reference on a range
  * @range: the range
  *
- * The last reference frees the range through &drm_gpusvm_ops.range_free.
+ * The last reference frees the range through &drm_gpusvm_ops.range_free,
+ * which takes the notifier lock (drm_gpusvm_free_pages()): never drop a
+ * reference with the notifier lock held, so never from the invalidate
+ * callback.
  */
 void drm_gpusvm_range_put(struct drm_gpusvm_range *range)
 {
+	struct drm_gpusvm *gpusvm = range->gpusvm;
+
+	lockdep_assert_not_held(&gpusvm->notifier_lock);
+	might_lock(&gpusvm->notifier_lock);
 	kref_put(&range->refcount, drm_gpusvm_range_destroy);
 }
 EXPORT_SYMBOL_GPL(drm_gpusvm_range_put);
@@ -845,6 +1009,13 @@ EXPORT_SYMBOL_GPL(drm_gpusvm_range_remove);
  * every range, and drops the mm reference. Ranges still referenced elsewhere
  * are freed when that reference goes; their &drm_gpusvm_ops.range_free
  * releases the driver's pages objects.
+ *
+ * The driver removes its ranges before, the way its garbage collector does
+ * (zap, wait for the device, DMA-unmap, drm_gpusvm_range_remove()): a range
+ * left here leaves the reach of invalidations before its pages are unmapped
+ * in &drm_gpusvm_ops.range_free, so a CPU unmap racing the teardown could
+ * free pages its device still maps. Ranges left here are the fallback for a
+ * device that can no longer access memory at all.
  */
 void drm_gpusvm_fini(struct drm_gpusvm *gpusvm)
 {
@@ -1072,8 +1243,6 @@ static int drm_gpusvm_map_pages(struct drm_gpusvm *gpusvm,
 
 	lockdep_assert_held(&gpusvm->notifier_lock);
 
-	/* A stale mapping the driver left behind is replaced, not leaked. */
-	__drm_gpusvm_unmap_pages(gpusvm, pages, npages);
 	flags.__flags = pages->flags.__flags;
 
 	for (i = 0, j = 0; i < npages; j++) {
@@ -1133,6 +1302,17 @@ static int drm_gpusvm_map_pages(struct drm_gpusvm *gpusvm,
 				err = -ENOMEM;
 				goto err_unmap;
 			}
+			/*
+			 * A mapping that needs CPU syncs (a swiotlb bounce
+			 * buffer, a non-coherent device) cannot be shared by
+			 * the CPU and the device at the same time.
+			 */
+			if (dma_need_sync(dev, addr)) {
+				dma_unmap_page_attrs(dev, addr, PAGE_SIZE << order,
+						     dir, DMA_ATTR_SKIP_CPU_SYNC);
+				err = -EOPNOTSUPP;
+				goto err_unmap;
+			}
 			pages->dma_addr[j] =
 				drm_pagemap_addr_encode(addr, DRM_INTERCONNECT_SYSTEM,
 							order, dir);
@@ -1159,12 +1339,20 @@ err_unmap:
 	return err;
 }
 
-/* Whether @flags describe a mapping that serves a call with @ctx. */
-static bool drm_gpusvm_pages_current(struct drm_gpusvm_pages_flags flags,
-				     const struct drm_gpusvm_ctx *ctx)
+/*
+ * What a call with @ctx has to do with a pages object in state @flags: 0 if
+ * its mapping serves the call, 1 if it must be mapped, -EFAULT if its range
+ * was unmapped, -EBUSY if it holds a read-only mapping and a write is asked
+ * (the driver replaces it, see drm_gpusvm_get_pages_multi()).
+ */
+static int drm_gpusvm_pages_state(struct drm_gpusvm_pages_flags flags,
+				  const struct drm_gpusvm_ctx *ctx)
 {
-	return (flags.has_dma_mapping || flags.has_devmem_pages) &&
-	       (ctx->read_only || !flags.read_only);
+	if (flags.unmapped)
+		return -EFAULT;
+	if (!flags.has_dma_mapping && !flags.has_devmem_pages)
+		return 1;
+	return ctx->read_only || !flags.read_only ? 0 : -EBUSY;
 }
 
 /**
@@ -1188,20 +1376,34 @@ static bool drm_gpusvm_pages_current(struct drm_gpusvm_pages_flags flags,
  * each pages object's device. If an invalidation happened the fault is taken
  * again, within the same time budget. Pages objects already valid (and
  * writable if a write is asked) are left alone; when all are, it returns at
- * once without faulting. Never takes the notifier lock for write: calls on
- * different pages objects run in parallel, calls on the same pages object
- * must be serialised by the caller (the driver lock does it). A pages object
- * always mirrors the same interval: its DMA array is sized on first use.
+ * once without faulting. On failure only what this call mapped is unmapped:
+ * pages objects that were valid before stay valid, with the same addresses.
+ *
+ * A valid read-only mapping is never replaced here, since a device may still
+ * use it: for a write the driver first stops its device from using the
+ * read-only mapping (zaps its PTEs, waits for its TLB invalidation), then
+ * calls drm_gpusvm_unmap_pages(), then asks again.
+ *
+ * Never takes the notifier lock for write: calls on different pages objects
+ * run in parallel, calls on the same pages object must be serialised by the
+ * caller (the driver lock does it). Must not be called with the notifier
+ * lock held. A pages object always mirrors the same interval: its DMA array
+ * is sized on first use.
  *
  * Return: 0 on success. -EINVAL on invalid arguments, -EFAULT when the
- * interval is not backed by a VMA the CPU can access, the mm is gone, or a
- * pages object belongs to an unmapped range, -EPERM on a write to a read-only
- * mapping (also to a read-only device page, which hmm_range_fault() does not
- * fault: drm_gpusvm_range_evict() and a retry resolve a copy-on-write one),
- * -EBUSY when hmm_range_fault() kept being invalidated, -EAGAIN when
- * invalidations kept racing the mapping (the caller retries), -EOPNOTSUPP
- * when system and device pages mix without &drm_gpusvm_ctx.allow_mixed (or
- * pages of two providers mix), -ENOMEM.
+ * interval is not backed by VMAs a device may mirror (a hole, VM_IO,
+ * VM_PFNMAP, a special mapping such as the vDSO, memory without read
+ * permission, memfd_secret() or userfaultfd-registered memory), the mm is
+ * gone, or a pages object belongs to an unmapped range, -EPERM on a write to a
+ * read-only mapping (also to a read-only device page, which hmm_range_fault()
+ * does not fault: drm_gpusvm_range_evict() and a retry resolve a
+ * copy-on-write one), -EBUSY when a pages object holds a valid read-only
+ * mapping and a write is asked (see above) or when hmm_range_fault() kept
+ * being invalidated, -EAGAIN when invalidations kept racing the mapping (the
+ * caller retries), -EOPNOTSUPP when system and device pages mix without
+ * &drm_gpusvm_ctx.allow_mixed (or pages of two providers mix) or when a
+ * device's DMA mapping would need CPU syncs (swiotlb bounce buffering, a
+ * non-coherent device), which shared virtual memory cannot work with, -ENOMEM.
  */
 int drm_gpusvm_get_pages_multi(struct drm_gpusvm *gpusvm,
 			       struct drm_gpusvm_pages *pages,
@@ -1220,8 +1422,9 @@ int drm_gpusvm_get_pages_multi(struct drm_gpusvm *gpusvm,
 		.end = end,
 		.dev_private_owner = ctx->device_private_page_owner,
 	};
-	unsigned long *pfns;
+	unsigned long *pfns, *mapped;
 	unsigned int k;
+	bool work;
 	int err;
 
 	if (!pages_count || !mm || !notifier || start >= end ||
@@ -1229,6 +1432,9 @@ int drm_gpusvm_get_pages_multi(struct drm_gpusvm *gpusvm,
 	    start < notifier->interval_tree.start ||
 	    end - 1 > notifier->interval_tree.last)
 		return -EINVAL;
+
+	lockdep_assert_not_held(&gpusvm->notifier_lock);
+	might_lock_read(&gpusvm->notifier_lock);
 
 	for (k = 0; k < pages_count; k++)
 		if (!pages[k].dma_addr) {
@@ -1238,29 +1444,30 @@ int drm_gpusvm_get_pages_multi(struct drm_gpusvm *gpusvm,
 				return -ENOMEM;
 		}
 
-	pfns = kvmalloc_array(npages, sizeof(*pfns), GFP_KERNEL);
+	/* The pfns, then a bitmap of the pages objects this call mapped. */
+	pfns = kvmalloc_array(npages + BITS_TO_LONGS(pages_count),
+			      sizeof(*pfns), GFP_KERNEL);
 	if (!pfns)
 		return -ENOMEM;
+	mapped = pfns + npages;
 	hmm_range.hmm_pfns = pfns;
 
 retry:
 	hmm_range.notifier_seq = mmu_interval_read_begin(notifier);
+	work = false;
 	for (k = 0; k < pages_count; k++) {
 		struct drm_gpusvm_pages_flags flags = {
 			.__flags = READ_ONCE(pages[k].flags.__flags)
 		};
 
-		if (flags.unmapped) {
-			err = -EFAULT;
+		err = drm_gpusvm_pages_state(flags, ctx);
+		if (err < 0)
 			goto out_free;
-		}
-		if (!drm_gpusvm_pages_current(flags, ctx))
-			break;
+		work |= err;
 	}
-	if (k == pages_count) {
-		err = 0;
+	err = 0;
+	if (!work)
 		goto out_free;
-	}
 
 	if (!mmget_not_zero(mm)) {
 		err = -EFAULT;
@@ -1268,7 +1475,9 @@ retry:
 	}
 	while (true) {
 		mmap_read_lock(mm);
-		err = hmm_range_fault(&hmm_range);
+		err = drm_gpusvm_check_vmas(mm, start, end);
+		if (!err)
+			err = hmm_range_fault(&hmm_range);
 		mmap_read_unlock(mm);
 		if (err != -EBUSY || time_after(jiffies, timeout))
 			break;
@@ -1292,21 +1501,25 @@ retry:
 		}
 		goto retry;
 	}
+	bitmap_zero(mapped, pages_count);
 	for (k = 0; k < pages_count; k++) {
-		if (pages[k].flags.unmapped) {
-			err = -EFAULT;
-			break;
-		}
-		if (drm_gpusvm_pages_current(pages[k].flags, ctx))
+		err = drm_gpusvm_pages_state(pages[k].flags, ctx);
+		if (err <= 0) {
+			if (err)
+				break;
 			continue;
+		}
 		err = drm_gpusvm_map_pages(gpusvm, &pages[k], pfns, npages, ctx);
 		if (err)
 			break;
-		pages[k].notifier_seq = hmm_range.notifier_seq;
+		__set_bit(k, mapped);
 	}
-	if (err)
-		while (k--)
+	for_each_set_bit(k, mapped, pages_count) {
+		if (err)
 			__drm_gpusvm_unmap_pages(gpusvm, &pages[k], npages);
+		else
+			pages[k].notifier_seq = hmm_range.notifier_seq;
+	}
 	drm_gpusvm_notifier_unlock(gpusvm);
 
 out_free:
@@ -1378,12 +1591,14 @@ EXPORT_SYMBOL_GPL(drm_gpusvm_unmap_pages);
  *
  * Unmaps if still mapped (a no-op otherwise) and frees the DMA address array.
  * The final fallback of &drm_gpusvm_ops.range_free and of userptr teardown.
- * Not from the invalidate callback.
+ * Takes the notifier lock for write: not with the notifier lock held, so not
+ * from the invalidate callback (lockdep checks it).
  */
 void drm_gpusvm_free_pages(struct drm_gpusvm *gpusvm,
 			   struct drm_gpusvm_pages *pages,
 			   unsigned long npages)
 {
+	lockdep_assert_not_held(&gpusvm->notifier_lock);
 	down_write(&gpusvm->notifier_lock);
 	__drm_gpusvm_unmap_pages(gpusvm, pages, npages);
 	kvfree(pages->dma_addr);

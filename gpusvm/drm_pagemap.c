@@ -16,6 +16,10 @@
 
 #include <drm/drm_pagemap.h>
 
+#if IS_BUILTIN(CONFIG_KUNIT)
+#include <kunit/resource.h>
+#endif
+
 /**
  * DOC: Device memory
  *
@@ -143,6 +147,101 @@ static void drm_pagemap_dma_unmap(struct device *dev, dma_addr_t *dma_addr,
 	}
 }
 
+#if IS_BUILTIN(CONFIG_KUNIT)
+/*
+ * Test-only failure injection: while a KUnit case holds a named resource
+ * "drm_pagemap_fail_dma_map" whose data is an unsigned long page index, the
+ * DMA mapping of the system page at that index of a migration (its source
+ * page towards device memory, its destination page back) fails in the
+ * case's own thread. Other threads, and kernels without KUnit, never fail
+ * here.
+ */
+static bool drm_pagemap_fail_dma_map(unsigned long index)
+{
+	struct kunit *test = current->kunit_test;
+	struct kunit_resource *res;
+	bool fail;
+
+	if (!test)
+		return false;
+	res = kunit_find_named_resource(test, "drm_pagemap_fail_dma_map");
+	if (!res)
+		return false;
+	fail = *(unsigned long *)res->data == index;
+	kunit_put_resource(res);
+	return fail;
+}
+#else
+static bool drm_pagemap_fail_dma_map(unsigned long index)
+{
+	return false;
+}
+#endif
+
+/*
+ * DMA-map page @index of a migration for the provider's device @dev.
+ * Return: the address, or 0 if it cannot be mapped.
+ */
+static dma_addr_t drm_pagemap_map_page(struct device *dev, struct page *page,
+				       enum dma_data_direction dir,
+				       unsigned long index)
+{
+	dma_addr_t addr = dma_map_page(dev, page, 0, PAGE_SIZE, dir);
+
+	if (dma_mapping_error(dev, addr))
+		return 0;
+	if (drm_pagemap_fail_dma_map(index)) {
+		dma_unmap_page(dev, addr, PAGE_SIZE, dir);
+		return 0;
+	}
+	return addr;
+}
+
+/*
+ * Whether @pfn is a free device page of @devmem's provider, as
+ * &drm_pagemap_devmem_ops.populate_devmem_pfn must give.
+ */
+static bool drm_pagemap_pfn_free(struct drm_pagemap_devmem *devmem,
+				 unsigned long pfn)
+{
+	struct page *page;
+
+	if (!pfn_valid(pfn))
+		return false;
+	page = pfn_to_page(pfn);
+	return is_device_private_page(page) &&
+	       page->pgmap == devmem->dpagemap->pagemap && !page_count(page);
+}
+
+/*
+ * DMA-map the source pages of a migration to device memory and check the
+ * device pfns (@pfn) it goes to. Nothing else is touched yet: on failure the
+ * caller only unmaps, and migrate_vma_finalize() restores every page.
+ */
+static int drm_pagemap_map_sources(struct drm_pagemap_devmem *devmem,
+				   struct drm_pagemap_migration *m,
+				   const unsigned long *pfn,
+				   unsigned long npages)
+{
+	unsigned long i;
+
+	for (i = 0; i < npages; i++) {
+		struct page *spage = migrate_pfn_to_page(m->src[i]);
+
+		if (!(m->src[i] & MIGRATE_PFN_MIGRATE))
+			continue;
+		if (!drm_pagemap_pfn_free(devmem, pfn[i]))
+			return -EINVAL;
+		if (!spage)
+			continue;
+		m->dma_addr[i] = drm_pagemap_map_page(devmem->dev, spage,
+						      DMA_TO_DEVICE, i);
+		if (!m->dma_addr[i])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 /* Give up device pages prepared for a migration that will not happen. */
 static void drm_pagemap_abort_devmem(struct drm_pagemap_migration *m,
 				     unsigned long npages)
@@ -171,10 +270,15 @@ static void drm_pagemap_abort_devmem(struct drm_pagemap_migration *m,
  *               causes carries it, so the owner's GPU SVM can tell)
  *
  * Pages of the interval that cannot migrate stay in system memory. Page
- * i of the interval goes to device pfn i of the allocation.
+ * i of the interval goes to device pfn i of the allocation. On any failure
+ * nothing migrates: every source page stays mapped as it was, with its
+ * content, and the device pages prepared for it are freed.
  *
  * Return: the number of pages migrated, or a negative errno: -EFAULT (no
- * VMA, or the mm is gone), -EINVAL, -ENOMEM, or the copy's error.
+ * VMA, or the mm is gone), -EINVAL (bad arguments, or a pfn from
+ * &drm_pagemap_devmem_ops.populate_devmem_pfn that is not a free device
+ * page of the provider), -ENOMEM (also a failed DMA mapping), or the
+ * error of a provider op.
  */
 long drm_pagemap_migrate_to_devmem(struct drm_pagemap_devmem *devmem,
 				   struct mm_struct *mm, unsigned long start,
@@ -182,6 +286,7 @@ long drm_pagemap_migrate_to_devmem(struct drm_pagemap_devmem *devmem,
 {
 	unsigned long npages = (end - start) >> PAGE_SHIFT, i, migrated = 0;
 	struct drm_pagemap_migration m;
+	unsigned long *pfn;
 	struct migrate_vma migrate = {
 		.start = start,
 		.end = end,
@@ -217,37 +322,34 @@ long drm_pagemap_migrate_to_devmem(struct drm_pagemap_devmem *devmem,
 	if (!migrate.cpages)
 		goto out_finalize;
 
-	/* m.dst doubles as the pfn list until the dst entries are built. */
-	err = devmem->ops->populate_devmem_pfn(devmem, npages, m.dst);
-	if (err) {
-		memset(m.dst, 0, npages * sizeof(*m.dst));
+	/*
+	 * m.pages holds the device pfn list (same size) until the device pages
+	 * are set up. Every source page is mapped and every pfn checked before
+	 * the first destination entry exists: a failure part way leaves every
+	 * dst entry 0, so migrate_vma_finalize() puts every page back as it was.
+	 */
+	pfn = (unsigned long *)m.pages;
+	err = devmem->ops->populate_devmem_pfn(devmem, npages, pfn);
+	if (err)
 		goto out_finalize;
-	}
+	err = drm_pagemap_map_sources(devmem, &m, pfn, npages);
+	if (err)
+		goto out_finalize;
 	for (i = 0; i < npages; i++) {
-		unsigned long pfn = m.dst[i];
-		struct page *spage = migrate_pfn_to_page(m.src[i]);
 		struct page *dpage;
 
-		m.dst[i] = 0;
-		if (!(m.src[i] & MIGRATE_PFN_MIGRATE))
+		if (!(m.src[i] & MIGRATE_PFN_MIGRATE)) {
+			m.pages[i] = NULL;
 			continue;
-		if (spage) {
-			m.dma_addr[i] = dma_map_page(devmem->dev, spage, 0,
-						     PAGE_SIZE, DMA_TO_DEVICE);
-			if (dma_mapping_error(devmem->dev, m.dma_addr[i])) {
-				m.dma_addr[i] = 0;
-				err = -ENOMEM;
-				goto out_abort;
-			}
 		}
-		dpage = pfn_to_page(pfn);
+		dpage = pfn_to_page(pfn[i]);
 		zone_device_page_init(dpage);
 		atomic_inc(&devmem->refs);
 		dpage->zone_device_data = devmem;
-		m.pages[i] = dpage;
-		m.dst[i] = migrate_pfn(pfn);
+		m.dst[i] = migrate_pfn(pfn[i]);
+		m.pages[i] = dpage;	/* pfn[i] is read: reuse its slot */
 		if ((m.src[i] & MIGRATE_PFN_WRITE) ||
-		    (!spage && (vma->vm_flags & VM_WRITE)))
+		    (!migrate_pfn_to_page(m.src[i]) && (vma->vm_flags & VM_WRITE)))
 			m.dst[i] |= MIGRATE_PFN_WRITE;
 	}
 
@@ -279,15 +381,23 @@ EXPORT_SYMBOL_GPL(drm_pagemap_migrate_to_devmem);
  * For each collected device page in @m->src, allocate a system page and copy
  * the data back, one copy call per run of pages of the same allocation.
  * Pages that fail stay where they are (their dst entry stays 0).
+ *
+ * Return: 0, or -ENOMEM if a system page could not be allocated, else -EIO
+ * if a page could not be DMA-mapped or copied. *@focus_err (if not NULL) gets
+ * the error of page @focus alone.
  */
 static int drm_pagemap_copy_back(struct drm_pagemap_migration *m,
 				 unsigned long npages,
 				 struct vm_area_struct *vma,
-				 unsigned long start)
+				 unsigned long start, unsigned long focus,
+				 int *focus_err)
 {
 	struct drm_pagemap_devmem *devmem;
 	unsigned long i, j, k;
 	int err = 0;
+
+	if (focus_err)
+		*focus_err = 0;
 
 	for (i = 0; i < npages; i++) {
 		struct page *spage = migrate_pfn_to_page(m->src[i]);
@@ -304,14 +414,17 @@ static int drm_pagemap_copy_back(struct drm_pagemap_migration *m,
 			      alloc_page(GFP_HIGHUSER);
 		if (!dpage) {
 			err = -ENOMEM;
+			if (i == focus && focus_err)
+				*focus_err = -ENOMEM;
 			continue;
 		}
-		m->dma_addr[i] = dma_map_page(devmem->dev, dpage, 0, PAGE_SIZE,
-					      DMA_FROM_DEVICE);
-		if (dma_mapping_error(devmem->dev, m->dma_addr[i])) {
-			m->dma_addr[i] = 0;
+		m->dma_addr[i] = drm_pagemap_map_page(devmem->dev, dpage,
+						      DMA_FROM_DEVICE, i);
+		if (!m->dma_addr[i]) {
 			__free_page(dpage);
-			err = -ENOMEM;
+			err = err ?: -EIO;
+			if (i == focus && focus_err)
+				*focus_err = -EIO;
 			continue;
 		}
 		lock_page(dpage);
@@ -344,8 +457,10 @@ static int drm_pagemap_copy_back(struct drm_pagemap_migration *m,
 			m->dst[k] = 0;
 			unlock_page(dpage);
 			put_page(dpage);
+			if (k == focus && focus_err)
+				*focus_err = -EIO;
 		}
-		err = -EIO;
+		err = err ?: -EIO;
 	}
 
 	for (i = 0; i < npages; i++) {
@@ -364,9 +479,14 @@ static int drm_pagemap_copy_back(struct drm_pagemap_migration *m,
  * @vmf: the CPU fault on a device page
  *
  * Migrates the allocation-sized, aligned window around the fault (within
- * the VMA) back to system memory.
+ * the VMA) back to system memory. Only the faulting page decides the
+ * result: another page of the window that cannot move stays in device memory
+ * and faults again when it is touched.
  *
- * Return: 0, VM_FAULT_SIGBUS or VM_FAULT_OOM.
+ * Return: 0 when the faulting page moved (or another thread is moving it:
+ * the access is retried), VM_FAULT_OOM when no system page could be
+ * allocated for it, VM_FAULT_SIGBUS when it could not be DMA-mapped or
+ * copied.
  */
 vm_fault_t drm_pagemap_cpu_fault(struct vm_fault *vmf)
 {
@@ -380,14 +500,15 @@ vm_fault_t drm_pagemap_cpu_fault(struct vm_fault *vmf)
 		.flags = MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
 		.fault_page = vmf->page,
 	};
-	unsigned long npages;
-	int err;
+	unsigned long npages, index;
+	int err = 0;
 
 	if (!is_power_of_2(size))
 		size = PAGE_SIZE;
 	migrate.start = max(ALIGN_DOWN(vmf->address, size), vma->vm_start);
 	migrate.end = min(ALIGN_DOWN(vmf->address, size) + size, vma->vm_end);
 	npages = (migrate.end - migrate.start) >> PAGE_SHIFT;
+	index = (vmf->address - migrate.start) >> PAGE_SHIFT;
 
 	if (drm_pagemap_migration_alloc(&m, npages))
 		return VM_FAULT_OOM;
@@ -397,9 +518,9 @@ vm_fault_t drm_pagemap_cpu_fault(struct vm_fault *vmf)
 		drm_pagemap_migration_free(&m);
 		return VM_FAULT_SIGBUS;
 	}
-	err = 0;
 	if (migrate.cpages) {
-		err = drm_pagemap_copy_back(&m, npages, vma, migrate.start);
+		drm_pagemap_copy_back(&m, npages, vma, migrate.start, index,
+				      &err);
 		migrate_vma_pages(&migrate);
 	}
 	migrate_vma_finalize(&migrate);
@@ -449,7 +570,7 @@ int drm_pagemap_evict_to_ram(struct drm_pagemap_devmem *devmem)
 			if (page && drm_pagemap_page_devmem(page) != devmem)
 				m.src[i] &= ~MIGRATE_PFN_MIGRATE;
 		}
-		err = drm_pagemap_copy_back(&m, npages, NULL, 0);
+		err = drm_pagemap_copy_back(&m, npages, NULL, 0, 0, NULL);
 		migrate_device_pages(m.src, m.dst, npages);
 		migrate_device_finalize(m.src, m.dst, npages);
 		if (err == -ENOMEM)

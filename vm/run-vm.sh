@@ -3,8 +3,11 @@
 # Boot the test kernel in QEMU (TCG) with the project's initramfs and run one
 # job in it.
 #
-#   run-vm.sh [--timeout SEC] [--log FILE] [--mem SIZE] -- COMMAND [ARG...]
+#   run-vm.sh [--timeout SEC] [--log FILE] [--mem SIZE] [--append ARGS] -- COMMAND [ARG...]
 #   run-vm.sh --shell
+#
+# --append adds kernel command-line arguments (e.g. swiotlb=force). The
+# kernel always boots with secretmem.enable=1, so memfd_secret() exists.
 #
 # The console is streamed to stdout and saved whole to the log file, whose path
 # is printed at the end. The exit code is the job's exit code in the guest, or
@@ -15,6 +18,7 @@ set -euo pipefail
 
 timeout=1200
 mem=2G
+append=
 log=
 shell=0
 while [ $# -gt 0 ]; do
@@ -22,6 +26,7 @@ while [ $# -gt 0 ]; do
 	--timeout) timeout=$2; shift 2 ;;
 	--log) log=$2; shift 2 ;;
 	--mem) mem=$2; shift 2 ;;
+	--append) append=$2; shift 2 ;;
 	--shell) shell=1; shift ;;
 	--) shift; break ;;
 	*) die "unknown option $1 (see the header of $0)" ;;
@@ -54,7 +59,7 @@ cat "$initramfs" "$work/job.cpio.gz" >"$work/initrd"
 
 qemu=(qemu-system-x86_64 -machine pc -accel tcg,thread=multi -cpu max -smp 2
 	-m "$mem" -kernel "$kdir/arch/x86/boot/bzImage" -initrd "$work/initrd"
-	-append "console=ttyS0 panic=-1 rdinit=/init loglevel=7 kunit.enable=1 printk.devkmsg=on"
+	-append "console=ttyS0 panic=-1 rdinit=/init loglevel=7 kunit.enable=1 printk.devkmsg=on secretmem.enable=1${append:+ $append}"
 	-display none -no-reboot)
 
 if [ $shell -eq 1 ]; then

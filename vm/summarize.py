@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""Summarise the test results in a VM console log written by guest/run-tests.
+"""Summarise the test results in VM console logs written by guest/run-tests.
+
+    summarize.py [--check CHECK_LOG_SCRIPT] LOG [LOG...]
 
 Each unit is framed by GPUSVM-TEST-BEGIN KIND NAME / GPUSVM-TEST-END NAME rc=N.
 Inside, results are TAP: KUnit test cases are the lines one level deep
 ("    ok 1 - case"), kselftest cases are top-level lines ("ok 1 case").
 A unit that exits non-zero without a failing case, or reports no case at all,
 counts as one failure. Kernel problem reports (check-log.sh) count as one
-failure of the pseudo-test "kernel log". Ends with "N passed, N failed, N skipped".
+failure of the pseudo-test "kernel log" (per log). Ends with one line for all
+the logs: "N passed, N failed, N skipped".
 """
 import re
 import subprocess
@@ -16,12 +19,9 @@ import sys
 TAP = re.compile(r'^(?P<indent>\s*)(?P<not>not )?ok \d+ (?:- )?(?P<name>[^#]*?)\s*(?:#\s*(?P<dir>\S+).*)?$')
 
 
-def main():
-    log = sys.argv[1]
-    check = sys.argv[2] if len(sys.argv) > 2 else None
-    passed = failed = skipped = 0
+def summarize(log, check, counts, failures):
+    """Add the results of one console log to counts (passed, failed, skipped)."""
     unit = None
-    failures = []
     with open(log, errors='replace') as f:
         for raw in f:
             line = raw.rstrip('\r\n')
@@ -33,7 +33,7 @@ def main():
             if m and unit:
                 rc = int(m.group(2))
                 if unit['cases'] == 0 or (rc != 0 and unit['failed'] == 0):
-                    failed += 1
+                    counts['failed'] += 1
                     why = 'no test case ran' if unit['cases'] == 0 else f'exit code {rc}'
                     failures.append(f"{unit['name']}: {why}")
                 print(f"unit {unit['name']}: {unit['cases']} cases, rc={rc}")
@@ -51,26 +51,41 @@ def main():
             unit['cases'] += 1
             directive = (m.group('dir') or '').upper()
             if directive.startswith('SKIP'):
-                skipped += 1
+                counts['skipped'] += 1
             elif m.group('not'):
-                failed += 1
+                counts['failed'] += 1
                 unit['failed'] += 1
                 failures.append(f"{unit['name']}: {m.group('name')}")
             else:
-                passed += 1
+                counts['passed'] += 1
     if unit is not None:
-        failed += 1
+        counts['failed'] += 1
         failures.append(f"{unit['name']}: never finished (VM died or timed out)")
     if check:
         if subprocess.call([check, log]) == 0:
-            passed += 1
+            counts['passed'] += 1
         else:
-            failed += 1
-            failures.append('kernel log: problem reports (see above)')
+            counts['failed'] += 1
+            failures.append(f'kernel log {log}: problem reports (see above)')
+
+
+def main():
+    args = sys.argv[1:]
+    check = None
+    if len(args) >= 2 and args[0] == '--check':
+        check = args[1]
+        args = args[2:]
+    if not args:
+        print(__doc__)
+        return 2
+    counts = {'passed': 0, 'failed': 0, 'skipped': 0}
+    failures = []
+    for log in args:
+        summarize(log, check, counts, failures)
     for fl in failures:
         print(f'FAILED: {fl}')
-    print(f'{passed} passed, {failed} failed, {skipped} skipped')
-    return 0 if failed == 0 and passed > 0 else 1
+    print(f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
+    return 0 if counts['failed'] == 0 and counts['passed'] > 0 else 1
 
 
 if __name__ == '__main__':

@@ -10,6 +10,7 @@
 #include <linux/sched/mm.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
+#include <linux/swiotlb.h>
 #include <linux/uaccess.h>
 
 #include <drm/drm_drv.h>
@@ -710,6 +711,10 @@ static int vsvm_probe(struct platform_device *pdev)
 	err = dma_set_mask_and_coherent(&pdev->dev, DMA_BIT_MASK(64));
 	if (err)
 		return err;
+	vdev->dma_bounces = is_swiotlb_force_bounce(&pdev->dev) ||
+			    dma_addressing_limited(&pdev->dev);
+	if (vdev->dma_bounces)
+		drm_info(&vdev->drm, "DMA is bounce-buffered: no SVM on this device\n");
 	err = vsvm_vram_init(vdev, (unsigned long)vsvm_vram_mb << 20);
 	if (err)
 		return err;

@@ -78,6 +78,10 @@ struct vsvm_counters {
  * @copy_queue: copies waiting for the copy engine (under @queue_lock)
  * @copy_wq: the copy engine sleeps here
  * @vram: the device memory (NULL without)
+ * @dma_bounces: the device's DMA goes through swiotlb bounce buffers (forced,
+ *               as in confidential guests, or because its DMA mask cannot
+ *               reach all memory): the CPU and the device would not see the
+ *               same memory, so the device refuses SVM (VM_CREATE fails)
  * @stats: counters summed over every VM of the device
  * @vms_lock: protects @vms
  * @vms: the device's VMs (for debugfs)
@@ -95,6 +99,7 @@ struct vsvm_device {
 	struct list_head copy_queue;
 	wait_queue_head_t copy_wq;
 	struct vsvm_vram *vram;
+	bool dma_bounces;
 	struct vsvm_counters stats;
 	struct mutex vms_lock;		/* protects @vms */
 	struct list_head vms;
@@ -264,6 +269,26 @@ struct vsvm_submit {
 		atomic64_add((n), &(vm)->stats.counter); \
 		atomic64_add((n), &(vm)->vdev->stats.counter); \
 	} while (0)
+
+/**
+ * vsvm_pages_read_only() - whether a pages object holds a read-only mapping
+ * @pages: the pages object
+ *
+ * A lockless hint (the flags word is read once): the fault path, which alone
+ * maps the object (driver lock held), uses it to drop a read-only mapping
+ * before asking drm_gpusvm_get_pages() for a writable one.
+ *
+ * Return: true if @pages is mapped read-only.
+ */
+static inline bool vsvm_pages_read_only(struct drm_gpusvm_pages *pages)
+{
+	struct drm_gpusvm_pages_flags flags = {
+		.__flags = READ_ONCE(pages->flags.__flags)
+	};
+
+	return (flags.has_dma_mapping || flags.has_devmem_pages) &&
+	       flags.read_only;
+}
 
 static inline struct vsvm_device *to_vsvm_device(struct drm_device *drm)
 {

@@ -94,9 +94,16 @@ static void vsvm_range_free(struct drm_gpusvm_range *range)
 	list_del_init(&vr->gc_link);
 	spin_unlock(&svm->gc_lock);
 
-	for (i = 0; i < vsvm_svm_num_pages(svm); i++)
+	/*
+	 * Every removal path unmapped the pages before the range left the
+	 * GPU SVM; free_pages only releases the DMA address arrays.
+	 */
+	for (i = 0; i < vsvm_svm_num_pages(svm); i++) {
+		WARN_ON_ONCE(drm_gpusvm_pages_valid_unlocked(&svm->gpusvm,
+							     &vr->pages[i]));
 		drm_gpusvm_free_pages(&svm->gpusvm, &vr->pages[i],
 				      drm_gpusvm_range_npages(range));
+	}
 	atomic64_dec(&svm->ranges_live);
 	kfree(vr);
 }
@@ -309,8 +316,13 @@ static void vsvm_svm_release(struct kref *kref)
 	spin_unlock(&svm->gc_lock);
 	cancel_work_sync(&svm->gc_work);
 
-	/* The notifiers go first; the ranges' range_free unmaps their pages. */
+	/*
+	 * Ranges are removed as the garbage collector does (zap, TLB flush,
+	 * DMA-unmap, then out of the tree) while their notifiers still
+	 * deliver invalidations; fini then finds nothing left.
+	 */
 	mutex_lock(&svm->lock);
+	vsvm_svm_remove_ranges(svm, 0, TASK_SIZE_MAX);
 	drm_gpusvm_fini(&svm->gpusvm);
 	mutex_unlock(&svm->lock);
 
@@ -333,11 +345,16 @@ static void vsvm_svm_put(struct vsvm_svm *svm)
  * In 1:1 a new GPU SVM; in N:1 the process's GPU SVM, created by the first
  * VM of the process.
  *
- * Return: 0 or a negative errno.
+ * Return: 0 or a negative errno: -EOPNOTSUPP on a device whose DMA is
+ * bounce-buffered (&vsvm_device.dma_bounces), -ENOMEM.
  */
 int vsvm_svm_attach(struct vsvm_vm *vm, struct mm_struct *mm)
 {
 	struct vsvm_svm *svm = NULL, *s;
+
+	/* The engine would work on bounce buffers the CPU never sees. */
+	if (vm->vdev->dma_bounces)
+		return -EOPNOTSUPP;
 
 	if (vsvm_layout_shared) {
 		mutex_lock(&vsvm_svms_lock);
@@ -626,11 +643,13 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 			.devmem_possible = !!vm->vdev->vram,
 			.allow_mixed = true,
 		};
+		struct drm_gpusvm_ctx unmap_ctx = {};
 		struct drm_gpusvm_range_flags rflags;
 		struct drm_gpusvm_pages_flags pflags;
 		struct drm_gpusvm_pages *pages;
 		struct drm_gpusvm_range *r;
 		unsigned long rs, re;
+		bool writable;
 
 		if (tries)
 			vsvm_count(vm, fault_retries, 1);
@@ -661,12 +680,17 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 
 		/*
 		 * A read does not break COW: map read-only until a write. The
-		 * upgrade replaces the DMA mapping: zap its users first.
+		 * read-only mapping may be in use: zap its users, wait for the
+		 * engines, unmap it, then ask for a writable one.
 		 */
 		ctx.read_only = !write;
-		if (write && drm_gpusvm_pages_valid_unlocked(&svm->gpusvm, pages) &&
-		    pages->flags.read_only && vsvm_svm_zap(svm, rs, re))
-			vsvm_svm_tlb_flush(svm);
+		if (write && vsvm_pages_read_only(pages)) {
+			if (vsvm_svm_zap(svm, rs, re))
+				vsvm_svm_tlb_flush(svm);
+			drm_gpusvm_unmap_pages(&svm->gpusvm, pages,
+					       drm_gpusvm_range_npages(r),
+					       &unmap_ctx);
+		}
 		err = drm_gpusvm_get_pages(&svm->gpusvm, pages, svm->gpusvm.mm,
 					   &r->notifier->notifier, rs, re, &ctx);
 		if (err == -EAGAIN)
@@ -714,12 +738,11 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 			drm_gpusvm_notifier_unlock(&svm->gpusvm);
 			continue;
 		}
-		vsvm_bind_range(vm, r, pages,
-				!pages->flags.read_only && !attr.read_only);
+		writable = !pages->flags.read_only && !attr.read_only;
+		vsvm_bind_range(vm, r, pages, writable);
 		drm_gpusvm_notifier_unlock(&svm->gpusvm);
 
-		trace_vsvm_bind(vm->vdev->index, vm->id, rs, re,
-				!pages->flags.read_only && !attr.read_only,
+		trace_vsvm_bind(vm->vdev->index, vm->id, rs, re, writable,
 				false);
 		*bound_end = re;
 		return 0;

@@ -176,10 +176,16 @@ int vsvm_userptr_fault(struct vsvm_userptr *up, bool write)
 	err = vsvm_pt_prepare(vm, up->gpu_va, up->gpu_va + up->size);
 	if (err)
 		return err;
-	/* A read-only mapping is replaced for a write: zap its users first. */
-	if (write && drm_gpusvm_pages_valid_unlocked(gpusvm, &up->pages) &&
-	    up->pages.flags.read_only)
+	/*
+	 * A read-only mapping may be in use: zap its users, wait for the
+	 * engine, unmap it, then ask for a writable one.
+	 */
+	if (write && vsvm_pages_read_only(&up->pages)) {
+		struct drm_gpusvm_ctx unmap_ctx = {};
+
 		vsvm_svm_zap_vm(vm, up->gpu_va, up->gpu_va + up->size);
+		drm_gpusvm_unmap_pages(gpusvm, &up->pages, npages, &unmap_ctx);
+	}
 
 	for (tries = 0; tries < VSVM_FAULT_TRIES; tries++) {
 		unsigned long i, j;

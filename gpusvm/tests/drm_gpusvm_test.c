@@ -10,6 +10,7 @@
  * DRM device, so DMA-API debugging checks every mapping.
  */
 
+#include <kunit/resource.h>
 #include <kunit/test.h>
 #include <linux/dma-direct.h>
 #include <linux/dma-mapping.h>
@@ -356,6 +357,27 @@ static void test_check_contents(struct kunit *test,
 	}
 }
 
+static void test_fill_user(struct kunit *test, unsigned long addr,
+			   unsigned long npages)
+{
+	unsigned long i;
+
+	for (i = 0; i < npages; i++)
+		KUNIT_ASSERT_EQ(test, put_user(i + 1, (u64 __user *)(addr + i * PAGE_SIZE)), 0);
+}
+
+static void test_check_user(struct kunit *test, unsigned long addr,
+			    unsigned long npages)
+{
+	unsigned long i;
+	u64 v;
+
+	for (i = 0; i < npages; i++) {
+		KUNIT_ASSERT_EQ(test, get_user(v, (u64 __user *)(addr + i * PAGE_SIZE)), 0);
+		KUNIT_EXPECT_EQ(test, v, (u64)(i + 1));
+	}
+}
+
 /* Chunk selection at the edges of the CPU VMA. */
 static void gpusvm_chunk_vma_edges(struct kunit *test)
 {
@@ -559,6 +581,7 @@ static void gpusvm_get_pages_file(struct kunit *test)
  */
 static void gpusvm_get_pages_retry(struct kunit *test)
 {
+	struct drm_gpusvm_ctx ctx = {};
 	struct svm_test *t = test->priv;
 	struct drm_gpusvm_pages *pages;
 	struct drm_gpusvm_range *r;
@@ -576,7 +599,14 @@ static void gpusvm_get_pages_retry(struct kunit *test)
 		KUNIT_EXPECT_PTR_EQ(test, test_device_page(pages, i), ZERO_PAGE(0));
 	KUNIT_EXPECT_EQ(test, t->invalidations, 0);
 
-	/* Read-only valid pages do not serve a write: they are faulted again. */
+	/*
+	 * Read-only valid pages do not serve a write, and are not replaced
+	 * behind the driver's back: it unmaps them, then they are faulted
+	 * again for write.
+	 */
+	KUNIT_ASSERT_EQ(test, test_get_pages(t, r, 0, false), -EBUSY);
+	KUNIT_EXPECT_EQ(test, t->invalidations, 0);
+	drm_gpusvm_unmap_pages(&t->svm, pages, 16, &ctx);
 	KUNIT_ASSERT_EQ(test, test_get_pages(t, r, 0, false), 0);
 	KUNIT_EXPECT_GE(test, t->invalidations, 1);
 	KUNIT_EXPECT_EQ(test, (int)t->last_event, MMU_NOTIFY_CLEAR);
@@ -688,6 +718,46 @@ static void gpusvm_n_to_1(struct kunit *test)
 	KUNIT_EXPECT_TRUE(test, tr->pages[1].flags.unmapped);
 	KUNIT_EXPECT_FALSE(test, test_pages_valid(t, &tr->pages[1]));
 	KUNIT_EXPECT_EQ(test, test_gc(t), 1);
+}
+
+/*
+ * A valid read-only mapping is never replaced by get_pages: a write request
+ * gets -EBUSY and the mapping stays as it is (a device may still use it);
+ * after the driver unmaps it, the writable mapping comes.
+ */
+static void gpusvm_read_only_upgrade(struct kunit *test)
+{
+	struct drm_gpusvm_ctx ctx = {};
+	struct svm_test *t = test->priv;
+	struct drm_gpusvm_pages *pages;
+	struct drm_gpusvm_range *r;
+	struct drm_pagemap_addr first;
+	unsigned long a;
+
+	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
+	test_fill_user(test, a, 16);	/* real pages, not the zero page */
+	r = test_range(test, t, a, SZ_64K);
+	pages = &to_test_range(r)->pages[0];
+	KUNIT_ASSERT_EQ(test, test_get_pages(t, r, 0, true), 0);
+	KUNIT_ASSERT_TRUE(test, pages->flags.read_only);
+	first = pages->dma_addr[0];
+
+	KUNIT_EXPECT_EQ(test, test_get_pages(t, r, 0, false), -EBUSY);
+	KUNIT_EXPECT_TRUE(test, test_pages_valid(t, pages));
+	KUNIT_EXPECT_TRUE(test, pages->flags.read_only);
+	KUNIT_EXPECT_EQ(test, pages->dma_addr[0].addr, first.addr);
+	KUNIT_EXPECT_EQ(test, (int)pages->dma_addr[0].dir, DMA_TO_DEVICE);
+	test_check_contents(test, pages, a, 16);
+
+	/* A read is served by the read-only mapping as it is. */
+	KUNIT_EXPECT_EQ(test, test_get_pages(t, r, 0, true), 0);
+	KUNIT_EXPECT_EQ(test, pages->dma_addr[0].addr, first.addr);
+
+	drm_gpusvm_unmap_pages(&t->svm, pages, 16, &ctx);
+	KUNIT_ASSERT_EQ(test, test_get_pages(t, r, 0, false), 0);
+	KUNIT_EXPECT_FALSE(test, pages->flags.read_only);
+	KUNIT_EXPECT_EQ(test, (int)pages->dma_addr[0].dir, DMA_BIDIRECTIONAL);
+	test_check_contents(test, pages, a, 16);
 }
 
 /**
@@ -949,6 +1019,7 @@ static struct {
 	unsigned long base_pfn;
 	void *backing;
 	bool ready;
+	struct device *fail_map_dev;
 } test_devmem;
 
 static void test_alloc_release(struct drm_pagemap_devmem *devmem)
@@ -1030,9 +1101,12 @@ test_device_map(struct drm_pagemap *dpagemap, struct device *dev,
 		struct page *page, unsigned int order,
 		enum dma_data_direction dir)
 {
-	return drm_pagemap_addr_encode((page_to_pfn(page) - test_devmem.base_pfn)
-				       << PAGE_SHIFT, DRM_INTERCONNECT_DRIVER,
-				       order, dir);
+	dma_addr_t addr = (page_to_pfn(page) - test_devmem.base_pfn) << PAGE_SHIFT;
+
+	if (dev == test_devmem.fail_map_dev)
+		addr = DMA_MAPPING_ERROR;
+	return drm_pagemap_addr_encode(addr, DRM_INTERCONNECT_DRIVER, order,
+				       dir);
 }
 
 static const struct drm_pagemap_ops test_dpagemap_ops = {
@@ -1085,27 +1159,6 @@ static int test_devmem_init(void)
 	test_devmem.dpagemap.dev = test_drm[0]->dev;
 	test_devmem.dpagemap.pagemap = &test_devmem.pagemap;
 	return 0;
-}
-
-static void test_fill_user(struct kunit *test, unsigned long addr,
-			   unsigned long npages)
-{
-	unsigned long i;
-
-	for (i = 0; i < npages; i++)
-		KUNIT_ASSERT_EQ(test, put_user(i + 1, (u64 __user *)(addr + i * PAGE_SIZE)), 0);
-}
-
-static void test_check_user(struct kunit *test, unsigned long addr,
-			    unsigned long npages)
-{
-	unsigned long i;
-	u64 v;
-
-	for (i = 0; i < npages; i++) {
-		KUNIT_ASSERT_EQ(test, get_user(v, (u64 __user *)(addr + i * PAGE_SIZE)), 0);
-		KUNIT_EXPECT_EQ(test, v, (u64)(i + 1));
-	}
 }
 
 /*
@@ -1185,6 +1238,185 @@ static void gpusvm_device_memory(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, atomic_read(&alloc->devmem.refs), 1);
 	test_check_user(test, a, 16);
 	KUNIT_EXPECT_FALSE(test, alloc->released);
+	drm_pagemap_devmem_put(&alloc->devmem);
+	KUNIT_EXPECT_TRUE(test, alloc->released);
+}
+
+/* Make the DMA mapping of page @index of this case's migrations fail. */
+static void test_fail_dma_map(struct kunit *test, unsigned long index)
+{
+	struct kunit_resource *res = kunit_kzalloc(test, sizeof(*res), GFP_KERNEL);
+	unsigned long *data = kunit_kzalloc(test, sizeof(*data), GFP_KERNEL);
+
+	KUNIT_ASSERT_NOT_NULL(test, res);
+	KUNIT_ASSERT_NOT_NULL(test, data);
+	*data = index;
+	KUNIT_ASSERT_EQ(test, kunit_add_named_resource(test, NULL, NULL, res,
+						       "drm_pagemap_fail_dma_map",
+						       data), 0);
+}
+
+static void test_fail_dma_map_stop(struct kunit *test)
+{
+	KUNIT_EXPECT_EQ(test, kunit_destroy_named_resource(test,
+							   "drm_pagemap_fail_dma_map"),
+			0);
+}
+
+/* How many pages of [addr, addr + 16 pages) are device pages now. */
+static int test_count_device_pages(struct kunit *test, struct svm_test *t,
+				   struct drm_gpusvm_range *r, unsigned long addr)
+{
+	struct drm_gpusvm_ctx ctx = {
+		.device_private_page_owner = &test_devmem,
+		.allow_mixed = true,
+	};
+	struct drm_gpusvm_pages *pages = &to_test_range(r)->pages[0];
+	int i, n = 0;
+
+	drm_gpusvm_unmap_pages(&t->svm, pages, 16, &ctx);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_get_pages(&t->svm, pages, t->svm.mm,
+						   &r->notifier->notifier, addr,
+						   addr + SZ_64K, &ctx), 0);
+	for (i = 0; i < 16; i++)
+		n += pages->dma_addr[i].proto == DRM_INTERCONNECT_DRIVER;
+	drm_gpusvm_unmap_pages(&t->svm, pages, 16, &ctx);
+	return n;
+}
+
+/*
+ * A migration to device memory whose DMA mapping fails at page 5 migrates
+ * nothing: every page stays in system memory with its data, no device page
+ * is left in use, and the allocation holds no reference of a page.
+ */
+static void gpusvm_migrate_map_failure(struct kunit *test)
+{
+	struct svm_test *t = test->priv;
+	struct test_alloc *alloc = &test_devmem.alloc;
+	struct drm_gpusvm_range *r;
+	unsigned long a, i;
+
+	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
+	test_fill_user(test, a, 16);
+	r = test_range(test, t, a, SZ_64K);
+	drm_pagemap_devmem_init(&alloc->devmem, test_drm[0]->dev, &test_alloc_ops,
+				&test_devmem.dpagemap, TEST_DEVMEM_PAGES);
+
+	test_fail_dma_map(test, 5);
+	KUNIT_EXPECT_EQ(test, drm_pagemap_migrate_to_devmem(&alloc->devmem,
+							    t->svm.mm, a,
+							    a + SZ_64K,
+							    &test_devmem), -ENOMEM);
+	test_fail_dma_map_stop(test);
+	KUNIT_EXPECT_EQ(test, atomic_read(&alloc->devmem.refs), 1);
+	for (i = 0; i < TEST_DEVMEM_PAGES; i++)
+		KUNIT_EXPECT_EQ(test, page_count(pfn_to_page(test_devmem.base_pfn + i)), 0);
+	KUNIT_EXPECT_EQ(test, test_count_device_pages(test, t, r, a), 0);
+	test_check_user(test, a, 16);
+
+	/* The same allocation migrates fine afterwards. */
+	KUNIT_EXPECT_EQ(test, drm_pagemap_migrate_to_devmem(&alloc->devmem,
+							    t->svm.mm, a,
+							    a + SZ_64K,
+							    &test_devmem), 16L);
+	KUNIT_EXPECT_EQ(test, test_count_device_pages(test, t, r, a), 16);
+	test_check_user(test, a, 16);
+	KUNIT_EXPECT_EQ(test, atomic_read(&alloc->devmem.refs), 1);
+	drm_pagemap_devmem_put(&alloc->devmem);
+	KUNIT_EXPECT_TRUE(test, alloc->released);
+}
+
+/*
+ * A CPU fault whose window has another page that cannot come back (its DMA
+ * mapping fails) still succeeds for the faulting page; the other page stays
+ * in device memory, with its data, until it is touched itself.
+ */
+static void gpusvm_cpu_fault_other_page_fails(struct kunit *test)
+{
+	struct svm_test *t = test->priv;
+	struct test_alloc *alloc = &test_devmem.alloc;
+	struct drm_gpusvm_range *r;
+	unsigned long a;
+	u64 v;
+
+	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
+	test_fill_user(test, a, 16);
+	r = test_range(test, t, a, SZ_64K);
+	drm_pagemap_devmem_init(&alloc->devmem, test_drm[0]->dev, &test_alloc_ops,
+				&test_devmem.dpagemap, TEST_DEVMEM_PAGES);
+	KUNIT_ASSERT_EQ(test, drm_pagemap_migrate_to_devmem(&alloc->devmem,
+							    t->svm.mm, a,
+							    a + SZ_64K,
+							    &test_devmem), 16L);
+
+	test_fail_dma_map(test, 3);
+	KUNIT_EXPECT_EQ(test, get_user(v, (u64 __user *)a), 0);
+	KUNIT_EXPECT_EQ(test, v, 1ULL);
+	test_fail_dma_map_stop(test);
+	KUNIT_EXPECT_EQ(test, test_count_device_pages(test, t, r, a), 1);
+	/* Page 3 comes back when touched. */
+	test_check_user(test, a, 16);
+	KUNIT_EXPECT_EQ(test, test_count_device_pages(test, t, r, a), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&alloc->devmem.refs), 1);
+	drm_pagemap_devmem_put(&alloc->devmem);
+	KUNIT_EXPECT_TRUE(test, alloc->released);
+}
+
+/*
+ * get_pages_multi failing for device 1 leaves device 0's valid mapping
+ * alone: same addresses, still valid.
+ */
+static void gpusvm_multi_error_keeps_valid(struct kunit *test)
+{
+	struct drm_gpusvm_ctx ctx = {
+		.device_private_page_owner = &test_devmem,
+	};
+	struct svm_test *t = test->priv;
+	struct test_alloc *alloc = &test_devmem.alloc;
+	struct drm_pagemap_addr before[16];
+	struct svm_test_range *tr;
+	struct drm_gpusvm_range *r;
+	unsigned long a;
+	int i;
+
+	t->ndev = 2;
+	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
+	test_fill_user(test, a, 16);
+	r = test_range(test, t, a, SZ_64K);
+	tr = to_test_range(r);
+	drm_pagemap_devmem_init(&alloc->devmem, test_drm[0]->dev, &test_alloc_ops,
+				&test_devmem.dpagemap, TEST_DEVMEM_PAGES);
+	KUNIT_ASSERT_EQ(test, drm_pagemap_migrate_to_devmem(&alloc->devmem,
+							    t->svm.mm, a,
+							    a + SZ_64K,
+							    &test_devmem), 16L);
+	KUNIT_ASSERT_EQ(test, drm_gpusvm_get_pages(&t->svm, &tr->pages[0],
+						   t->svm.mm,
+						   &r->notifier->notifier, a,
+						   a + SZ_64K, &ctx), 0);
+	memcpy(before, tr->pages[0].dma_addr, sizeof(before));
+
+	test_devmem.fail_map_dev = test_drm[1]->dev;
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_get_pages_multi(&t->svm, tr->pages, 2,
+							 t->svm.mm,
+							 &r->notifier->notifier,
+							 a, a + SZ_64K, &ctx),
+			-EFAULT);
+	test_devmem.fail_map_dev = NULL;
+	KUNIT_EXPECT_TRUE(test, test_pages_valid(t, &tr->pages[0]));
+	KUNIT_EXPECT_FALSE(test, test_pages_valid(t, &tr->pages[1]));
+	for (i = 0; i < 16; i++)
+		KUNIT_EXPECT_EQ(test, tr->pages[0].dma_addr[i].addr, before[i].addr);
+
+	/* Both map once device 1 can. */
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_get_pages_multi(&t->svm, tr->pages, 2,
+							 t->svm.mm,
+							 &r->notifier->notifier,
+							 a, a + SZ_64K, &ctx), 0);
+	KUNIT_EXPECT_TRUE(test, test_pages_valid(t, &tr->pages[1]));
+
+	KUNIT_EXPECT_EQ(test, drm_pagemap_evict_to_ram(&alloc->devmem), 0);
+	test_check_user(test, a, 16);
 	drm_pagemap_devmem_put(&alloc->devmem);
 	KUNIT_EXPECT_TRUE(test, alloc->released);
 }
@@ -1273,11 +1505,15 @@ static struct kunit_case drm_gpusvm_cases[] = {
 	KUNIT_CASE(gpusvm_munmap_gc),
 	KUNIT_CASE(gpusvm_partial_munmap),
 	KUNIT_CASE(gpusvm_n_to_1),
+	KUNIT_CASE(gpusvm_read_only_upgrade),
 	KUNIT_CASE(gpusvm_pages_without_range),
 	KUNIT_CASE(gpusvm_fini_live),
 	KUNIT_CASE(gpusvm_bad_input),
 #if IS_ENABLED(CONFIG_DEVICE_PRIVATE)
 	KUNIT_CASE(gpusvm_device_memory),
+	KUNIT_CASE(gpusvm_migrate_map_failure),
+	KUNIT_CASE(gpusvm_cpu_fault_other_page_fails),
+	KUNIT_CASE(gpusvm_multi_error_keeps_valid),
 #endif
 	{}
 };

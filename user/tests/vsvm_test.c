@@ -16,9 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/userfaultfd.h>
+#include <sys/auxv.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -598,6 +601,249 @@ TEST_F(vsvm, many_threads_faulting)
 	}
 }
 
+/* --- Ranges follow VMA splits; memory the GPU cannot mirror (issue 9) --- */
+
+/*
+ * A 2 MiB-aligned anonymous buffer of exactly 2 MiB between PROT_NONE guard
+ * areas, so that its VMA is exactly the buffer and its first GPU fault
+ * creates one 2 MiB range.
+ */
+static char *map_2m_aligned(void)
+{
+	char *resv = mmap(NULL, 3 * SZ_2M, PROT_NONE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	char *p;
+
+	if (resv == MAP_FAILED)
+		return NULL;
+	p = (char *)(((uintptr_t)resv + SZ_2M - 1) & ~(SZ_2M - 1));
+	if (mmap(p, SZ_2M, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != p)
+		return NULL;
+	return p;
+}
+
+static void unmap_2m_aligned(char *p)
+{
+	munmap(p - SZ_2M, 3 * SZ_2M);
+}
+
+enum split_kind {
+	SPLIT_MPROTECT_RO,
+	SPLIT_PROT_NONE,
+	SPLIT_MLOCK,
+	SPLIT_MADVISE,
+	SPLIT_MREMAP,
+};
+
+static const char *const split_names[] = {
+	"mprotect(PROT_READ)", "mprotect(PROT_NONE)", "mlock", "madvise",
+	"mremap",
+};
+
+/*
+ * One GPU fill makes one 2 MiB range; then the CPU splits the VMA in the
+ * middle ([1 MiB, 1 MiB + 64 KiB)). Each part must then behave exactly as
+ * its own VMA says: the parts around stay writable by the GPU, the middle
+ * is read-only (-EACCES on write, reads fine), inaccessible (-EPERM, as
+ * for any VMA the GPU cannot mirror), unchanged (mlock, madvise) or gone
+ * (mremap moved it: -EFAULT there, the data at its new address).
+ */
+static void check_split(struct __test_metadata *_metadata, struct vsvm_dev *dev,
+			uint32_t vm, enum split_kind kind)
+{
+	char *p = map_2m_aligned(), *mid, *moved = NULL;
+	const size_t low = SZ_1M, msize = SZ_64K;
+	size_t high = SZ_2M - low - msize;
+	int mid_write = 0, mid_read = 0;
+	uint64_t before, sum;
+
+	ASSERT_NE(NULL, p);
+	mid = p + low;
+	before = faults_of(dev, vm);
+	ASSERT_EQ(0, vsvm_fill(dev, vm, p, 0x11, SZ_2M));
+	ASSERT_EQ(before + 1, faults_of(dev, vm)) TH_LOG("not one 2 MiB range");
+
+	switch (kind) {
+	case SPLIT_MPROTECT_RO:
+		ASSERT_EQ(0, mprotect(mid, msize, PROT_READ));
+		mid_write = -EACCES;
+		break;
+	case SPLIT_PROT_NONE:
+		ASSERT_EQ(0, mprotect(mid, msize, PROT_NONE));
+		mid_write = mid_read = -EPERM;
+		break;
+	case SPLIT_MLOCK:
+		ASSERT_EQ(0, mlock(mid, msize));
+		break;
+	case SPLIT_MADVISE:
+		ASSERT_EQ(0, madvise(mid, msize, MADV_NOHUGEPAGE));
+		break;
+	case SPLIT_MREMAP:
+		moved = mmap(NULL, msize, PROT_NONE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		ASSERT_NE(MAP_FAILED, moved);
+		ASSERT_EQ(moved, mremap(mid, msize, msize,
+					MREMAP_MAYMOVE | MREMAP_FIXED, moved));
+		mid_write = mid_read = -EFAULT;
+		break;
+	}
+
+	/* The parts around the middle: written and read by the GPU. */
+	EXPECT_EQ(0, vsvm_fill(dev, vm, p, 0x22, low)) TH_LOG("%s: low part",
+							    split_names[kind]);
+	EXPECT_EQ(-1, first_diff(p, 0x22, low));
+	EXPECT_EQ(0, vsvm_fill(dev, vm, mid + msize, 0x33, high))
+		TH_LOG("%s: high part", split_names[kind]);
+	EXPECT_EQ(-1, first_diff(mid + msize, 0x33, high));
+	EXPECT_EQ(0, vsvm_checksum(dev, vm, p, low, &sum));
+	EXPECT_EQ(vsvm_fnv1a(p, low), sum);
+
+	/* The middle. */
+	EXPECT_EQ(mid_write, vsvm_fill(dev, vm, mid, 0x44, msize))
+		TH_LOG("%s: middle write", split_names[kind]);
+	if (mid_write) {
+		EXPECT_EQ((uintptr_t)mid, vsvm_last_fault_addr());
+	}
+	EXPECT_EQ(mid_read, vsvm_checksum(dev, vm, mid, msize, &sum))
+		TH_LOG("%s: middle read", split_names[kind]);
+	if (mid_read) {
+		EXPECT_EQ((uintptr_t)mid, vsvm_last_fault_addr());
+	}
+	if (!mid_write) {
+		EXPECT_EQ(-1, first_diff(mid, 0x44, msize));
+	} else if (!mid_read) {
+		EXPECT_EQ(-1, first_diff(mid, 0x11, msize));
+	}
+	if (!mid_read) {
+		EXPECT_EQ(vsvm_fnv1a(mid, msize), sum);
+	}
+
+	if (kind == SPLIT_PROT_NONE) {
+		ASSERT_EQ(0, mprotect(mid, msize, PROT_READ));
+		EXPECT_EQ(-1, first_diff(mid, 0x11, msize));
+	}
+	if (moved) {
+		/* The middle's data moved with it, and the GPU follows. */
+		EXPECT_EQ(-1, first_diff(moved, 0x11, msize));
+		EXPECT_EQ(0, vsvm_fill(dev, vm, moved, 0x55, msize));
+		EXPECT_EQ(-1, first_diff(moved, 0x55, msize));
+		munmap(moved, msize);
+	}
+	if (kind == SPLIT_MLOCK)
+		munlock(mid, msize);
+	unmap_2m_aligned(p);
+}
+
+TEST_F(vsvm, range_follows_vma_split_mprotect_read_only)
+{
+	check_split(_metadata, &self->dev, self->vm, SPLIT_MPROTECT_RO);
+}
+
+TEST_F(vsvm, range_follows_vma_split_prot_none)
+{
+	check_split(_metadata, &self->dev, self->vm, SPLIT_PROT_NONE);
+}
+
+TEST_F(vsvm, range_follows_vma_split_mlock)
+{
+	check_split(_metadata, &self->dev, self->vm, SPLIT_MLOCK);
+}
+
+TEST_F(vsvm, range_follows_vma_split_madvise)
+{
+	check_split(_metadata, &self->dev, self->vm, SPLIT_MADVISE);
+}
+
+TEST_F(vsvm, range_follows_vma_split_mremap)
+{
+	check_split(_metadata, &self->dev, self->vm, SPLIT_MREMAP);
+}
+
+/*
+ * memfd_secret() memory is gone from the kernel's direct map: the GPU must
+ * refuse it (the engine would touch unmapped kernel addresses), through
+ * the process's memory (-EPERM) and through a userptr (-EFAULT, the
+ * userptr's error for memory it cannot mirror).
+ */
+TEST_F(vsvm, memfd_secret_refused)
+{
+	int fd = syscall(SYS_memfd_secret, 0);
+	uint32_t handle;
+	uint64_t sum;
+	char *p;
+
+	ASSERT_LE(0, fd) TH_LOG("memfd_secret: %s (boot with secretmem.enable=1)",
+				strerror(errno));
+	ASSERT_EQ(0, ftruncate(fd, SZ_64K));
+	p = mmap(NULL, SZ_64K, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	memset(p, 0x5a, SZ_64K);
+
+	EXPECT_EQ(-EPERM, vsvm_checksum(&self->dev, self->vm, p, SZ_64K, &sum));
+	EXPECT_EQ((uintptr_t)p, vsvm_last_fault_addr());
+	EXPECT_EQ(-EPERM, vsvm_fill(&self->dev, self->vm, p, 1, SZ_64K));
+
+	ASSERT_EQ(0, vsvm_userptr_create(&self->dev, self->vm, p, SZ_64K, 0,
+					 &handle));
+	ASSERT_EQ(0, vsvm_userptr_bind(&self->dev, self->vm, handle,
+				       (uintptr_t)p));
+	EXPECT_EQ(-EFAULT, vsvm_checksum(&self->dev, self->vm, p, SZ_64K, &sum));
+	EXPECT_EQ(0, vsvm_userptr_destroy(&self->dev, self->vm, handle));
+	EXPECT_EQ(-1, first_diff(p, 0x5a, SZ_64K));
+	munmap(p, SZ_64K);
+	close(fd);
+}
+
+/* The vDSO is a kernel special mapping: refused, like VM_IO memory. */
+TEST_F(vsvm, vdso_refused)
+{
+	char *vdso = (char *)getauxval(AT_SYSINFO_EHDR);
+	uint64_t sum;
+
+	ASSERT_NE(NULL, vdso);
+	EXPECT_EQ(-EPERM, vsvm_checksum(&self->dev, self->vm, vdso, SZ_4K, &sum));
+	EXPECT_EQ((uintptr_t)vdso, vsvm_last_fault_addr());
+	EXPECT_EQ(-EPERM, vsvm_checksum(&self->dev, self->vm, vdso - SZ_4K,
+					SZ_4K, &sum));	/* [vvar] */
+}
+
+/*
+ * Memory registered with userfaultfd: hmm_range_fault() cannot wait for the
+ * user-space handler, so the GPU refuses it while it is registered, missing
+ * or populated pages alike, and mirrors it again once unregistered.
+ */
+TEST_F(vsvm, userfaultfd_region_refused)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	char *p = map_anon(2 * SZ_64K);
+	uint64_t sum;
+	int uffd;
+
+	ASSERT_NE(NULL, p);
+	memset(p, 0x66, SZ_64K);	/* the first half is populated */
+	uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	ASSERT_LE(0, uffd) TH_LOG("userfaultfd: %s", strerror(errno));
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_API, &api));
+	reg.range.start = (uintptr_t)p;
+	reg.range.len = 2 * SZ_64K;
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_REGISTER, &reg));
+
+	EXPECT_EQ(-EPERM, vsvm_checksum(&self->dev, self->vm, p + SZ_64K,
+					SZ_64K, &sum));
+	EXPECT_EQ((uintptr_t)p + SZ_64K, vsvm_last_fault_addr());
+	EXPECT_EQ(-EPERM, vsvm_checksum(&self->dev, self->vm, p, SZ_64K, &sum));
+	EXPECT_EQ(-EPERM, vsvm_fill(&self->dev, self->vm, p, 1, SZ_64K));
+
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_UNREGISTER, &reg.range));
+	EXPECT_EQ(0, vsvm_checksum(&self->dev, self->vm, p, 2 * SZ_64K, &sum));
+	EXPECT_EQ(vsvm_fnv1a(p, 2 * SZ_64K), sum);
+	EXPECT_EQ(-1, first_diff(p, 0x66, SZ_64K));
+	close(uffd);
+	munmap(p, 2 * SZ_64K);
+}
+
 struct racer {
 	struct vsvm_dev *dev;
 	uint32_t vm;
@@ -605,24 +851,48 @@ struct racer {
 	size_t size;
 	volatile int *stop;
 	long done, failed, bad_errno;
+	uint64_t bad_addr;
 };
 
+/*
+ * The GPU side of cpu_changes_racing_gpu_jobs. Each failure must be the one
+ * the CPU's state at that moment explains: -EFAULT inside the region (it was
+ * unmapped), -EACCES only for a write inside the half that mprotect() makes
+ * read-only at times, and never anything else (a stale range spanning both
+ * halves used to fail writes to the writable half with -EACCES).
+ */
 static void *gpu_racer(void *arg)
 {
 	struct racer *r = arg;
+	uintptr_t start = (uintptr_t)r->region;
 
 	while (!*r->stop) {
-		uint64_t sum;
+		uint64_t sum, addr;
 		int err = vsvm_fill(r->dev, r->vm, r->region, 3, r->size);
+		bool ok;
 
-		if (!err)
+		if (!err) {
 			err = vsvm_checksum(r->dev, r->vm, r->region, r->size, &sum);
-		if (!err)
+			/* A read never meets read-only memory. */
+			ok = err == -EFAULT;
+		} else {
+			ok = err == -EFAULT || err == -EACCES;
+		}
+		if (!err) {
 			r->done++;
-		else if (err == -EFAULT || err == -EACCES)
-			r->failed++;	/* the CPU took the memory away: fine */
-		else
+			continue;
+		}
+		addr = vsvm_last_fault_addr();
+		if (err == -EACCES)
+			ok = addr >= start && addr < start + r->size / 2;
+		else if (ok)
+			ok = addr >= start && addr < start + r->size;
+		if (ok) {
+			r->failed++;
+		} else {
 			r->bad_errno = err;
+			r->bad_addr = addr;
+		}
 	}
 	return NULL;
 }
@@ -651,7 +921,7 @@ TEST_F_TIMEOUT(vsvm, cpu_changes_racing_gpu_jobs, 120)
 	}
 	for (i = 0; i < n; i++) {
 		r[i] = (struct racer){ i ? &dev1 : &self->dev, i ? vm1 : self->vm,
-				       region, size, &stop, 0, 0, 0 };
+				       region, size, &stop, 0, 0, 0, 0 };
 		ASSERT_EQ(0, pthread_create(&t[i], NULL, gpu_racer, &r[i]));
 	}
 	for (i = 0; i < 150; i++) {
@@ -666,9 +936,16 @@ TEST_F_TIMEOUT(vsvm, cpu_changes_racing_gpu_jobs, 120)
 	stop = 1;
 	for (i = 0; i < n; i++) {
 		pthread_join(t[i], NULL);
-		EXPECT_EQ(0, r[i].bad_errno);
+		EXPECT_EQ(0, r[i].bad_errno)
+			TH_LOG("device %d: %ld at offset %#lx", i, r[i].bad_errno,
+			       (unsigned long)(r[i].bad_addr - (uintptr_t)region));
 		TH_LOG("device %d: %ld job pairs ok, %ld failed cleanly", i,
 		       r[i].done, r[i].failed);
+	}
+	/* Afterwards every device writes and reads the whole region. */
+	for (i = 0; i < n; i++) {
+		ASSERT_EQ(0, vsvm_fill(r[i].dev, r[i].vm, region, 9 + i, size));
+		EXPECT_EQ(-1, first_diff(region, 9 + i, size));
 	}
 	fill_pattern(region, size, 7);
 	for (i = 0; i < n; i++) {

@@ -92,6 +92,11 @@ struct drm_vsvm_info {
 
 /**
  * struct drm_vsvm_vm_create - create a GPU VM mirroring the caller's mm
+ *
+ * Fails with -EOPNOTSUPP on a device whose DMA is bounce-buffered (swiotlb
+ * forced, as in confidential guests, or a DMA mask that cannot reach all
+ * memory): the device and the CPU would not share memory.
+ *
  * @flags: zero
  * @vm_id: out: the VM's id (never 0)
  * @reserved: zero
@@ -129,9 +134,12 @@ struct drm_vsvm_vm_destroy {
  * @size: bytes (a multiple of 8 for ATOMIC_ADD); 0 is a no-op
  * @value: FILL byte (0..255) or ATOMIC_ADD addend
  * @status: out: 0, or why the job failed: -EFAULT (no CPU mapping at
- *          @fault_addr), -EACCES (write to memory the CPU or a VA attribute
- *          made read-only), -EPERM (memory the GPU cannot mirror: VM_IO,
- *          VM_PFNMAP), -EBUSY (the fault kept racing invalidations),
+ *          @fault_addr; for a userptr also memory the GPU cannot mirror),
+ *          -EACCES (write to memory the CPU or a VA attribute made
+ *          read-only), -EPERM (memory the GPU cannot mirror: VM_IO,
+ *          VM_PFNMAP, special mappings such as the vDSO, PROT_NONE,
+ *          memfd_secret(), userfaultfd-registered memory), -EBUSY (the
+ *          fault kept racing invalidations),
  *          -ECANCELED (an earlier job failed, or the VM went away), -ENOMEM
  * @pad: zero
  * @fault_addr: out: the GPU VA of the unrecoverable fault
