@@ -8,6 +8,7 @@
 
 #include <linux/dma-mapping.h>
 #include <linux/fs.h>
+#include <linux/hashtable.h>
 #include <linux/hmm.h>
 #include <linux/hugetlb.h>
 #include <linux/log2.h>
@@ -42,6 +43,13 @@
  *   reclaim), the MMU notifier calls the driver's &drm_gpusvm_ops.invalidate
  *   with the notifier lock held for write; the driver zaps its GPU mappings and
  *   unmaps the pages.
+ * - A range lives inside one CPU VMA. When the VMA is split under it
+ *   (mprotect(), mlock(), madvise() or mremap() of part of it), the next
+ *   fault there retires the range as a partial munmap() would, and the
+ *   driver's garbage collector replaces it with ranges that fit.
+ * - Not every VMA can be mirrored: I/O and special mappings (the vDSO),
+ *   memory without read permission, memfd_secret() memory and
+ *   userfaultfd-registered memory are refused.
  *
  * The design separates two pairs of things that an earlier form of the helper
  * tied together:
@@ -126,11 +134,16 @@
  *
  * Coherency: SVM presumes a cache-coherent interconnect, since the CPU and the
  * device use the same memory at the same time with no hand-over points.
- * The same CPU page is routinely mapped several times at once: for several
- * devices (N:1), or by a range and a userptr over the same memory. The
- * framework therefore maps with DMA_ATTR_SKIP_CPU_SYNC: there is no ownership
- * transfer for CPU cache maintenance to mark, and DMA-API debugging accepts
- * the overlapping mappings. That is only correct while no mapping needs a CPU
+ * The same CPU page is routinely mirrored several times at once: for several
+ * devices (N:1), by a range and a userptr over the same memory, by several
+ * VMs or processes on one device. The framework maps a chunk of system memory
+ * once per device (and order and direction) and shares that DMA mapping,
+ * counted, between all the pages objects of the device that mirror it: a
+ * page has at most one writable mapping per device, whatever user space
+ * does, and IOVA space is not spent twice. It maps with
+ * DMA_ATTR_SKIP_CPU_SYNC: there is no ownership transfer for CPU cache
+ * maintenance to mark, and DMA-API debugging accepts the overlapping
+ * mappings of several devices. That is only correct while no mapping needs a CPU
  * sync: a DMA mapping that would (swiotlb bounce buffering, as in
  * confidential guests or for a device whose DMA mask cannot reach the page,
  * or a non-coherent device) makes drm_gpusvm_get_pages() fail with
@@ -187,7 +200,7 @@
  *	int driver_gpu_fault(struct driver_vm *vm, unsigned long addr)
  *	{
  *		struct drm_gpusvm_ctx ctx = { .read_only = !fault_is_write };
- *		struct drm_gpusvm_range *r;
+ *		struct drm_gpusvm_range *r, *last_failed = NULL;
  *		struct driver_range *dr;
  *		unsigned int tries = 0;
  *		int err;
@@ -219,6 +232,14 @@
  *			// unmapped (or retired) meanwhile: let the GC remove
  *			// it, then fault a new range
  *			driver_garbage_collect(vm);
+ *			goto retry;
+ *		}
+ *		if ((err == -EFAULT || err == -EPERM) && r != last_failed) {
+ *			// the VMA may have been split after find_or_insert
+ *			// looked: look again (it retires a range that no
+ *			// longer fits); the same range failing again is the
+ *			// answer
+ *			last_failed = r;
  *			goto retry;
  *		}
  *		if (err)
@@ -1165,6 +1186,159 @@ bool drm_gpusvm_pages_valid_unlocked(struct drm_gpusvm *gpusvm,
 }
 EXPORT_SYMBOL_GPL(drm_gpusvm_pages_valid_unlocked);
 
+/**
+ * struct drm_gpusvm_dma_map - a DMA mapping shared by pages objects
+ * @page_node: entry in drm_gpusvm_dma_by_page, to find it when mapping
+ * @addr_node: entry in drm_gpusvm_dma_by_addr, to find it when unmapping
+ * @dev: the device
+ * @pfn: first pfn of the chunk
+ * @addr: its DMA address
+ * @order: the chunk covers PAGE_SIZE << @order bytes
+ * @dir: the DMA direction
+ * @users: pages objects using it
+ *
+ * A chunk of system memory is DMA-mapped once per device, order and
+ * direction, whatever the number of pages objects mirroring it (several VMs
+ * or userptrs over the same memory, several processes sharing it): the
+ * mapping is shared and counted. See DOC: Driver layouts, Coherency.
+ */
+struct drm_gpusvm_dma_map {
+	struct hlist_node page_node;
+	struct hlist_node addr_node;
+	struct device *dev;
+	unsigned long pfn;
+	dma_addr_t addr;
+	unsigned int order;
+	enum dma_data_direction dir;
+	unsigned int users;
+};
+
+static DEFINE_SPINLOCK(drm_gpusvm_dma_lock);	/* protects the two tables */
+static DEFINE_HASHTABLE(drm_gpusvm_dma_by_page, 12);
+static DEFINE_HASHTABLE(drm_gpusvm_dma_by_addr, 12);
+
+static struct drm_gpusvm_dma_map *
+drm_gpusvm_dma_find_page(struct device *dev, unsigned long pfn,
+			 unsigned int order, enum dma_data_direction dir)
+{
+	struct drm_gpusvm_dma_map *map;
+
+	lockdep_assert_held(&drm_gpusvm_dma_lock);
+	hash_for_each_possible(drm_gpusvm_dma_by_page, map, page_node,
+			       pfn ^ (unsigned long)dev)
+		if (map->dev == dev && map->pfn == pfn && map->order == order &&
+		    map->dir == dir)
+			return map;
+	return NULL;
+}
+
+static struct drm_gpusvm_dma_map *
+drm_gpusvm_dma_find_addr(struct device *dev, dma_addr_t addr,
+			 unsigned int order, enum dma_data_direction dir)
+{
+	struct drm_gpusvm_dma_map *map;
+
+	lockdep_assert_held(&drm_gpusvm_dma_lock);
+	hash_for_each_possible(drm_gpusvm_dma_by_addr, map, addr_node,
+			       (unsigned long)addr ^ (unsigned long)dev)
+		if (map->dev == dev && map->addr == addr &&
+		    map->order == order && map->dir == dir)
+			return map;
+	return NULL;
+}
+
+/*
+ * DMA-map a chunk of system memory for @dev, or share the mapping another
+ * pages object of the device made. Called under the notifier lock: nothing
+ * may be allocated with reclaim.
+ *
+ * Return: 0 with the address in *@addr, -ENOMEM, or -EOPNOTSUPP for a
+ * mapping that would need CPU syncs.
+ */
+static int drm_gpusvm_dma_map(struct device *dev, struct page *page,
+			      unsigned int order, enum dma_data_direction dir,
+			      dma_addr_t *addr)
+{
+	unsigned long pfn = page_to_pfn(page);
+	struct drm_gpusvm_dma_map *map, *new;
+
+	spin_lock(&drm_gpusvm_dma_lock);
+	map = drm_gpusvm_dma_find_page(dev, pfn, order, dir);
+	if (map) {
+		map->users++;
+		*addr = map->addr;
+		spin_unlock(&drm_gpusvm_dma_lock);
+		return 0;
+	}
+	spin_unlock(&drm_gpusvm_dma_lock);
+
+	new = kmalloc(sizeof(*new), GFP_NOWAIT | __GFP_NOWARN);
+	if (!new)
+		return -ENOMEM;
+	new->addr = dma_map_page_attrs(dev, page, 0, PAGE_SIZE << order, dir,
+				       DMA_ATTR_SKIP_CPU_SYNC);
+	if (dma_mapping_error(dev, new->addr)) {
+		kfree(new);
+		return -ENOMEM;
+	}
+	/*
+	 * A mapping that needs CPU syncs (a swiotlb bounce buffer, a
+	 * non-coherent device) cannot be used by the CPU and the device at
+	 * the same time.
+	 */
+	if (dma_need_sync(dev, new->addr)) {
+		dma_unmap_page_attrs(dev, new->addr, PAGE_SIZE << order, dir,
+				     DMA_ATTR_SKIP_CPU_SYNC);
+		kfree(new);
+		return -EOPNOTSUPP;
+	}
+	new->dev = dev;
+	new->pfn = pfn;
+	new->order = order;
+	new->dir = dir;
+	new->users = 1;
+
+	spin_lock(&drm_gpusvm_dma_lock);
+	map = drm_gpusvm_dma_find_page(dev, pfn, order, dir);
+	if (map) {	/* mapped meanwhile by another pages object */
+		map->users++;
+		*addr = map->addr;
+	} else {
+		hash_add(drm_gpusvm_dma_by_page, &new->page_node,
+			 pfn ^ (unsigned long)dev);
+		hash_add(drm_gpusvm_dma_by_addr, &new->addr_node,
+			 (unsigned long)new->addr ^ (unsigned long)dev);
+		*addr = new->addr;
+	}
+	spin_unlock(&drm_gpusvm_dma_lock);
+	if (map) {
+		dma_unmap_page_attrs(dev, new->addr, PAGE_SIZE << order, dir,
+				     DMA_ATTR_SKIP_CPU_SYNC);
+		kfree(new);
+	}
+	return 0;
+}
+
+/* Drop a pages object's use of a mapping from drm_gpusvm_dma_map(). */
+static void drm_gpusvm_dma_unmap(struct device *dev,
+				 const struct drm_pagemap_addr *addr)
+{
+	struct drm_gpusvm_dma_map *map;
+
+	spin_lock(&drm_gpusvm_dma_lock);
+	map = drm_gpusvm_dma_find_addr(dev, addr->addr, addr->order, addr->dir);
+	if (WARN_ON_ONCE(!map) || --map->users) {
+		spin_unlock(&drm_gpusvm_dma_lock);
+		return;
+	}
+	hash_del(&map->page_node);
+	hash_del(&map->addr_node);
+	spin_unlock(&drm_gpusvm_dma_lock);
+	dma_unmap_page_attrs(dev, map->addr, PAGE_SIZE << map->order, map->dir,
+			     DMA_ATTR_SKIP_CPU_SYNC);
+	kfree(map);
+}
+
 /* Unmap the chunks covering the first @npages pages of @pages. */
 static void drm_gpusvm_unmap_chunks(struct drm_gpusvm_pages *pages,
 				    unsigned long npages)
@@ -1176,9 +1350,7 @@ static void drm_gpusvm_unmap_chunks(struct drm_gpusvm_pages *pages,
 		struct drm_pagemap_addr *addr = &pages->dma_addr[j];
 
 		if (addr->proto == DRM_INTERCONNECT_SYSTEM)
-			dma_unmap_page_attrs(dev, addr->addr,
-					     PAGE_SIZE << addr->order, addr->dir,
-					     DMA_ATTR_SKIP_CPU_SYNC);
+			drm_gpusvm_dma_unmap(dev, addr);
 		else if (addr->proto == DRM_INTERCONNECT_DRIVER &&
 			 pages->dpagemap->ops->device_unmap)
 			pages->dpagemap->ops->device_unmap(pages->dpagemap, dev,
@@ -1296,23 +1468,9 @@ static int drm_gpusvm_map_pages(struct drm_gpusvm *gpusvm,
 		nsystem++;
 
 		if (dev) {
-			addr = dma_map_page_attrs(dev, page, 0, PAGE_SIZE << order,
-						  dir, DMA_ATTR_SKIP_CPU_SYNC);
-			if (dma_mapping_error(dev, addr)) {
-				err = -ENOMEM;
+			err = drm_gpusvm_dma_map(dev, page, order, dir, &addr);
+			if (err)
 				goto err_unmap;
-			}
-			/*
-			 * A mapping that needs CPU syncs (a swiotlb bounce
-			 * buffer, a non-coherent device) cannot be shared by
-			 * the CPU and the device at the same time.
-			 */
-			if (dma_need_sync(dev, addr)) {
-				dma_unmap_page_attrs(dev, addr, PAGE_SIZE << order,
-						     dir, DMA_ATTR_SKIP_CPU_SYNC);
-				err = -EOPNOTSUPP;
-				goto err_unmap;
-			}
 			pages->dma_addr[j] =
 				drm_pagemap_addr_encode(addr, DRM_INTERCONNECT_SYSTEM,
 							order, dir);

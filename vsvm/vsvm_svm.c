@@ -617,6 +617,7 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 	struct vsvm_svm *svm = vm->svm;
 	struct vsvm_attr attr;
 	unsigned long start, end;
+	unsigned long failed_start = 0, failed_end = 0;
 	bool evicted = false, migrated = false, want_vram;
 	unsigned int tries;
 	int err;
@@ -702,6 +703,18 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 				vsvm_svm_gc(svm);
 				continue;
 			}
+		}
+		if ((err == -EPERM || err == -EFAULT) &&
+		    (rs != failed_start || re != failed_end)) {
+			/*
+			 * The VMA may have been split under the range after
+			 * find_or_insert looked (mprotect racing the fault):
+			 * look again, which retires a range that no longer
+			 * fits. The same range failing again is the answer.
+			 */
+			failed_start = rs;
+			failed_end = re;
+			continue;
 		}
 		if (err == -EPERM && !evicted && rflags.migrate_devmem &&
 		    vm->vdev->vram) {

@@ -809,6 +809,46 @@ TEST_F(vsvm, vdso_refused)
 }
 
 /*
+ * Nine userptrs over one page, and nine VMs of one device writing one page:
+ * each writes correctly, and the page is DMA-mapped once per device, not
+ * nine times (DMA-API debugging reports more than eight writable mappings).
+ */
+TEST_F(vsvm, nine_writers_of_one_page)
+{
+	char *p = map_anon(SZ_4K), *va = map_anon(9 * SZ_64K);
+	struct vsvm_dev dev[9];
+	uint32_t handle[9], vm[9];
+	int k;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(NULL, va);
+	munmap(va, 9 * SZ_64K);	/* GPU VAs only: no CPU mapping there */
+	for (k = 0; k < 9; k++) {
+		ASSERT_EQ(0, vsvm_userptr_create(&self->dev, self->vm, p, SZ_4K,
+						 0, &handle[k]));
+		ASSERT_EQ(0, vsvm_userptr_bind(&self->dev, self->vm, handle[k],
+					       (uintptr_t)va + k * SZ_64K));
+		ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, va + k * SZ_64K,
+				       0x70 + k, SZ_4K));
+		EXPECT_EQ(-1, first_diff(p, 0x70 + k, SZ_4K));
+	}
+	for (k = 0; k < 9; k++)
+		EXPECT_EQ(0, vsvm_userptr_destroy(&self->dev, self->vm, handle[k]));
+
+	for (k = 0; k < 9; k++) {
+		ASSERT_EQ(0, vsvm_open(0, &dev[k]));
+		ASSERT_EQ(0, vsvm_vm_create(&dev[k], &vm[k]));
+		ASSERT_EQ(0, vsvm_fill(&dev[k], vm[k], p, 0x80 + k, SZ_4K));
+		EXPECT_EQ(-1, first_diff(p, 0x80 + k, SZ_4K));
+	}
+	for (k = 0; k < 9; k++) {
+		EXPECT_EQ(0, vsvm_vm_destroy(&dev[k], vm[k]));
+		vsvm_close(&dev[k]);
+	}
+	munmap(p, SZ_4K);
+}
+
+/*
  * Memory registered with userfaultfd: hmm_range_fault() cannot wait for the
  * user-space handler, so the GPU refuses it while it is registered, missing
  * or populated pages alike, and mirrors it again once unregistered.
