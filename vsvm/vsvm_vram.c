@@ -28,6 +28,14 @@
  * free, the least recently used one is evicted to system memory with
  * drm_pagemap_evict_to_ram().
  *
+ * A block joins the LRU only once the migration into it has finished, and
+ * only if it then holds data: an eviction never picks a block that is being
+ * migrated into (it would wait for that migration, then throw the fresh data
+ * away), nor one that never held data. A block being evicted leaves the LRU
+ * until its eviction is over, so two evictions never wait for each other.
+ * When nothing is evictable the allocation fails and the range stays in
+ * system memory.
+ *
  * Policy, from the VA attributes: a GPU fault in an interval whose preferred
  * location is the device migrates the range first; prefetch to the device
  * migrates ahead; a CPU touch of a VRAM page migrates the range back
@@ -54,11 +62,12 @@
  * @lock: protects @slots, @backing and @lru
  * @slots: the block owning each VRAM page (NULL: free)
  * @backing: the system page holding each allocated VRAM page's content
- * @lru: blocks, least recently used first
+ * @lru: the evictable blocks (migration finished, holding data, not being
+ *       evicted), least recently used first
  * @pages_in: pages migrated to VRAM
  * @pages_out: pages copied back to system memory (CPU faults, GPU faults
  *             of other devices, evictions)
- * @evictions: blocks evicted under VRAM pressure
+ * @evictions: blocks evicted under VRAM pressure (all their data moved)
  */
 struct vsvm_vram {
 	struct vsvm_device *vdev;
@@ -81,7 +90,8 @@ struct vsvm_vram {
  * @devmem: the drm_pagemap allocation
  * @vram: the device memory
  * @first: index of its first page
- * @lru_link: entry in &vsvm_vram.lru
+ * @lru_link: entry in &vsvm_vram.lru while the block is evictable; empty
+ *            while it is being migrated into or evicted
  */
 struct vsvm_bo {
 	struct drm_pagemap_devmem devmem;
@@ -95,6 +105,13 @@ static struct vsvm_bo *to_vsvm_bo(struct drm_pagemap_devmem *devmem)
 	return container_of(devmem, struct vsvm_bo, devmem);
 }
 
+/**
+ * vsvm_bo_release() - &drm_pagemap_devmem_ops.devmem_release of a block
+ * @devmem: the block's allocation, holding no data any more
+ *
+ * Gives the block's VRAM back, takes it off the LRU if it is there (a block
+ * never migrated into never was).
+ */
 static void vsvm_bo_release(struct drm_pagemap_devmem *devmem)
 {
 	struct vsvm_bo *bo = to_vsvm_bo(devmem);
@@ -114,7 +131,7 @@ static void vsvm_bo_release(struct drm_pagemap_devmem *devmem)
 			vram->slots[bo->first + i + k] = NULL;
 		}
 		if (i + n == devmem->npages)
-			list_del(&bo->lru_link);
+			list_del_init(&bo->lru_link);
 		spin_unlock(&vram->lock);
 		for (k = 0; k < n; k++)
 			__free_page(backing[k]);
@@ -251,7 +268,18 @@ static const struct dev_pagemap_ops vsvm_pagemap_ops = {
 	.migrate_to_ram = drm_pagemap_cpu_fault,
 };
 
-/* Take @npages free, aligned VRAM pages for @bo; false if there are none. */
+/**
+ * vsvm_vram_take() - find VRAM for a block
+ * @vram: the device memory
+ * @bo: the block
+ * @npages: its size in pages
+ * @backing: the system pages that will hold its content
+ *
+ * Takes @npages free, naturally aligned VRAM pages. The block is not
+ * evictable yet: vsvm_vram_migrate() puts it on the LRU once it holds data.
+ *
+ * Return: false if there are no such free pages.
+ */
 static bool vsvm_vram_take(struct vsvm_vram *vram, struct vsvm_bo *bo,
 			   unsigned long npages, struct page **backing)
 {
@@ -269,13 +297,20 @@ static bool vsvm_vram_take(struct vsvm_vram *vram, struct vsvm_bo *bo,
 			vram->backing[first + i] = backing[i];
 		}
 		bo->first = first;
-		list_add_tail(&bo->lru_link, &vram->lru);
 		return true;
 	}
 	return false;
 }
 
-/* Evict the least recently used block; false if there is none to evict. */
+/**
+ * vsvm_vram_evict_lru() - evict the least recently used block
+ * @vram: the device memory
+ *
+ * The block leaves the LRU while it drains, and goes back to its tail if
+ * some of its data stayed.
+ *
+ * Return: false if no block was evictable.
+ */
 static bool vsvm_vram_evict_lru(struct vsvm_vram *vram)
 {
 	struct vsvm_bo *bo, *victim = NULL;
@@ -284,20 +319,37 @@ static bool vsvm_vram_evict_lru(struct vsvm_vram *vram)
 	list_for_each_entry(bo, &vram->lru, lru_link) {
 		if (drm_pagemap_devmem_get_unless_zero(&bo->devmem)) {
 			victim = bo;
-			/* Not picked again while it drains. */
-			list_move_tail(&bo->lru_link, &vram->lru);
+			/* Not evictable while it drains. */
+			list_del_init(&bo->lru_link);
 			break;
 		}
 	}
 	spin_unlock(&vram->lock);
 	if (!victim)
 		return false;
-	drm_pagemap_evict_to_ram(&victim->devmem);
-	atomic64_inc(&vram->evictions);
+	if (drm_pagemap_evict_to_ram(&victim->devmem)) {
+		/* Some data stayed: evictable again. */
+		spin_lock(&vram->lock);
+		list_add_tail(&victim->lru_link, &vram->lru);
+		spin_unlock(&vram->lock);
+	} else {
+		atomic64_inc(&vram->evictions);
+	}
 	drm_pagemap_devmem_put(&victim->devmem);
 	return true;
 }
 
+/**
+ * vsvm_vram_alloc() - allocate a block, evicting others if needed
+ * @vram: the device memory
+ * @npages: its size in pages
+ *
+ * The caller holds the block's first reference and puts it on the LRU once
+ * it migrated data into it.
+ *
+ * Return: the block, ERR_PTR(-ENOSPC) when nothing evictable was left,
+ * ERR_PTR(-ENOMEM).
+ */
 static struct vsvm_bo *vsvm_vram_alloc(struct vsvm_vram *vram,
 				       unsigned long npages)
 {
@@ -317,6 +369,7 @@ static struct vsvm_bo *vsvm_vram_alloc(struct vsvm_vram *vram,
 			goto err_free;
 	}
 	bo->vram = vram;
+	INIT_LIST_HEAD(&bo->lru_link);
 	drm_pagemap_devmem_init(&bo->devmem, vram->vdev->drm.dev, &vsvm_bo_ops,
 				&vram->dpagemap, npages);
 
@@ -360,16 +413,22 @@ err_free:
 long vsvm_vram_migrate(struct vsvm_device *vdev, struct mm_struct *mm,
 		       unsigned long start, unsigned long end)
 {
+	struct vsvm_vram *vram = vdev->vram;
 	struct vsvm_bo *bo;
 	long migrated;
 
-	bo = vsvm_vram_alloc(vdev->vram, (end - start) >> PAGE_SHIFT);
+	bo = vsvm_vram_alloc(vram, (end - start) >> PAGE_SHIFT);
 	if (IS_ERR(bo))
 		return PTR_ERR(bo);
 	migrated = drm_pagemap_migrate_to_devmem(&bo->devmem, mm, start, end,
 						 vdev);
-	if (migrated > 0)
-		atomic64_add(migrated, &vdev->vram->pages_in);
+	if (migrated > 0) {
+		atomic64_add(migrated, &vram->pages_in);
+		/* Evictable from now on: the migration into it is done. */
+		spin_lock(&vram->lock);
+		list_add_tail(&bo->lru_link, &vram->lru);
+		spin_unlock(&vram->lock);
+	}
 	/* The block now lives as long as its pages hold data. */
 	drm_pagemap_devmem_put(&bo->devmem);
 	return migrated;
@@ -387,7 +446,8 @@ void vsvm_vram_touch(struct vsvm_device *vdev, u64 addr)
 
 	spin_lock(&vram->lock);
 	bo = vram->slots[addr >> PAGE_SHIFT];
-	if (bo)
+	/* A block still being migrated into joins the LRU later. */
+	if (bo && !list_empty(&bo->lru_link))
 		list_move_tail(&bo->lru_link, &vram->lru);
 	spin_unlock(&vram->lock);
 }
