@@ -7,6 +7,7 @@
 #include <linux/highmem.h>
 #include <linux/memremap.h>
 #include <linux/slab.h>
+#include <linux/wait.h>
 
 #include <drm/drm_pagemap.h>
 
@@ -48,8 +49,13 @@
  * waits for GPU faults, and a GPU fault may wait for a migration's copy.
  *
  * At unload every block is evicted before the pagemap goes away: no device
- * page outlives the device.
+ * page outlives the device. Blocks not on the LRU (being released, migrated
+ * into or evicted) are waited for on a wait queue that a block's release
+ * wakes, up to %VSVM_VRAM_FINI_TIMEOUT without progress.
  */
+
+/* How long vsvm_vram_fini() waits for VRAM to drain without progress. */
+#define VSVM_VRAM_FINI_TIMEOUT	(10 * HZ)
 
 /**
  * struct vsvm_vram - the device memory of one device
@@ -59,11 +65,13 @@
  * @res: the physical address region
  * @base_pfn: first pfn of the region
  * @npages: size in pages
- * @lock: protects @slots, @backing and @lru
+ * @lock: protects @slots, @backing, @lru and @nr_bos
  * @slots: the block owning each VRAM page (NULL: free)
  * @backing: the system page holding each allocated VRAM page's content
  * @lru: the evictable blocks (migration finished, holding data, not being
  *       evicted), least recently used first
+ * @nr_bos: blocks allocated, on @lru or not
+ * @release_wq: woken when a block is released
  * @pages_in: pages migrated to VRAM
  * @pages_out: pages copied back to system memory (CPU faults, GPU faults
  *             of other devices, evictions)
@@ -76,10 +84,12 @@ struct vsvm_vram {
 	struct resource *res;
 	unsigned long base_pfn;
 	unsigned long npages;
-	spinlock_t lock;		/* protects slots, backing, lru */
+	spinlock_t lock;		/* protects slots, backing, lru, nr_bos */
 	struct vsvm_bo **slots;
 	struct page **backing;
 	struct list_head lru;
+	unsigned long nr_bos;
+	wait_queue_head_t release_wq;
 	atomic64_t pages_in;
 	atomic64_t pages_out;
 	atomic64_t evictions;
@@ -110,7 +120,7 @@ static struct vsvm_bo *to_vsvm_bo(struct drm_pagemap_devmem *devmem)
  * @devmem: the block's allocation, holding no data any more
  *
  * Gives the block's VRAM back, takes it off the LRU if it is there (a block
- * never migrated into never was).
+ * never migrated into never was) and wakes vsvm_vram_fini().
  */
 static void vsvm_bo_release(struct drm_pagemap_devmem *devmem)
 {
@@ -130,8 +140,12 @@ static void vsvm_bo_release(struct drm_pagemap_devmem *devmem)
 			vram->backing[bo->first + i + k] = NULL;
 			vram->slots[bo->first + i + k] = NULL;
 		}
-		if (i + n == devmem->npages)
+		if (i + n == devmem->npages) {
 			list_del_init(&bo->lru_link);
+			vram->nr_bos--;
+			/* Under the lock: @vram may go once fini sees 0. */
+			wake_up_all(&vram->release_wq);
+		}
 		spin_unlock(&vram->lock);
 		for (k = 0; k < n; k++)
 			__free_page(backing[k]);
@@ -297,6 +311,7 @@ static bool vsvm_vram_take(struct vsvm_vram *vram, struct vsvm_bo *bo,
 			vram->backing[first + i] = backing[i];
 		}
 		bo->first = first;
+		vram->nr_bos++;
 		return true;
 	}
 	return false;
@@ -525,6 +540,7 @@ int vsvm_vram_init(struct vsvm_device *vdev, unsigned long size)
 	vram->npages = size >> PAGE_SHIFT;
 	spin_lock_init(&vram->lock);
 	INIT_LIST_HEAD(&vram->lru);
+	init_waitqueue_head(&vram->release_wq);
 	vram->slots = vsvm_devm_kvcalloc(dev, vram->npages, sizeof(*vram->slots));
 	vram->backing = vsvm_devm_kvcalloc(dev, vram->npages,
 					   sizeof(*vram->backing));
@@ -552,28 +568,57 @@ int vsvm_vram_init(struct vsvm_device *vdev, unsigned long size)
 }
 
 /**
+ * vsvm_vram_nr_bos() - the number of blocks allocated
+ * @vram: the device memory
+ *
+ * Return: the blocks allocated now, on the LRU or not.
+ */
+static unsigned long vsvm_vram_nr_bos(struct vsvm_vram *vram)
+{
+	unsigned long n;
+
+	spin_lock(&vram->lock);
+	n = vram->nr_bos;
+	spin_unlock(&vram->lock);
+	return n;
+}
+
+/**
  * vsvm_vram_fini() - move everything out of a device's VRAM
  * @vdev: the device, going away
  *
- * Evicts every block, wherever it is mapped; afterwards no device page holds
- * data and the pagemap (devres) can go.
+ * Evicts every block, wherever it is mapped, and waits for those it cannot
+ * evict now (being released, migrated into or evicted elsewhere). Afterwards
+ * no device page holds data and the pagemap (devres) can go. Gives up with a
+ * warning after %VSVM_VRAM_FINI_TIMEOUT without a block released.
  */
 void vsvm_vram_fini(struct vsvm_device *vdev)
 {
+	unsigned long deadline = jiffies + VSVM_VRAM_FINI_TIMEOUT;
 	struct vsvm_vram *vram = vdev->vram;
-	unsigned int tries;
+	unsigned long left, n;
 
 	if (!vram)
 		return;
-	for (tries = 0; tries < 1000; tries++) {
-		bool empty;
-
-		spin_lock(&vram->lock);
-		empty = list_empty(&vram->lru);
-		spin_unlock(&vram->lock);
-		if (empty)
+	left = vsvm_vram_nr_bos(vram);
+	while ((n = vsvm_vram_nr_bos(vram))) {
+		if (n < left) {
+			left = n;
+			deadline = jiffies + VSVM_VRAM_FINI_TIMEOUT;
+		}
+		if (time_after(jiffies, deadline)) {
+			WARN(1, "vsvm%u: VRAM still in use at teardown\n",
+			     vdev->index);
 			return;
-		vsvm_vram_evict_lru(vram);
+		}
+		if (vsvm_vram_evict_lru(vram))
+			continue;
+		/*
+		 * Nothing evictable: wait for a release. A block being
+		 * migrated into joins the LRU without a wake-up, hence the
+		 * timeout.
+		 */
+		wait_event_timeout(vram->release_wq,
+				   vsvm_vram_nr_bos(vram) < n, HZ / 10);
 	}
-	WARN(1, "vsvm%u: VRAM still in use at teardown\n", vdev->index);
 }
