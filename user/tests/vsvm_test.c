@@ -1409,6 +1409,57 @@ static int read_param(const char *name, char *buf, size_t size)
 /* --- VRAM allocator and prefetch to system (issue 9) --- */
 
 /*
+ * Prefetch to system memory brings the device's own VRAM pages back and maps
+ * system pages for the GPU: VRAM is freed, a CPU read migrates nothing, and a
+ * CPU write is seen by the GPU without a fault.
+ */
+TEST_F(vsvm, vram_prefetch_to_system_moves_pages_out)
+{
+	const size_t size = 4 * SZ_1M;
+	char *resv = map_anon(size + SZ_2M), *ref = malloc(size), *p;
+	struct drm_vsvm_stats s0, s1, s2, s3;
+	uint64_t sum;
+
+	NEED_VRAM();
+	ASSERT_NE(NULL, resv);
+	ASSERT_NE(NULL, ref);
+	p = (char *)(((unsigned long)resv + SZ_2M - 1) & ~(SZ_2M - 1));
+	ASSERT_EQ(0, madvise(p, size, MADV_NOHUGEPAGE));
+	fill_pattern(p, size, 41);
+	memcpy(ref, p, size);
+	s0 = stats_of(&self->dev, self->vm);
+	ASSERT_EQ(0, vsvm_prefetch(&self->dev, self->vm, p, size,
+				   DRM_VSVM_LOC_DEVICE));
+	s1 = stats_of(&self->dev, self->vm);
+	ASSERT_EQ(size / SZ_4K, s1.vram_pages_in - s0.vram_pages_in);
+	ASSERT_EQ(s0.vram_used + size, s1.vram_used);
+
+	ASSERT_EQ(0, vsvm_prefetch(&self->dev, self->vm, p, size,
+				   DRM_VSVM_LOC_SYSTEM));
+	s2 = stats_of(&self->dev, self->vm);
+	EXPECT_EQ(s0.vram_used, s2.vram_used);
+	EXPECT_EQ(size / SZ_4K, s2.vram_pages_out - s1.vram_pages_out);
+	/* The GPU has it mapped: no fault. */
+	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, p, size, &sum));
+	EXPECT_EQ(vsvm_fnv1a(ref, size), sum);
+	/* In system memory: the CPU reads it in place. */
+	EXPECT_EQ(0, memcmp(p, ref, size));
+	s3 = stats_of(&self->dev, self->vm);
+	EXPECT_EQ(s2.faults, s3.faults);
+	EXPECT_EQ(s2.vram_pages_out, s3.vram_pages_out);
+	/* The same pages for both: the GPU sees a CPU write, no fault. */
+	fill_pattern(p, size, 42);
+	fill_pattern(ref, size, 42);
+	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, p, size, &sum));
+	EXPECT_EQ(vsvm_fnv1a(ref, size), sum);
+	s3 = stats_of(&self->dev, self->vm);
+	EXPECT_EQ(s2.faults, s3.faults);
+	EXPECT_EQ(s2.vram_pages_out, s3.vram_pages_out);
+	free(ref);
+	munmap(resv, size + SZ_2M);
+}
+
+/*
  * The driver reloaded with vram_size=4 (two 2 MiB blocks per device), so that
  * a few processes evict each other all the time; the teardown reloads it with
  * the parameters it had.
