@@ -845,12 +845,59 @@ int vsvm_svm_set_attr(struct vsvm_vm *vm, unsigned long start,
 }
 
 /**
+ * vsvm_svm_prefetch_range() - prefetch the range at an address
+ * @vm: the VM
+ * @addr: the address
+ * @to_devmem: migrate the range to the device's VRAM first; else to system
+ *             memory
+ * @next: out: the end of the range bound
+ *
+ * Binds writable where the memory allows it, read-only elsewhere. To system
+ * memory the fault leaves this device's own VRAM pages where they are: they
+ * go back with drm_gpusvm_range_evict(), whose invalidation drops the
+ * mapping, and a second fault maps the system pages. Driver lock held.
+ *
+ * Return: 0 or the fault's (or the eviction's) error.
+ */
+static int vsvm_svm_prefetch_range(struct vsvm_vm *vm, unsigned long addr,
+				   bool to_devmem, unsigned long *next)
+{
+	struct vsvm_svm *svm = vm->svm;
+	struct drm_gpusvm_pages_flags pflags;
+	struct drm_gpusvm_notifier *notifier;
+	struct drm_gpusvm_range *r;
+	bool evicted = false;
+	int err;
+
+	lockdep_assert_held(&svm->lock);
+
+	for (;;) {
+		err = vsvm_svm_fault(vm, addr, true, to_devmem, next);
+		if (err == -EACCES)
+			err = vsvm_svm_fault(vm, addr, false, to_devmem, next);
+		if (err || to_devmem || evicted)
+			return err;
+		/* The range just bound: only removed under the driver lock. */
+		notifier = drm_gpusvm_notifier_find(&svm->gpusvm, addr, addr + 1);
+		r = drm_gpusvm_range_find(notifier, addr, addr + 1);
+		pflags.__flags = READ_ONCE(vsvm_range_pages(svm, to_vsvm_range(r),
+							    vm->vdev)->flags.__flags);
+		if (!pflags.has_devmem_pages)
+			return 0;
+		err = drm_gpusvm_range_evict(&svm->gpusvm, r);
+		if (err)
+			return err;
+		evicted = true;
+	}
+}
+
+/**
  * vsvm_svm_prefetch() - fault an interval into the GPU ahead of use
  * @vm: the VM
  * @start: start, page aligned
  * @end: end (exclusive), page aligned
- *
- * @to_devmem: migrate the ranges to the device's VRAM first
+ * @to_devmem: migrate the ranges to the device's VRAM first; else bring the
+ *             device's VRAM pages of the interval back to system memory
  *
  * Binds writable where the memory allows it, read-only elsewhere. Userptr
  * bindings in the interval are skipped. Pages that cannot migrate stay in
@@ -874,9 +921,7 @@ int vsvm_svm_prefetch(struct vsvm_vm *vm, unsigned long start,
 			next = up->gpu_va + up->size;
 			continue;
 		}
-		err = vsvm_svm_fault(vm, addr, true, to_devmem, &next);
-		if (err == -EACCES)
-			err = vsvm_svm_fault(vm, addr, false, to_devmem, &next);
+		err = vsvm_svm_prefetch_range(vm, addr, to_devmem, &next);
 		if (err)
 			break;
 	}

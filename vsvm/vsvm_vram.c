@@ -7,6 +7,7 @@
 #include <linux/highmem.h>
 #include <linux/memremap.h>
 #include <linux/slab.h>
+#include <linux/wait.h>
 
 #include <drm/drm_pagemap.h>
 
@@ -28,6 +29,14 @@
  * free, the least recently used one is evicted to system memory with
  * drm_pagemap_evict_to_ram().
  *
+ * A block joins the LRU only once the migration into it has finished, and
+ * only if it then holds data: an eviction never picks a block that is being
+ * migrated into (it would wait for that migration, then throw the fresh data
+ * away), nor one that never held data. A block being evicted leaves the LRU
+ * until its eviction is over, so two evictions never wait for each other.
+ * When nothing is evictable the allocation fails and the range stays in
+ * system memory.
+ *
  * Policy, from the VA attributes: a GPU fault in an interval whose preferred
  * location is the device migrates the range first; prefetch to the device
  * migrates ahead; a CPU touch of a VRAM page migrates the range back
@@ -40,8 +49,13 @@
  * waits for GPU faults, and a GPU fault may wait for a migration's copy.
  *
  * At unload every block is evicted before the pagemap goes away: no device
- * page outlives the device.
+ * page outlives the device. Blocks not on the LRU (being released, migrated
+ * into or evicted) are waited for on a wait queue that a block's release
+ * wakes, up to %VSVM_VRAM_FINI_TIMEOUT without progress.
  */
+
+/* How long vsvm_vram_fini() waits for VRAM to drain without progress. */
+#define VSVM_VRAM_FINI_TIMEOUT	(10 * HZ)
 
 /**
  * struct vsvm_vram - the device memory of one device
@@ -51,14 +65,17 @@
  * @res: the physical address region
  * @base_pfn: first pfn of the region
  * @npages: size in pages
- * @lock: protects @slots, @backing and @lru
+ * @lock: protects @slots, @backing, @lru and @nr_bos
  * @slots: the block owning each VRAM page (NULL: free)
  * @backing: the system page holding each allocated VRAM page's content
- * @lru: blocks, least recently used first
+ * @lru: the evictable blocks (migration finished, holding data, not being
+ *       evicted), least recently used first
+ * @nr_bos: blocks allocated, on @lru or not
+ * @release_wq: woken when a block is released
  * @pages_in: pages migrated to VRAM
  * @pages_out: pages copied back to system memory (CPU faults, GPU faults
  *             of other devices, evictions)
- * @evictions: blocks evicted under VRAM pressure
+ * @evictions: blocks evicted under VRAM pressure (all their data moved)
  */
 struct vsvm_vram {
 	struct vsvm_device *vdev;
@@ -67,10 +84,12 @@ struct vsvm_vram {
 	struct resource *res;
 	unsigned long base_pfn;
 	unsigned long npages;
-	spinlock_t lock;		/* protects slots, backing, lru */
+	spinlock_t lock;		/* protects slots, backing, lru, nr_bos */
 	struct vsvm_bo **slots;
 	struct page **backing;
 	struct list_head lru;
+	unsigned long nr_bos;
+	wait_queue_head_t release_wq;
 	atomic64_t pages_in;
 	atomic64_t pages_out;
 	atomic64_t evictions;
@@ -81,7 +100,8 @@ struct vsvm_vram {
  * @devmem: the drm_pagemap allocation
  * @vram: the device memory
  * @first: index of its first page
- * @lru_link: entry in &vsvm_vram.lru
+ * @lru_link: entry in &vsvm_vram.lru while the block is evictable; empty
+ *            while it is being migrated into or evicted
  */
 struct vsvm_bo {
 	struct drm_pagemap_devmem devmem;
@@ -95,6 +115,13 @@ static struct vsvm_bo *to_vsvm_bo(struct drm_pagemap_devmem *devmem)
 	return container_of(devmem, struct vsvm_bo, devmem);
 }
 
+/**
+ * vsvm_bo_release() - &drm_pagemap_devmem_ops.devmem_release of a block
+ * @devmem: the block's allocation, holding no data any more
+ *
+ * Gives the block's VRAM back, takes it off the LRU if it is there (a block
+ * never migrated into never was) and wakes vsvm_vram_fini().
+ */
 static void vsvm_bo_release(struct drm_pagemap_devmem *devmem)
 {
 	struct vsvm_bo *bo = to_vsvm_bo(devmem);
@@ -113,8 +140,12 @@ static void vsvm_bo_release(struct drm_pagemap_devmem *devmem)
 			vram->backing[bo->first + i + k] = NULL;
 			vram->slots[bo->first + i + k] = NULL;
 		}
-		if (i + n == devmem->npages)
-			list_del(&bo->lru_link);
+		if (i + n == devmem->npages) {
+			list_del_init(&bo->lru_link);
+			vram->nr_bos--;
+			/* Under the lock: @vram may go once fini sees 0. */
+			wake_up_all(&vram->release_wq);
+		}
 		spin_unlock(&vram->lock);
 		for (k = 0; k < n; k++)
 			__free_page(backing[k]);
@@ -251,7 +282,18 @@ static const struct dev_pagemap_ops vsvm_pagemap_ops = {
 	.migrate_to_ram = drm_pagemap_cpu_fault,
 };
 
-/* Take @npages free, aligned VRAM pages for @bo; false if there are none. */
+/**
+ * vsvm_vram_take() - find VRAM for a block
+ * @vram: the device memory
+ * @bo: the block
+ * @npages: its size in pages
+ * @backing: the system pages that will hold its content
+ *
+ * Takes @npages free, naturally aligned VRAM pages. The block is not
+ * evictable yet: vsvm_vram_migrate() puts it on the LRU once it holds data.
+ *
+ * Return: false if there are no such free pages.
+ */
 static bool vsvm_vram_take(struct vsvm_vram *vram, struct vsvm_bo *bo,
 			   unsigned long npages, struct page **backing)
 {
@@ -269,13 +311,21 @@ static bool vsvm_vram_take(struct vsvm_vram *vram, struct vsvm_bo *bo,
 			vram->backing[first + i] = backing[i];
 		}
 		bo->first = first;
-		list_add_tail(&bo->lru_link, &vram->lru);
+		vram->nr_bos++;
 		return true;
 	}
 	return false;
 }
 
-/* Evict the least recently used block; false if there is none to evict. */
+/**
+ * vsvm_vram_evict_lru() - evict the least recently used block
+ * @vram: the device memory
+ *
+ * The block leaves the LRU while it drains, and goes back to its tail if
+ * some of its data stayed.
+ *
+ * Return: false if no block was evictable.
+ */
 static bool vsvm_vram_evict_lru(struct vsvm_vram *vram)
 {
 	struct vsvm_bo *bo, *victim = NULL;
@@ -284,20 +334,37 @@ static bool vsvm_vram_evict_lru(struct vsvm_vram *vram)
 	list_for_each_entry(bo, &vram->lru, lru_link) {
 		if (drm_pagemap_devmem_get_unless_zero(&bo->devmem)) {
 			victim = bo;
-			/* Not picked again while it drains. */
-			list_move_tail(&bo->lru_link, &vram->lru);
+			/* Not evictable while it drains. */
+			list_del_init(&bo->lru_link);
 			break;
 		}
 	}
 	spin_unlock(&vram->lock);
 	if (!victim)
 		return false;
-	drm_pagemap_evict_to_ram(&victim->devmem);
-	atomic64_inc(&vram->evictions);
+	if (drm_pagemap_evict_to_ram(&victim->devmem)) {
+		/* Some data stayed: evictable again. */
+		spin_lock(&vram->lock);
+		list_add_tail(&victim->lru_link, &vram->lru);
+		spin_unlock(&vram->lock);
+	} else {
+		atomic64_inc(&vram->evictions);
+	}
 	drm_pagemap_devmem_put(&victim->devmem);
 	return true;
 }
 
+/**
+ * vsvm_vram_alloc() - allocate a block, evicting others if needed
+ * @vram: the device memory
+ * @npages: its size in pages
+ *
+ * The caller holds the block's first reference and puts it on the LRU once
+ * it migrated data into it.
+ *
+ * Return: the block, ERR_PTR(-ENOSPC) when nothing evictable was left,
+ * ERR_PTR(-ENOMEM).
+ */
 static struct vsvm_bo *vsvm_vram_alloc(struct vsvm_vram *vram,
 				       unsigned long npages)
 {
@@ -317,6 +384,7 @@ static struct vsvm_bo *vsvm_vram_alloc(struct vsvm_vram *vram,
 			goto err_free;
 	}
 	bo->vram = vram;
+	INIT_LIST_HEAD(&bo->lru_link);
 	drm_pagemap_devmem_init(&bo->devmem, vram->vdev->drm.dev, &vsvm_bo_ops,
 				&vram->dpagemap, npages);
 
@@ -360,16 +428,22 @@ err_free:
 long vsvm_vram_migrate(struct vsvm_device *vdev, struct mm_struct *mm,
 		       unsigned long start, unsigned long end)
 {
+	struct vsvm_vram *vram = vdev->vram;
 	struct vsvm_bo *bo;
 	long migrated;
 
-	bo = vsvm_vram_alloc(vdev->vram, (end - start) >> PAGE_SHIFT);
+	bo = vsvm_vram_alloc(vram, (end - start) >> PAGE_SHIFT);
 	if (IS_ERR(bo))
 		return PTR_ERR(bo);
 	migrated = drm_pagemap_migrate_to_devmem(&bo->devmem, mm, start, end,
 						 vdev);
-	if (migrated > 0)
-		atomic64_add(migrated, &vdev->vram->pages_in);
+	if (migrated > 0) {
+		atomic64_add(migrated, &vram->pages_in);
+		/* Evictable from now on: the migration into it is done. */
+		spin_lock(&vram->lock);
+		list_add_tail(&bo->lru_link, &vram->lru);
+		spin_unlock(&vram->lock);
+	}
 	/* The block now lives as long as its pages hold data. */
 	drm_pagemap_devmem_put(&bo->devmem);
 	return migrated;
@@ -387,7 +461,8 @@ void vsvm_vram_touch(struct vsvm_device *vdev, u64 addr)
 
 	spin_lock(&vram->lock);
 	bo = vram->slots[addr >> PAGE_SHIFT];
-	if (bo)
+	/* A block still being migrated into joins the LRU later. */
+	if (bo && !list_empty(&bo->lru_link))
 		list_move_tail(&bo->lru_link, &vram->lru);
 	spin_unlock(&vram->lock);
 }
@@ -465,6 +540,7 @@ int vsvm_vram_init(struct vsvm_device *vdev, unsigned long size)
 	vram->npages = size >> PAGE_SHIFT;
 	spin_lock_init(&vram->lock);
 	INIT_LIST_HEAD(&vram->lru);
+	init_waitqueue_head(&vram->release_wq);
 	vram->slots = vsvm_devm_kvcalloc(dev, vram->npages, sizeof(*vram->slots));
 	vram->backing = vsvm_devm_kvcalloc(dev, vram->npages,
 					   sizeof(*vram->backing));
@@ -492,28 +568,57 @@ int vsvm_vram_init(struct vsvm_device *vdev, unsigned long size)
 }
 
 /**
+ * vsvm_vram_nr_bos() - the number of blocks allocated
+ * @vram: the device memory
+ *
+ * Return: the blocks allocated now, on the LRU or not.
+ */
+static unsigned long vsvm_vram_nr_bos(struct vsvm_vram *vram)
+{
+	unsigned long n;
+
+	spin_lock(&vram->lock);
+	n = vram->nr_bos;
+	spin_unlock(&vram->lock);
+	return n;
+}
+
+/**
  * vsvm_vram_fini() - move everything out of a device's VRAM
  * @vdev: the device, going away
  *
- * Evicts every block, wherever it is mapped; afterwards no device page holds
- * data and the pagemap (devres) can go.
+ * Evicts every block, wherever it is mapped, and waits for those it cannot
+ * evict now (being released, migrated into or evicted elsewhere). Afterwards
+ * no device page holds data and the pagemap (devres) can go. Gives up with a
+ * warning after %VSVM_VRAM_FINI_TIMEOUT without a block released.
  */
 void vsvm_vram_fini(struct vsvm_device *vdev)
 {
+	unsigned long deadline = jiffies + VSVM_VRAM_FINI_TIMEOUT;
 	struct vsvm_vram *vram = vdev->vram;
-	unsigned int tries;
+	unsigned long left, n;
 
 	if (!vram)
 		return;
-	for (tries = 0; tries < 1000; tries++) {
-		bool empty;
-
-		spin_lock(&vram->lock);
-		empty = list_empty(&vram->lru);
-		spin_unlock(&vram->lock);
-		if (empty)
+	left = vsvm_vram_nr_bos(vram);
+	while ((n = vsvm_vram_nr_bos(vram))) {
+		if (n < left) {
+			left = n;
+			deadline = jiffies + VSVM_VRAM_FINI_TIMEOUT;
+		}
+		if (time_after(jiffies, deadline)) {
+			WARN(1, "vsvm%u: VRAM still in use at teardown\n",
+			     vdev->index);
 			return;
-		vsvm_vram_evict_lru(vram);
+		}
+		if (vsvm_vram_evict_lru(vram))
+			continue;
+		/*
+		 * Nothing evictable: wait for a release. A block being
+		 * migrated into joins the LRU without a wake-up, hence the
+		 * timeout.
+		 */
+		wait_event_timeout(vram->release_wq,
+				   vsvm_vram_nr_bos(vram) < n, HZ / 10);
 	}
-	WARN(1, "vsvm%u: VRAM still in use at teardown\n", vdev->index);
 }

@@ -1723,6 +1723,249 @@ static int read_param(const char *name, char *buf, size_t size)
 	return n;
 }
 
+/* --- VRAM allocator and prefetch to system (issue 9) --- */
+
+/*
+ * Prefetch to system memory brings the device's own VRAM pages back and maps
+ * system pages for the GPU: VRAM is freed, a CPU read migrates nothing, and a
+ * CPU write is seen by the GPU without a fault.
+ */
+TEST_F(vsvm, vram_prefetch_to_system_moves_pages_out)
+{
+	const size_t size = 4 * SZ_1M;
+	char *resv = map_anon(size + SZ_2M), *ref = malloc(size), *p;
+	struct drm_vsvm_stats s0, s1, s2, s3;
+	uint64_t sum;
+
+	NEED_VRAM();
+	ASSERT_NE(NULL, resv);
+	ASSERT_NE(NULL, ref);
+	p = (char *)(((unsigned long)resv + SZ_2M - 1) & ~(SZ_2M - 1));
+	ASSERT_EQ(0, madvise(p, size, MADV_NOHUGEPAGE));
+	fill_pattern(p, size, 41);
+	memcpy(ref, p, size);
+	s0 = stats_of(&self->dev, self->vm);
+	ASSERT_EQ(0, vsvm_prefetch(&self->dev, self->vm, p, size,
+				   DRM_VSVM_LOC_DEVICE));
+	s1 = stats_of(&self->dev, self->vm);
+	ASSERT_EQ(size / SZ_4K, s1.vram_pages_in - s0.vram_pages_in);
+	ASSERT_EQ(s0.vram_used + size, s1.vram_used);
+
+	ASSERT_EQ(0, vsvm_prefetch(&self->dev, self->vm, p, size,
+				   DRM_VSVM_LOC_SYSTEM));
+	s2 = stats_of(&self->dev, self->vm);
+	EXPECT_EQ(s0.vram_used, s2.vram_used);
+	EXPECT_EQ(size / SZ_4K, s2.vram_pages_out - s1.vram_pages_out);
+	/* The GPU has it mapped: no fault. */
+	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, p, size, &sum));
+	EXPECT_EQ(vsvm_fnv1a(ref, size), sum);
+	/* In system memory: the CPU reads it in place. */
+	EXPECT_EQ(0, memcmp(p, ref, size));
+	s3 = stats_of(&self->dev, self->vm);
+	EXPECT_EQ(s2.faults, s3.faults);
+	EXPECT_EQ(s2.vram_pages_out, s3.vram_pages_out);
+	/* The same pages for both: the GPU sees a CPU write, no fault. */
+	fill_pattern(p, size, 42);
+	fill_pattern(ref, size, 42);
+	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, p, size, &sum));
+	EXPECT_EQ(vsvm_fnv1a(ref, size), sum);
+	s3 = stats_of(&self->dev, self->vm);
+	EXPECT_EQ(s2.faults, s3.faults);
+	EXPECT_EQ(s2.vram_pages_out, s3.vram_pages_out);
+	free(ref);
+	munmap(resv, size + SZ_2M);
+}
+
+/*
+ * The driver reloaded with vram_size=4 (two 2 MiB blocks per device), so that
+ * a few processes evict each other all the time; the teardown reloads it with
+ * the parameters it had.
+ */
+#define SMALL_VRAM_MB	4
+#define RACE_PROCS	6	/* spread over the devices */
+#define RACE_BUFS	3	/* 2 MiB buffers per process */
+#define RACE_ROUNDS	4
+
+FIXTURE(small_vram)
+{
+	char restore[256];
+	bool reloaded;
+};
+
+FIXTURE_SETUP(small_vram)
+{
+	char layout[16], nsz[32], vram[16], ndev[16], cmd[256];
+	int err;
+
+	ASSERT_GT(read_param("vram_size", vram, sizeof(vram)), 0);
+	if (!strcmp(vram, "0"))
+		return;
+	ASSERT_GT(read_param("layout", layout, sizeof(layout)), 0);
+	ASSERT_GT(read_param("notifier_size", nsz, sizeof(nsz)), 0);
+	ASSERT_GT(read_param("num_devices", ndev, sizeof(ndev)), 0);
+	snprintf(self->restore, sizeof(self->restore),
+		 "modprobe vsvm layout=%s notifier_size=%s vram_size=%s num_devices=%s",
+		 layout, nsz, vram, ndev);
+	snprintf(cmd, sizeof(cmd),
+		 "modprobe vsvm layout=%s notifier_size=%s vram_size=%d num_devices=%s",
+		 layout, nsz, SMALL_VRAM_MB, ndev);
+	ASSERT_EQ(0, system("modprobe -r vsvm"));
+	err = system(cmd);
+	if (err)
+		EXPECT_EQ(0, system(self->restore));
+	ASSERT_EQ(0, err);
+	self->reloaded = true;
+}
+
+FIXTURE_TEARDOWN(small_vram)
+{
+	if (!self->reloaded)
+		return;
+	EXPECT_EQ(0, system("modprobe -r vsvm"));
+	EXPECT_EQ(0, system(self->restore));
+}
+
+/* Shared by the racing processes and the test. */
+struct race_state {
+	int ready, go, done, check;
+	int err[RACE_PROCS];
+	long bad[RACE_PROCS];
+};
+
+static void race_wait(int *flag, int value)
+{
+	while (__atomic_load_n(flag, __ATOMIC_ACQUIRE) < value)
+		usleep(1000);
+}
+
+/*
+ * One racing process: prefetch its buffers to the device round after round,
+ * then, once every process is done, check every byte on the CPU.
+ */
+static void race_proc(struct race_state *st, unsigned int id,
+		      unsigned int index)
+{
+	char *resv = map_anon((RACE_BUFS + 1) * SZ_2M), *ref = malloc(SZ_2M), *p;
+	struct vsvm_dev dev;
+	unsigned int b, r;
+	uint32_t vm;
+	long off;
+	int err;
+
+	st->bad[id] = -1;
+	if (!resv || !ref) {
+		err = -ENOMEM;
+		goto out;
+	}
+	p = (char *)(((unsigned long)resv + SZ_2M - 1) & ~(SZ_2M - 1));
+	err = madvise(p, RACE_BUFS * SZ_2M, MADV_NOHUGEPAGE) ? -errno : 0;
+	if (!err)
+		err = vsvm_open(index, &dev);
+	if (err)
+		goto out;
+	err = vsvm_vm_create(&dev, &vm);
+	for (b = 0; b < RACE_BUFS; b++)
+		fill_pattern(p + b * SZ_2M, SZ_2M, id * RACE_BUFS + b);
+	__atomic_add_fetch(&st->ready, 1, __ATOMIC_RELEASE);
+	race_wait(&st->go, 1);
+	for (r = 0; r < RACE_ROUNDS && !err; r++)
+		for (b = 0; b < RACE_BUFS && !err; b++)
+			err = vsvm_prefetch(&dev, vm, p + b * SZ_2M, SZ_2M,
+					    DRM_VSVM_LOC_DEVICE);
+	st->err[id] = err;
+	__atomic_add_fetch(&st->done, 1, __ATOMIC_RELEASE);
+	race_wait(&st->check, 1);
+	for (b = 0; b < RACE_BUFS && st->bad[id] < 0; b++) {
+		fill_pattern(ref, SZ_2M, id * RACE_BUFS + b);
+		for (off = 0; off < (long)SZ_2M; off++) {
+			if (p[b * SZ_2M + off] != ref[off]) {
+				st->bad[id] = b * SZ_2M + off;
+				break;
+			}
+		}
+	}
+	vsvm_close(&dev);
+	return;
+out:
+	/* Do not leave the others waiting. */
+	st->err[id] = err;
+	__atomic_add_fetch(&st->ready, 1, __ATOMIC_RELEASE);
+	__atomic_add_fetch(&st->done, 1, __ATOMIC_RELEASE);
+}
+
+/*
+ * Processes on every device prefetch their buffers to VRAM concurrently, with
+ * VRAM much smaller than their sum: every prefetch succeeds, every byte is
+ * exact, and the counters add up. An eviction only ever takes a block whose
+ * migration finished, and moves all of it: pages out = evictions * 512; what
+ * came in either went out or is resident; once the CPU has read everything,
+ * VRAM is empty and every page came out once.
+ */
+TEST_F_TIMEOUT(small_vram, vram_concurrent_prefetch_small_vram, 300)
+{
+	const uint64_t block_pages = SZ_2M / SZ_4K;
+	struct race_state *st;
+	struct vsvm_dev dev[2];
+	struct drm_vsvm_stats s;
+	unsigned int ndev, d, i;
+	pid_t pid[RACE_PROCS];
+	uint32_t vm[2];
+	int status;
+
+	if (!self->reloaded)
+		SKIP(return, "no device memory");
+	ASSERT_EQ(0, vsvm_open(0, &dev[0]));
+	ASSERT_EQ((uint64_t)SMALL_VRAM_MB << 20, dev[0].info.vram_size);
+	ndev = dev[0].info.num_devices < 2 ? 1 : 2;
+	if (ndev > 1)
+		ASSERT_EQ(0, vsvm_open(1, &dev[1]));
+	for (d = 0; d < ndev; d++)
+		ASSERT_EQ(0, vsvm_vm_create(&dev[d], &vm[d]));
+	st = mmap(NULL, sizeof(*st), PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, st);
+	memset(st, 0, sizeof(*st));
+
+	for (i = 0; i < RACE_PROCS; i++) {
+		pid[i] = fork();
+		ASSERT_GE(pid[i], 0);
+		if (!pid[i]) {
+			race_proc(st, i, i % ndev);
+			_exit(0);
+		}
+	}
+	race_wait(&st->ready, RACE_PROCS);
+	__atomic_store_n(&st->go, 1, __ATOMIC_RELEASE);
+	race_wait(&st->done, RACE_PROCS);
+
+	for (d = 0; d < ndev; d++) {
+		ASSERT_EQ(0, vsvm_stats(&dev[d], vm[d], &s));
+		TH_LOG("device %u: in %llu out %llu evictions %llu used %llu",
+		       d, s.vram_pages_in, s.vram_pages_out, s.vram_evictions,
+		       s.vram_used);
+		EXPECT_GT(s.vram_evictions, 0);
+		EXPECT_LE(s.vram_used, (uint64_t)SMALL_VRAM_MB << 20);
+		EXPECT_EQ(s.vram_evictions * block_pages, s.vram_pages_out);
+		EXPECT_EQ(s.vram_pages_in, s.vram_pages_out + s.vram_used / SZ_4K);
+	}
+
+	__atomic_store_n(&st->check, 1, __ATOMIC_RELEASE);
+	for (i = 0; i < RACE_PROCS; i++) {
+		ASSERT_EQ(pid[i], waitpid(pid[i], &status, 0));
+		EXPECT_EQ(0, status);
+		EXPECT_EQ(0, st->err[i]) TH_LOG("process %u", i);
+		EXPECT_EQ(-1, st->bad[i]) TH_LOG("process %u", i);
+	}
+	for (d = 0; d < ndev; d++) {
+		ASSERT_EQ(0, vsvm_stats(&dev[d], vm[d], &s));
+		EXPECT_EQ(0, s.vram_used);
+		EXPECT_EQ(s.vram_pages_in, s.vram_pages_out);
+		EXPECT_EQ(0, vsvm_vm_destroy(&dev[d], vm[d]));
+		vsvm_close(&dev[d]);
+	}
+	munmap(st, sizeof(*st));
+}
+
 /*
  * Last: unloading the driver with process memory in its VRAM moves the data
  * back and leaves no device page and no device memory region behind; then the
