@@ -59,7 +59,8 @@ static const struct mmu_interval_notifier_ops vsvm_userptr_notifier_ops = {
 
 /**
  * vsvm_userptr_create() - create a userptr over the caller's memory
- * @vm: the VM (the caller's process)
+ * @vm: the VM (the caller's process), not being destroyed: the ioctl is in
+ *      flight
  * @start: CPU address, page aligned
  * @size: size, page aligned
  * @read_only: the GPU may only read it
@@ -307,7 +308,8 @@ int vsvm_userptr_destroy(struct vsvm_vm *vm, u32 handle)
 
 /**
  * vsvm_userptr_destroy_all() - destroy every userptr of a VM
- * @vm: the VM, no longer used by the engine
+ * @vm: the VM being destroyed, no longer used by the engine or an ioctl
+ *      adding state (no userptr can come afterwards)
  */
 void vsvm_userptr_destroy_all(struct vsvm_vm *vm)
 {
