@@ -53,6 +53,13 @@
 /**
  * DOC: VM lifetime
  *
+ * A VM is published in its file's table last, fully set up: VM_CREATE
+ * reserves the id, sets the VM up, then stores it, and returns the id from a
+ * local copy; VM_DESTROY leaves a reserved id alone. Nothing touches an
+ * object after publishing it: a racing destroy that guessed the id may free
+ * it at once (userptr handles are read under the driver lock for the same
+ * reason).
+ *
  * &vsvm_vm.refcount counts the file's table, every submission and every
  * ioctl running on the VM. The reference keeps the VM's GPU SVM and page
  * table: only the last one takes the VM out of its GPU SVM (the last VM of a
@@ -285,6 +292,7 @@ static int vsvm_vm_create_ioctl(struct drm_device *drm, void *data,
 	struct vsvm_file *vfile = file->driver_priv;
 	struct drm_vsvm_vm_create *args = data;
 	struct vsvm_vm *vm;
+	u32 id;
 	int err;
 
 	if (args->flags || args->reserved)
@@ -308,18 +316,23 @@ static int vsvm_vm_create_ioctl(struct drm_device *drm, void *data,
 	if (err)
 		goto err_free;
 
+	/* Reserve the id: VM_DESTROY of it fails until the VM is stored. */
+	err = xa_alloc(&vfile->vms, &id, NULL, xa_limit_32b, GFP_KERNEL);
+	if (err)
+		goto err_put;
+	vm->id = id;
 	mutex_lock(&vdev->vms_lock);
 	list_add_tail(&vm->dev_link, &vdev->vms);
 	mutex_unlock(&vdev->vms_lock);
 
-	err = xa_alloc(&vfile->vms, &vm->id, vm, xa_limit_32b, GFP_KERNEL);
-	if (err) {
-		vsvm_vm_destroy(vm);
-		return err;
-	}
-	args->vm_id = vm->id;
+	/* Publish it last (storing at a reserved index cannot fail). */
+	xa_store(&vfile->vms, id, vm, GFP_KERNEL);
+	args->vm_id = id;
 	return 0;
 
+err_put:
+	vsvm_vm_put(vm);
+	return err;
 err_free:
 	kfree(vm);
 	return err;
@@ -334,7 +347,12 @@ static int vsvm_vm_destroy_ioctl(struct drm_device *drm, void *data,
 
 	if (args->pad)
 		return -EINVAL;
-	vm = xa_erase(&vfile->vms, args->vm_id);
+	/* A reserved id (a VM being created) loads as NULL: leave it. */
+	xa_lock(&vfile->vms);
+	vm = xa_load(&vfile->vms, args->vm_id);
+	if (vm)
+		__xa_erase(&vfile->vms, args->vm_id);
+	xa_unlock(&vfile->vms);
 	if (!vm)
 		return -ENOENT;
 	vsvm_vm_destroy(vm);

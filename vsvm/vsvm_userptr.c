@@ -92,10 +92,12 @@ int vsvm_userptr_create(struct vsvm_vm *vm, unsigned long start,
 
 	mutex_lock(&vm->svm->lock);
 	err = xa_alloc(&vm->userptrs, &up->handle, up, xa_limit_32b, GFP_KERNEL);
+	/* Published: a USERPTR_DESTROY may free it once the lock drops. */
+	if (!err)
+		*handle = up->handle;
 	mutex_unlock(&vm->svm->lock);
 	if (err)
 		goto err_remove;
-	*handle = up->handle;
 	return 0;
 
 err_remove:

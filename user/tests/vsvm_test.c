@@ -1815,4 +1815,122 @@ TEST_F(vsvm, lifetime_destroy_vs_debugfs)
 	globfree(&g);
 }
 
+/*
+ * Ids are published last: threads create VMs (or userptrs) while others
+ * destroy guessed ids. With at most one object per creator alive, ids are
+ * the lowest free ones, 1 to the number of creators; each object is
+ * destroyed exactly once, by its creator or by a guesser.
+ */
+#define ID_CREATORS	3
+#define ID_GUESSERS	3
+
+struct id_race {
+	struct vsvm_dev dev;
+	uint32_t vm;			/* userptr race: the VM */
+	bool userptr;
+	char *buf;			/* userptr race: SZ_4K to mirror */
+	volatile int stop;
+	long created, destroyed;	/* atomically */
+	char bad[160];
+};
+
+static int id_create(struct id_race *r, uint32_t *id)
+{
+	if (r->userptr)
+		return vsvm_userptr_create(&r->dev, r->vm, r->buf, SZ_4K, 0,
+					   id);
+	return vsvm_vm_create(&r->dev, id);
+}
+
+static int id_destroy(struct id_race *r, uint32_t id)
+{
+	if (r->userptr)
+		return vsvm_userptr_destroy(&r->dev, r->vm, id);
+	return vsvm_vm_destroy(&r->dev, id);
+}
+
+static void id_count_destroy(struct id_race *r, int err)
+{
+	if (!err)
+		__sync_fetch_and_add(&r->destroyed, 1);
+	else if (err != -ENOENT)
+		snprintf(r->bad, sizeof(r->bad), "destroy returned %d", err);
+}
+
+static void *id_creator(void *arg)
+{
+	struct id_race *r = arg;
+	uint32_t id;
+	int err;
+
+	while (!r->stop && !r->bad[0]) {
+		err = id_create(r, &id);
+		if (err) {
+			snprintf(r->bad, sizeof(r->bad), "create returned %d",
+				 err);
+			break;
+		}
+		__sync_fetch_and_add(&r->created, 1);
+		if (id < 1 || id > ID_CREATORS)
+			snprintf(r->bad, sizeof(r->bad), "created id %#x", id);
+		id_count_destroy(r, id_destroy(r, id));
+	}
+	return NULL;
+}
+
+static void *id_guesser(void *arg)
+{
+	struct id_race *r = arg;
+	uint32_t id = 0;
+
+	while (!r->stop && !r->bad[0])
+		id_count_destroy(r, id_destroy(r, id++ % ID_CREATORS + 1));
+	return NULL;
+}
+
+static void id_race_run(struct __test_metadata *_metadata, struct id_race *r)
+{
+	pthread_t t[ID_CREATORS + ID_GUESSERS];
+	uint32_t id;
+	int i;
+
+	for (i = 0; i < ID_CREATORS + ID_GUESSERS; i++)
+		ASSERT_EQ(0, pthread_create(&t[i], NULL,
+					    i < ID_CREATORS ? id_creator :
+							      id_guesser, r));
+	usleep(RACE_NSEC / 1000);
+	r->stop = 1;
+	for (i = 0; i < ID_CREATORS + ID_GUESSERS; i++)
+		pthread_join(t[i], NULL);
+	EXPECT_EQ(0, r->bad[0]) TH_LOG("%s", r->bad);
+	EXPECT_LT(0, r->created);
+	EXPECT_EQ(r->created, r->destroyed);
+	for (id = 1; id <= ID_CREATORS; id++)
+		EXPECT_EQ(-ENOENT, id_destroy(r, id));
+	TH_LOG("%ld created and destroyed", r->created);
+}
+
+TEST(lifetime_vm_id_published_last)
+{
+	static struct id_race r;
+
+	ASSERT_EQ(0, vsvm_open(0, &r.dev));
+	id_race_run(_metadata, &r);
+	vsvm_close(&r.dev);
+}
+
+TEST(lifetime_userptr_handle_published_last)
+{
+	static struct id_race r = { .userptr = true };
+
+	r.buf = map_anon(SZ_4K);
+	ASSERT_NE(NULL, r.buf);
+	ASSERT_EQ(0, vsvm_open(0, &r.dev));
+	ASSERT_EQ(0, vsvm_vm_create(&r.dev, &r.vm));
+	id_race_run(_metadata, &r);
+	EXPECT_EQ(0, vsvm_vm_destroy(&r.dev, r.vm));
+	vsvm_close(&r.dev);
+	munmap(r.buf, SZ_4K);
+}
+
 TEST_HARNESS_MAIN
