@@ -616,9 +616,9 @@ static int vsvm_userptr_destroy_ioctl(struct drm_device *drm, void *data,
 	struct vsvm_vm *vm;
 	int err;
 
-	vm = vsvm_vm_get(file, args->vm_id);
+	vm = vsvm_vm_get_current(file, args->vm_id, &err);
 	if (!vm)
-		return -ENOENT;
+		return err;
 	err = vsvm_userptr_destroy(vm, args->handle);
 	vsvm_vm_put(vm);
 	return err;

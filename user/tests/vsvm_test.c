@@ -1933,4 +1933,25 @@ TEST(lifetime_userptr_handle_published_last)
 	munmap(r.buf, SZ_4K);
 }
 
+/* USERPTR_DESTROY is a memory ioctl: only the VM's process may use it. */
+TEST_F(vsvm, lifetime_userptr_destroy_other_process)
+{
+	char *buf = map_anon(SZ_4K);
+	uint32_t handle;
+	int status;
+	pid_t pid;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, vsvm_userptr_create(&self->dev, self->vm, buf, SZ_4K, 0,
+					 &handle));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid)	/* the inherited file, another process */
+		_exit(-vsvm_userptr_destroy(&self->dev, self->vm, handle));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(EACCES, WEXITSTATUS(status));
+	EXPECT_EQ(0, vsvm_userptr_destroy(&self->dev, self->vm, handle));
+	munmap(buf, SZ_4K);
+}
+
 TEST_HARNESS_MAIN
