@@ -827,6 +827,8 @@ static struct platform_driver vsvm_platform_driver = {
 	.remove = vsvm_remove,
 	.driver = {
 		.name = "vsvm",
+		/* Unbinding a device with open files would free it in use. */
+		.suppress_bind_attrs = true,
 	},
 };
 

@@ -1954,4 +1954,19 @@ TEST_F(vsvm, lifetime_userptr_destroy_other_process)
 	munmap(buf, SZ_4K);
 }
 
+/* Unbinding a device with open files through sysfs is not possible. */
+TEST(lifetime_no_sysfs_bind_unbind)
+{
+	const char *drv = "/sys/bus/platform/drivers/vsvm";
+	char path[128];
+
+	ASSERT_EQ(0, access(drv, F_OK));
+	snprintf(path, sizeof(path), "%s/unbind", drv);
+	EXPECT_EQ(-1, access(path, F_OK));
+	EXPECT_EQ(ENOENT, errno);
+	snprintf(path, sizeof(path), "%s/bind", drv);
+	EXPECT_EQ(-1, access(path, F_OK));
+	EXPECT_EQ(ENOENT, errno);
+}
+
 TEST_HARNESS_MAIN
