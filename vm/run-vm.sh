@@ -13,6 +13,10 @@
 # is printed at the end. The exit code is the job's exit code in the guest, or
 # non-zero when the VM timed out or died, or when the console shows any kernel
 # WARNING, BUG, oops, lockdep, KASAN or kmemleak report (even if the job passed).
+#
+# VM_APPEND (environment, optional) is appended to the kernel command line,
+# e.g. VM_APPEND=slub_debug=FZP to poison freed objects, which makes a
+# use-after-free visible without KASAN.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -59,7 +63,7 @@ cat "$initramfs" "$work/job.cpio.gz" >"$work/initrd"
 
 qemu=(qemu-system-x86_64 -machine pc -accel tcg,thread=multi -cpu max -smp 2
 	-m "$mem" -kernel "$kdir/arch/x86/boot/bzImage" -initrd "$work/initrd"
-	-append "console=ttyS0 panic=-1 rdinit=/init loglevel=7 kunit.enable=1 printk.devkmsg=on secretmem.enable=1${append:+ $append}"
+	-append "console=ttyS0 panic=-1 rdinit=/init loglevel=7 kunit.enable=1 printk.devkmsg=on secretmem.enable=1${append:+ $append}${VM_APPEND:+ $VM_APPEND}"
 	-display none -no-reboot)
 
 if [ $shell -eq 1 ]; then

@@ -51,6 +51,38 @@
  * (vsvm_fault, vsvm_bind, vsvm_invalidate, vsvm_gc).
  */
 
+/**
+ * DOC: VM lifetime
+ *
+ * A VM is published in its file's table last, fully set up: VM_CREATE
+ * reserves the id, sets the VM up, then stores it, and returns the id from a
+ * local copy; VM_DESTROY leaves a reserved id alone. Nothing touches an
+ * object after publishing it: a racing destroy that guessed the id may free
+ * it at once (userptr handles are read under the driver lock for the same
+ * reason).
+ *
+ * &vsvm_vm.refcount counts the file's table, every submission and every
+ * ioctl running on the VM. The reference keeps the VM's GPU SVM and page
+ * table: only the last one takes the VM out of its GPU SVM (the last VM of a
+ * GPU SVM frees it) and frees the page table, so whoever holds a reference
+ * may use &vsvm_vm.svm. The last reference takes the driver lock: no
+ * reference is dropped under it.
+ *
+ * VM_DESTROY (and closing the file) takes the VM out of the table, then sets
+ * &vsvm_vm.closing under the submit lock and the driver lock. Exec checks it
+ * under the submit lock; the ioctls that add state to the VM (SET_ATTR,
+ * PREFETCH, USERPTR_CREATE, USERPTR_BIND) check it under the driver lock and,
+ * before it is set, count in &vsvm_vm.inflight as submissions do. Destroy
+ * waits until nothing is in flight: from then on nothing adds to the VM
+ * (later ioctls fail with -ENOENT). It then destroys the userptrs (and their
+ * notifiers) and takes the VM off the device's list, which debugfs walks
+ * under &vsvm_device.vms_lock: a VM on the list still has its GPU SVM. The
+ * other ioctls (STATS, WAIT, USERPTR_DESTROY) only need their reference.
+ *
+ * Lock order: &vsvm_vm.submit_lock, the driver lock (&vsvm_svm.lock),
+ * mmap_lock, the GPU SVM's notifier lock.
+ */
+
 unsigned int vsvm_num_devices = 2;
 module_param_named(num_devices, vsvm_num_devices, uint, 0444);
 MODULE_PARM_DESC(num_devices, "number of vsvm devices (1-8, default 2)");
@@ -111,15 +143,20 @@ static struct vsvm_vm *vsvm_vm_get(struct drm_file *file, u32 id)
 	return vm;
 }
 
+/* The last reference: nobody uses the VM, it leaves its GPU SVM only now. */
 static void vsvm_vm_release(struct kref *kref)
 {
 	struct vsvm_vm *vm = container_of(kref, struct vsvm_vm, refcount);
 
+	vsvm_svm_detach(vm);
+	vsvm_pt_fini(vm);
 	kfree(vm);
 }
 
+/* Not under the driver lock: the last reference takes it. */
 static void vsvm_vm_put(struct vsvm_vm *vm)
 {
+	might_lock(&vm->svm->lock);
 	kref_put(&vm->refcount, vsvm_vm_release);
 }
 
@@ -143,6 +180,38 @@ static struct vsvm_vm *vsvm_vm_get_current(struct drm_file *file, u32 id,
 	return vm;
 }
 
+/*
+ * Look a VM up for an ioctl that adds state to it: as vsvm_vm_get_current(),
+ * and the VM is not being destroyed (-ENOENT). It counts as in flight until
+ * vsvm_vm_put_active(): VM_DESTROY waits for it.
+ */
+static struct vsvm_vm *vsvm_vm_get_active(struct drm_file *file, u32 id,
+					  int *err)
+{
+	struct vsvm_vm *vm = vsvm_vm_get_current(file, id, err);
+
+	if (!vm)
+		return NULL;
+	mutex_lock(&vm->svm->lock);
+	if (vm->closing)
+		*err = -ENOENT;
+	else
+		atomic_inc(&vm->inflight);
+	mutex_unlock(&vm->svm->lock);
+	if (*err) {
+		vsvm_vm_put(vm);
+		return NULL;
+	}
+	return vm;
+}
+
+static void vsvm_vm_put_active(struct vsvm_vm *vm)
+{
+	if (atomic_dec_and_test(&vm->inflight))
+		wake_up_all(&vm->idle_wq);
+	vsvm_vm_put(vm);
+}
+
 static void vsvm_submit_release(struct kref *kref)
 {
 	struct vsvm_submit *submit = container_of(kref, struct vsvm_submit,
@@ -161,7 +230,10 @@ void vsvm_submit_put(struct vsvm_submit *submit)
 	kref_put(&submit->refcount, vsvm_submit_release);
 }
 
-/* Tear a VM down once it is out of the file's table. */
+/*
+ * Tear a VM down once it is out of the file's table (see DOC: VM lifetime);
+ * its GPU SVM and page table go with the last reference.
+ */
 static void vsvm_vm_destroy(struct vsvm_vm *vm)
 {
 	struct vsvm_device *vdev = vm->vdev;
@@ -170,11 +242,14 @@ static void vsvm_vm_destroy(struct vsvm_vm *vm)
 
 	/*
 	 * Cancel the jobs (the engine checks at every page). Under the submit
-	 * lock: an exec racing with us either queued before, and is waited for
-	 * below, or sees the flag and queues nothing.
+	 * lock and the driver lock: an exec or an ioctl adding state racing
+	 * with us either came before, and is waited for below, or sees the
+	 * flag and does nothing.
 	 */
 	mutex_lock(&vm->submit_lock);
+	mutex_lock(&vm->svm->lock);
 	WRITE_ONCE(vm->closing, true);
+	mutex_unlock(&vm->svm->lock);
 	mutex_unlock(&vm->submit_lock);
 	wait_event(vm->idle_wq, !atomic_read(&vm->inflight));
 
@@ -186,8 +261,6 @@ static void vsvm_vm_destroy(struct vsvm_vm *vm)
 	mutex_unlock(&vm->submit_lock);
 
 	vsvm_userptr_destroy_all(vm);
-	vsvm_svm_detach(vm);
-	vsvm_pt_fini(vm);
 
 	mutex_lock(&vdev->vms_lock);
 	list_del(&vm->dev_link);
@@ -220,6 +293,7 @@ static int vsvm_vm_create_ioctl(struct drm_device *drm, void *data,
 	struct vsvm_file *vfile = file->driver_priv;
 	struct drm_vsvm_vm_create *args = data;
 	struct vsvm_vm *vm;
+	u32 id;
 	int err;
 
 	if (args->flags || args->reserved)
@@ -243,18 +317,23 @@ static int vsvm_vm_create_ioctl(struct drm_device *drm, void *data,
 	if (err)
 		goto err_free;
 
+	/* Reserve the id: VM_DESTROY of it fails until the VM is stored. */
+	err = xa_alloc(&vfile->vms, &id, NULL, xa_limit_32b, GFP_KERNEL);
+	if (err)
+		goto err_put;
+	vm->id = id;
 	mutex_lock(&vdev->vms_lock);
 	list_add_tail(&vm->dev_link, &vdev->vms);
 	mutex_unlock(&vdev->vms_lock);
 
-	err = xa_alloc(&vfile->vms, &vm->id, vm, xa_limit_32b, GFP_KERNEL);
-	if (err) {
-		vsvm_vm_destroy(vm);
-		return err;
-	}
-	args->vm_id = vm->id;
+	/* Publish it last (storing at a reserved index cannot fail). */
+	xa_store(&vfile->vms, id, vm, GFP_KERNEL);
+	args->vm_id = id;
 	return 0;
 
+err_put:
+	vsvm_vm_put(vm);
+	return err;
 err_free:
 	kfree(vm);
 	return err;
@@ -269,7 +348,12 @@ static int vsvm_vm_destroy_ioctl(struct drm_device *drm, void *data,
 
 	if (args->pad)
 		return -EINVAL;
-	vm = xa_erase(&vfile->vms, args->vm_id);
+	/* A reserved id (a VM being created) loads as NULL: leave it. */
+	xa_lock(&vfile->vms);
+	vm = xa_load(&vfile->vms, args->vm_id);
+	if (vm)
+		__xa_erase(&vfile->vms, args->vm_id);
+	xa_unlock(&vfile->vms);
 	if (!vm)
 		return -ENOENT;
 	vsvm_vm_destroy(vm);
@@ -458,12 +542,12 @@ static int vsvm_set_attr_ioctl(struct drm_device *drm, void *data,
 
 	if (args->reserved || !vsvm_user_pages_ok(args->start, args->size))
 		return -EINVAL;
-	vm = vsvm_vm_get_current(file, args->vm_id, &err);
+	vm = vsvm_vm_get_active(file, args->vm_id, &err);
 	if (!vm)
 		return err;
 	err = vsvm_svm_set_attr(vm, args->start, args->start + args->size,
 				args->attr, args->value);
-	vsvm_vm_put(vm);
+	vsvm_vm_put_active(vm);
 	return err;
 }
 
@@ -479,12 +563,12 @@ static int vsvm_prefetch_ioctl(struct drm_device *drm, void *data,
 		return -EINVAL;
 	if (args->region == DRM_VSVM_LOC_DEVICE && !to_vsvm_device(drm)->vram)
 		return -EOPNOTSUPP;
-	vm = vsvm_vm_get_current(file, args->vm_id, &err);
+	vm = vsvm_vm_get_active(file, args->vm_id, &err);
 	if (!vm)
 		return err;
 	err = vsvm_svm_prefetch(vm, args->start, args->start + args->size,
 				args->region == DRM_VSVM_LOC_DEVICE);
-	vsvm_vm_put(vm);
+	vsvm_vm_put_active(vm);
 	return err;
 }
 
@@ -499,13 +583,13 @@ static int vsvm_userptr_create_ioctl(struct drm_device *drm, void *data,
 	    !vsvm_user_pages_ok(args->addr, args->size) ||
 	    args->size > VSVM_USERPTR_MAX_SIZE)
 		return -EINVAL;
-	vm = vsvm_vm_get_current(file, args->vm_id, &err);
+	vm = vsvm_vm_get_active(file, args->vm_id, &err);
 	if (!vm)
 		return err;
 	err = vsvm_userptr_create(vm, args->addr, args->size,
 				  args->flags & DRM_VSVM_USERPTR_READ_ONLY,
 				  &args->handle);
-	vsvm_vm_put(vm);
+	vsvm_vm_put_active(vm);
 	return err;
 }
 
@@ -518,11 +602,11 @@ static int vsvm_userptr_bind_ioctl(struct drm_device *drm, void *data,
 
 	if (args->reserved || !PAGE_ALIGNED(args->gpu_va))
 		return -EINVAL;
-	vm = vsvm_vm_get_current(file, args->vm_id, &err);
+	vm = vsvm_vm_get_active(file, args->vm_id, &err);
 	if (!vm)
 		return err;
 	err = vsvm_userptr_bind(vm, args->handle, args->gpu_va);
-	vsvm_vm_put(vm);
+	vsvm_vm_put_active(vm);
 	return err;
 }
 
@@ -533,9 +617,9 @@ static int vsvm_userptr_destroy_ioctl(struct drm_device *drm, void *data,
 	struct vsvm_vm *vm;
 	int err;
 
-	vm = vsvm_vm_get(file, args->vm_id);
+	vm = vsvm_vm_get_current(file, args->vm_id, &err);
 	if (!vm)
-		return -ENOENT;
+		return err;
 	err = vsvm_userptr_destroy(vm, args->handle);
 	vsvm_vm_put(vm);
 	return err;
@@ -748,6 +832,8 @@ static struct platform_driver vsvm_platform_driver = {
 	.remove = vsvm_remove,
 	.driver = {
 		.name = "vsvm",
+		/* Unbinding a device with open files would free it in use. */
+		.suppress_bind_attrs = true,
 	},
 };
 

@@ -183,15 +183,20 @@ struct vsvm_range {
  * struct vsvm_vm - a GPU VM: a page table mirroring one process
  * @vdev: the device
  * @id: id in the file (user-visible)
- * @refcount: the file's reference plus one per submission
- * @svm: the GPU SVM
+ * @refcount: the file's reference, one per submission and one per ioctl
+ *            running on the VM; the last one detaches the VM from @svm and
+ *            frees @pt (see DOC: VM lifetime)
+ * @svm: the GPU SVM (for as long as the VM is referenced)
  * @svm_link: entry in &vsvm_svm.vms
  * @dev_link: entry in &vsvm_device.vms
  * @pt: the GPU page table: leaves of %VSVM_PT_LEAF_ENTRIES PTEs indexed by
  *      VA >> %VSVM_PT_LEAF_SHIFT; leaves live until the VM goes
  * @userptrs: userptr objects by handle (changed under &vsvm_svm.lock)
- * @closing: the VM is being destroyed: the engine cancels its jobs
- * @inflight: submissions queued or running
+ * @closing: the VM is being destroyed: the engine cancels its jobs, and
+ *           nothing new is added to the VM (set under @submit_lock and
+ *           &vsvm_svm.lock)
+ * @inflight: submissions queued or running, and ioctls adding state to the
+ *            VM running
  * @idle_wq: woken when @inflight drops to 0
  * @submit_lock: protects @submits and @next_seqno
  * @submits: asynchronous submissions not yet waited for, by seqno

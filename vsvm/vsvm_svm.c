@@ -412,9 +412,10 @@ static void vsvm_svm_unmap_device(struct vsvm_svm *svm,
 
 /**
  * vsvm_svm_detach() - take a VM out of its GPU SVM
- * @vm: the VM, whose engine work is finished
+ * @vm: the VM, whose last reference went: nothing uses it any more
  *
  * Drops the VM's reference on the GPU SVM; the last one tears it down.
+ * Takes the driver lock.
  */
 void vsvm_svm_detach(struct vsvm_vm *vm)
 {

@@ -59,7 +59,8 @@ static const struct mmu_interval_notifier_ops vsvm_userptr_notifier_ops = {
 
 /**
  * vsvm_userptr_create() - create a userptr over the caller's memory
- * @vm: the VM (the caller's process)
+ * @vm: the VM (the caller's process), not being destroyed: the ioctl is in
+ *      flight
  * @start: CPU address, page aligned
  * @size: size, page aligned
  * @read_only: the GPU may only read it
@@ -91,10 +92,12 @@ int vsvm_userptr_create(struct vsvm_vm *vm, unsigned long start,
 
 	mutex_lock(&vm->svm->lock);
 	err = xa_alloc(&vm->userptrs, &up->handle, up, xa_limit_32b, GFP_KERNEL);
+	/* Published: a USERPTR_DESTROY may free it once the lock drops. */
+	if (!err)
+		*handle = up->handle;
 	mutex_unlock(&vm->svm->lock);
 	if (err)
 		goto err_remove;
-	*handle = up->handle;
 	return 0;
 
 err_remove:
@@ -313,7 +316,8 @@ int vsvm_userptr_destroy(struct vsvm_vm *vm, u32 handle)
 
 /**
  * vsvm_userptr_destroy_all() - destroy every userptr of a VM
- * @vm: the VM, no longer used by the engine
+ * @vm: the VM being destroyed, no longer used by the engine or an ioctl
+ *      adding state (no userptr can come afterwards)
  */
 void vsvm_userptr_destroy_all(struct vsvm_vm *vm)
 {

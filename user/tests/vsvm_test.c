@@ -2015,4 +2015,518 @@ TEST(vram_unload_leaves_nothing)
 	munmap(p, size);
 }
 
+/* --- Lifetime: VM destroy racing ioctls (issue 9) --- */
+
+/*
+ * Racers call one ioctl on a VM again and again while the main thread
+ * destroys the VM; every round has a new VM. The destroy takes effect at one
+ * point in time, so each call's result is given by when it ran: a call that
+ * returned before the destroy began succeeds; a call that began after the
+ * destroy returned, or after any call of the round returned -ENOENT, fails
+ * with -ENOENT; a call overlapping the destroy succeeds if it comes before
+ * that point and fails with -ENOENT after it. No other result is possible.
+ */
+enum race_op {
+	RACE_SET_ATTR,
+	RACE_PREFETCH,
+	RACE_USERPTR_CREATE,
+	RACE_USERPTR_BIND,
+	RACE_STATS,
+};
+
+#define RACE_THREADS		2
+#define RACE_NSEC		(2 * 1000000000LL)
+#define RACE_MAX_HANDLES	4096
+
+struct race {
+	struct vsvm_dev dev;
+	enum race_op op;
+	char *buf;			/* SZ_64K the ioctls work on */
+	char *gpu;			/* SZ_64K PROT_NONE VA to bind at */
+	pthread_barrier_t start, end;
+	volatile int quit;
+	/* The round: */
+	volatile uint32_t vm;
+	uint32_t handle;		/* USERPTR_BIND: the VM's userptr */
+	uint64_t svm_id;		/* STATS: the VM's GPU SVM */
+	volatile int phase;		/* 0 before the destroy, 1 in it, 2 after */
+	volatile int enoent;		/* a call returned -ENOENT */
+	volatile int calls;
+	long overlap_ok, overlap_enoent;	/* calls overlapping a destroy */
+	pthread_mutex_t lock;		/* protects the fields below */
+	uint32_t handles[RACE_MAX_HANDLES];	/* USERPTR_CREATE results */
+	unsigned int num_handles;
+	char error[160];		/* the first violation */
+};
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void race_fail(struct race *r, const char *what, int err)
+{
+	pthread_mutex_lock(&r->lock);
+	if (!r->error[0])
+		snprintf(r->error, sizeof(r->error), "%s (returned %d)", what,
+			 err);
+	pthread_mutex_unlock(&r->lock);
+}
+
+static int race_call(struct race *r, uint32_t vm, int n, uint32_t *handle)
+{
+	struct drm_vsvm_stats s;
+	int err;
+
+	switch (r->op) {
+	case RACE_SET_ATTR:
+		return vsvm_set_attr(&r->dev, vm, r->buf, SZ_64K,
+				     DRM_VSVM_ATTR_READ_ONLY, n & 1);
+	case RACE_PREFETCH:
+		return vsvm_prefetch(&r->dev, vm, r->buf, SZ_64K,
+				     DRM_VSVM_LOC_SYSTEM);
+	case RACE_USERPTR_CREATE:
+		return vsvm_userptr_create(&r->dev, vm, r->buf, SZ_64K, 0,
+					   handle);
+	case RACE_USERPTR_BIND:
+		return vsvm_userptr_bind(&r->dev, vm, r->handle,
+					 (uintptr_t)r->gpu);
+	case RACE_STATS:
+		err = vsvm_stats(&r->dev, vm, &s);
+		if (!err && (s.vm_id != vm || s.svm_id != r->svm_id))
+			return -EILSEQ;	/* read a VM or GPU SVM freed under it */
+		return err;
+	}
+	return -EINVAL;
+}
+
+static void *race_thread(void *arg)
+{
+	struct race *r = arg;
+	int n;
+
+	for (;;) {
+		pthread_barrier_wait(&r->start);
+		if (r->quit)
+			return NULL;
+		for (n = 0;; n++) {
+			int before = r->phase, enoent_before = r->enoent;
+			uint32_t handle = 0;
+			int err = race_call(r, r->vm, n, &handle);
+			int after = r->phase;
+
+			__sync_fetch_and_add(&r->calls, 1);
+			if (err == -ENOENT)
+				r->enoent = 1;
+			if (before < 2 && after > 0)
+				__sync_fetch_and_add(err ? &r->overlap_enoent :
+						     &r->overlap_ok, 1);
+			if (err && err != -ENOENT)
+				race_fail(r, "neither 0 nor -ENOENT", err);
+			else if (err && after == 0)
+				race_fail(r, "-ENOENT before the destroy", err);
+			else if (!err && before == 2)
+				race_fail(r, "success after the destroy", err);
+			else if (!err && enoent_before)
+				race_fail(r, "success after an -ENOENT", err);
+			if (!err && r->op == RACE_USERPTR_CREATE) {
+				pthread_mutex_lock(&r->lock);
+				if (r->num_handles < RACE_MAX_HANDLES)
+					r->handles[r->num_handles++] = handle;
+				pthread_mutex_unlock(&r->lock);
+			}
+			if (before == 2)
+				break;
+		}
+		pthread_barrier_wait(&r->end);
+	}
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* One round; returns 0 or why it failed (in r->error). */
+static int race_round(struct race *r, int round)
+{
+	struct drm_vsvm_stats s;
+	uint32_t vm;
+	unsigned int i;
+	int err;
+
+	err = vsvm_vm_create(&r->dev, &vm);
+	if (!err && r->op == RACE_USERPTR_BIND)
+		err = vsvm_userptr_create(&r->dev, vm, r->buf, SZ_64K, 0,
+					  &r->handle);
+	if (!err && r->op == RACE_STATS) {
+		err = vsvm_stats(&r->dev, vm, &s);
+		r->svm_id = s.svm_id;
+	}
+	if (err) {
+		race_fail(r, "round setup failed", err);
+		return err;
+	}
+	r->vm = vm;
+	r->phase = 0;
+	r->enoent = 0;
+	r->calls = 0;
+	r->num_handles = 0;
+	pthread_barrier_wait(&r->start);
+	/* Destroy after 0 to 3 calls: different points of the calls. */
+	while (r->calls < round % 4)
+		sched_yield();
+	r->phase = 1;
+	err = vsvm_vm_destroy(&r->dev, vm);
+	r->phase = 2;
+	pthread_barrier_wait(&r->end);
+	if (err)
+		race_fail(r, "VM_DESTROY failed", err);
+
+	/* A fresh VM's userptr handles are 1, 2, ... in creation order. */
+	qsort(r->handles, r->num_handles, sizeof(r->handles[0]), cmp_u32);
+	for (i = 0; i < r->num_handles; i++)
+		if (r->handles[i] != i + 1)
+			race_fail(r, "USERPTR_CREATE gave a wrong handle",
+				  r->handles[i]);
+	return r->error[0] ? -EIO : 0;
+}
+
+/* Run rounds of @op for RACE_NSEC; returns the number of rounds or -errno. */
+static int race_run(struct race *r, enum race_op op)
+{
+	pthread_t t[RACE_THREADS];
+	int64_t end = now_ns() + RACE_NSEC;
+	int i, rounds = 0, err = 0;
+
+	r->op = op;
+	r->buf = map_anon(SZ_64K);
+	r->gpu = mmap(NULL, SZ_64K, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+		      -1, 0);
+	if (!r->buf || r->gpu == MAP_FAILED || vsvm_open(0, &r->dev))
+		return -ENOMEM;
+	memset(r->buf, 1, SZ_64K);
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_barrier_init(&r->start, NULL, RACE_THREADS + 1);
+	pthread_barrier_init(&r->end, NULL, RACE_THREADS + 1);
+	for (i = 0; i < RACE_THREADS; i++)
+		pthread_create(&t[i], NULL, race_thread, r);
+	while (!err && now_ns() < end)
+		err = race_round(r, rounds++);
+	r->quit = 1;
+	pthread_barrier_wait(&r->start);
+	for (i = 0; i < RACE_THREADS; i++)
+		pthread_join(t[i], NULL);
+	vsvm_close(&r->dev);
+	/*
+	 * No notifier may be left behind: its invalidation would run against
+	 * a freed VM here (and at exit).
+	 */
+	munmap(r->buf, SZ_64K);
+	munmap(r->gpu, SZ_64K);
+	return err ? err : rounds;
+}
+
+static void race_test(struct __test_metadata *_metadata, enum race_op op)
+{
+	static struct race r;
+	int rounds = race_run(&r, op);
+
+	EXPECT_LT(0, rounds) TH_LOG("%s", r.error);
+	TH_LOG("%d rounds; calls overlapping the destroy: %ld succeeded, %ld -ENOENT",
+	       rounds, r.overlap_ok, r.overlap_enoent);
+}
+
+TEST_F(vsvm, lifetime_destroy_vs_set_attr)
+{
+	race_test(_metadata, RACE_SET_ATTR);
+}
+
+TEST_F(vsvm, lifetime_destroy_vs_prefetch)
+{
+	race_test(_metadata, RACE_PREFETCH);
+}
+
+TEST_F(vsvm, lifetime_destroy_vs_userptr_create)
+{
+	race_test(_metadata, RACE_USERPTR_CREATE);
+}
+
+TEST_F(vsvm, lifetime_destroy_vs_userptr_bind)
+{
+	race_test(_metadata, RACE_USERPTR_BIND);
+}
+
+TEST_F(vsvm, lifetime_destroy_vs_stats)
+{
+	race_test(_metadata, RACE_STATS);
+}
+
+/*
+ * debugfs lists every VM of the device with its GPU SVM while VMs are
+ * destroyed: each line shows a VM (and its GPU SVM) that exists, never one
+ * freed under the reader.
+ */
+#define DEBUGFS_VMS	32
+
+struct debugfs_race {
+	const char *path;
+	uint32_t vms[DEBUGFS_VMS + 1];	/* the last is the fixture's */
+	uint64_t svms[DEBUGFS_VMS + 1];
+	struct vsvm_dev *dev;
+	volatile int next, stop;
+	long lines;
+	char bad[160];
+};
+
+static void *debugfs_reader(void *arg)
+{
+	static char buf[1 << 16];	/* one reader thread */
+	struct debugfs_race *d = arg;
+
+	while (!d->stop && !d->bad[0]) {
+		char *line = buf;
+
+		if (read_file(d->path, buf, sizeof(buf)) <= 0) {
+			snprintf(d->bad, sizeof(d->bad), "cannot read %s",
+				 d->path);
+			break;
+		}
+		while ((line = strstr(line, "\nvm "))) {
+			unsigned long long svm;
+			unsigned int vm, i;
+
+			line++;
+			if (sscanf(line, "vm %u svm %llu", &vm, &svm) != 2)
+				continue;
+			for (i = 0; i <= DEBUGFS_VMS; i++)
+				if (d->vms[i] == vm && d->svms[i] == svm)
+					break;
+			if (i > DEBUGFS_VMS)
+				snprintf(d->bad, sizeof(d->bad),
+					 "no such VM: %.60s", line);
+			d->lines++;
+		}
+	}
+	return NULL;
+}
+
+static void *debugfs_destroyer(void *arg)
+{
+	struct debugfs_race *d = arg;
+	int i;
+
+	while ((i = __sync_fetch_and_add(&d->next, 1)) < DEBUGFS_VMS)
+		if (vsvm_vm_destroy(d->dev, d->vms[i]))
+			snprintf(d->bad, sizeof(d->bad), "destroy failed");
+	return NULL;
+}
+
+TEST_F(vsvm, lifetime_destroy_vs_debugfs)
+{
+	static struct debugfs_race d;
+	int64_t end = now_ns() + RACE_NSEC;
+	struct drm_vsvm_stats s;
+	struct vsvm_dev dev;
+	char buf[64], *path = NULL;
+	pthread_t reader, destroyer;
+	int rounds = 0, i;
+	size_t k;
+	glob_t g;
+
+	if (glob("/sys/kernel/debug/dri/*/vsvm_stats", 0, NULL, &g))
+		SKIP(return, "no debugfs");
+	for (k = 0; k < g.gl_pathc && !path; k++)
+		if (read_file(g.gl_pathv[k], buf, sizeof(buf)) > 0 &&
+		    !strncmp(buf, "device 0 ", 9))
+			path = g.gl_pathv[k];
+	ASSERT_NE(NULL, path);
+	d.path = path;
+	d.dev = &dev;
+	ASSERT_EQ(0, vsvm_stats(&self->dev, self->vm, &s));
+	d.vms[DEBUGFS_VMS] = self->vm;
+	d.svms[DEBUGFS_VMS] = s.svm_id;
+	ASSERT_EQ(0, vsvm_open(0, &dev));
+	while (!d.bad[0] && now_ns() < end) {
+		for (i = 0; i < DEBUGFS_VMS; i++) {
+			ASSERT_EQ(0, vsvm_vm_create(&dev, &d.vms[i]));
+			ASSERT_EQ(0, vsvm_stats(&dev, d.vms[i], &s));
+			d.svms[i] = s.svm_id;
+		}
+		d.next = 0;
+		d.stop = 0;
+		ASSERT_EQ(0, pthread_create(&reader, NULL, debugfs_reader, &d));
+		ASSERT_EQ(0, pthread_create(&destroyer, NULL, debugfs_destroyer,
+					    &d));
+		debugfs_destroyer(&d);
+		pthread_join(destroyer, NULL);
+		d.stop = 1;
+		pthread_join(reader, NULL);
+		rounds++;
+	}
+	EXPECT_EQ(0, d.bad[0]) TH_LOG("%s", d.bad);
+	TH_LOG("%d rounds, %ld VM lines read", rounds, d.lines);
+	vsvm_close(&dev);
+	globfree(&g);
+}
+
+/*
+ * Ids are published last: threads create VMs (or userptrs) while others
+ * destroy guessed ids. With at most one object per creator alive, ids are
+ * the lowest free ones, 1 to the number of creators; each object is
+ * destroyed exactly once, by its creator or by a guesser.
+ */
+#define ID_CREATORS	3
+#define ID_GUESSERS	3
+
+struct id_race {
+	struct vsvm_dev dev;
+	uint32_t vm;			/* userptr race: the VM */
+	bool userptr;
+	char *buf;			/* userptr race: SZ_4K to mirror */
+	volatile int stop;
+	long created, destroyed;	/* atomically */
+	char bad[160];
+};
+
+static int id_create(struct id_race *r, uint32_t *id)
+{
+	if (r->userptr)
+		return vsvm_userptr_create(&r->dev, r->vm, r->buf, SZ_4K, 0,
+					   id);
+	return vsvm_vm_create(&r->dev, id);
+}
+
+static int id_destroy(struct id_race *r, uint32_t id)
+{
+	if (r->userptr)
+		return vsvm_userptr_destroy(&r->dev, r->vm, id);
+	return vsvm_vm_destroy(&r->dev, id);
+}
+
+static void id_count_destroy(struct id_race *r, int err)
+{
+	if (!err)
+		__sync_fetch_and_add(&r->destroyed, 1);
+	else if (err != -ENOENT)
+		snprintf(r->bad, sizeof(r->bad), "destroy returned %d", err);
+}
+
+static void *id_creator(void *arg)
+{
+	struct id_race *r = arg;
+	uint32_t id;
+	int err;
+
+	while (!r->stop && !r->bad[0]) {
+		err = id_create(r, &id);
+		if (err) {
+			snprintf(r->bad, sizeof(r->bad), "create returned %d",
+				 err);
+			break;
+		}
+		__sync_fetch_and_add(&r->created, 1);
+		if (id < 1 || id > ID_CREATORS)
+			snprintf(r->bad, sizeof(r->bad), "created id %#x", id);
+		id_count_destroy(r, id_destroy(r, id));
+	}
+	return NULL;
+}
+
+static void *id_guesser(void *arg)
+{
+	struct id_race *r = arg;
+	uint32_t id = 0;
+
+	while (!r->stop && !r->bad[0])
+		id_count_destroy(r, id_destroy(r, id++ % ID_CREATORS + 1));
+	return NULL;
+}
+
+static void id_race_run(struct __test_metadata *_metadata, struct id_race *r)
+{
+	pthread_t t[ID_CREATORS + ID_GUESSERS];
+	uint32_t id;
+	int i;
+
+	for (i = 0; i < ID_CREATORS + ID_GUESSERS; i++)
+		ASSERT_EQ(0, pthread_create(&t[i], NULL,
+					    i < ID_CREATORS ? id_creator :
+							      id_guesser, r));
+	usleep(RACE_NSEC / 1000);
+	r->stop = 1;
+	for (i = 0; i < ID_CREATORS + ID_GUESSERS; i++)
+		pthread_join(t[i], NULL);
+	EXPECT_EQ(0, r->bad[0]) TH_LOG("%s", r->bad);
+	EXPECT_LT(0, r->created);
+	EXPECT_EQ(r->created, r->destroyed);
+	for (id = 1; id <= ID_CREATORS; id++)
+		EXPECT_EQ(-ENOENT, id_destroy(r, id));
+	TH_LOG("%ld created and destroyed", r->created);
+}
+
+TEST(lifetime_vm_id_published_last)
+{
+	static struct id_race r;
+
+	ASSERT_EQ(0, vsvm_open(0, &r.dev));
+	id_race_run(_metadata, &r);
+	vsvm_close(&r.dev);
+}
+
+TEST(lifetime_userptr_handle_published_last)
+{
+	static struct id_race r = { .userptr = true };
+
+	r.buf = map_anon(SZ_4K);
+	ASSERT_NE(NULL, r.buf);
+	ASSERT_EQ(0, vsvm_open(0, &r.dev));
+	ASSERT_EQ(0, vsvm_vm_create(&r.dev, &r.vm));
+	id_race_run(_metadata, &r);
+	EXPECT_EQ(0, vsvm_vm_destroy(&r.dev, r.vm));
+	vsvm_close(&r.dev);
+	munmap(r.buf, SZ_4K);
+}
+
+/* USERPTR_DESTROY is a memory ioctl: only the VM's process may use it. */
+TEST_F(vsvm, lifetime_userptr_destroy_other_process)
+{
+	char *buf = map_anon(SZ_4K);
+	uint32_t handle;
+	int status;
+	pid_t pid;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, vsvm_userptr_create(&self->dev, self->vm, buf, SZ_4K, 0,
+					 &handle));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid)	/* the inherited file, another process */
+		_exit(-vsvm_userptr_destroy(&self->dev, self->vm, handle));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(EACCES, WEXITSTATUS(status));
+	EXPECT_EQ(0, vsvm_userptr_destroy(&self->dev, self->vm, handle));
+	munmap(buf, SZ_4K);
+}
+
+/* Unbinding a device with open files through sysfs is not possible. */
+TEST(lifetime_no_sysfs_bind_unbind)
+{
+	const char *drv = "/sys/bus/platform/drivers/vsvm";
+	char path[128];
+
+	ASSERT_EQ(0, access(drv, F_OK));
+	snprintf(path, sizeof(path), "%s/unbind", drv);
+	EXPECT_EQ(-1, access(path, F_OK));
+	EXPECT_EQ(ENOENT, errno);
+	snprintf(path, sizeof(path), "%s/bind", drv);
+	EXPECT_EQ(-1, access(path, F_OK));
+	EXPECT_EQ(ENOENT, errno);
+}
+
 TEST_HARNESS_MAIN

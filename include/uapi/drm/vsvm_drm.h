@@ -112,7 +112,10 @@ struct drm_vsvm_vm_create {
  * @vm_id: the VM
  * @pad: zero
  *
- * Jobs of the VM still queued or running are cancelled (-ECANCELED).
+ * Jobs of the VM still queued or running are cancelled (-ECANCELED). Ioctls
+ * adding to the VM (SET_ATTR, PREFETCH, USERPTR_CREATE, USERPTR_BIND) that
+ * run meanwhile finish first; from then on every ioctl on the VM fails with
+ * -ENOENT.
  */
 struct drm_vsvm_vm_destroy {
 	__u32 vm_id;
