@@ -607,19 +607,35 @@ static void vsvm_bind_range(struct vsvm_vm *vm, struct drm_gpusvm_range *r,
 	}
 }
 
+/**
+ * enum vsvm_place - where vsvm_svm_fault() puts the pages it maps
+ * @VSVM_PLACE_BY_ATTR: a GPU fault: where the preferred-location attribute
+ *                      says (this device's VRAM pages stay where they are)
+ * @VSVM_PLACE_DEVICE: a prefetch to the device: migrate to its VRAM
+ * @VSVM_PLACE_SYSTEM: a prefetch to system memory: device pages come back
+ *                     (the fault asks for no device-private owner, so
+ *                     hmm_range_fault() migrates them), whatever the
+ *                     attribute says
+ */
+enum vsvm_place {
+	VSVM_PLACE_BY_ATTR,
+	VSVM_PLACE_DEVICE,
+	VSVM_PLACE_SYSTEM,
+};
+
 /*
  * Service a GPU fault at @addr from the process's memory: find or create the
  * range, fault and DMA-map its pages for the VM's device, bind them. Returns
  * the end of the bound range in @bound_end.
  */
 static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
-			  bool to_devmem, unsigned long *bound_end)
+			  enum vsvm_place place, unsigned long *bound_end)
 {
 	struct vsvm_svm *svm = vm->svm;
 	struct vsvm_attr attr;
 	unsigned long start, end;
 	unsigned long failed_start = 0, failed_end = 0;
-	bool evicted = false, migrated = false, want_vram;
+	bool evicted = false, migrated = false, want_vram, to_devmem;
 	unsigned int tries;
 	int err;
 
@@ -631,17 +647,21 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 	start = attr.start;
 	end = attr.end;
 	vsvm_userptr_clip(vm, addr, &start, &end);
-	to_devmem |= attr.preferred_loc == DRM_VSVM_LOC_DEVICE;
+	to_devmem = place == VSVM_PLACE_DEVICE ||
+		    (place == VSVM_PLACE_BY_ATTR &&
+		     attr.preferred_loc == DRM_VSVM_LOC_DEVICE);
 
 	for (tries = 0; tries < VSVM_FAULT_TRIES; tries++) {
 		/*
 		 * The range itself is only MM state: create it read-only. This
-		 * device's VRAM pages are mapped as they are; other devices'
-		 * are migrated back by the fault (no peer access).
+		 * device's VRAM pages are mapped as they are (unless a
+		 * prefetch wants system memory); other devices' are migrated
+		 * back by the fault (no peer access).
 		 */
 		struct drm_gpusvm_ctx ctx = {
 			.read_only = true,
-			.device_private_page_owner = vm->vdev,
+			.device_private_page_owner =
+				place == VSVM_PLACE_SYSTEM ? NULL : vm->vdev,
 			.devmem_possible = !!vm->vdev->vram,
 			.allow_mixed = true,
 		};
@@ -678,6 +698,17 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 		if (want_vram && !migrated && pages->notifier_seq == ULONG_MAX) {
 			migrated = true;
 			vsvm_vram_migrate(vm->vdev, svm->gpusvm.mm, rs, re);
+		}
+
+		/*
+		 * To system memory: a valid mapping of this device's VRAM
+		 * would be kept as it is by get_pages; evict it first.
+		 */
+		pflags.__flags = READ_ONCE(pages->flags.__flags);
+		if (place == VSVM_PLACE_SYSTEM && pflags.has_devmem_pages &&
+		    !evicted) {
+			evicted = true;
+			drm_gpusvm_range_evict(&svm->gpusvm, r);
 		}
 
 		/*
@@ -792,7 +823,7 @@ int vsvm_handle_fault(struct vsvm_vm *vm, unsigned long addr, bool write)
 		if (!err)
 			vsvm_count(vm, userptr_faults, 1);
 	} else {
-		err = vsvm_svm_fault(vm, addr, write, false, &end);
+		err = vsvm_svm_fault(vm, addr, write, VSVM_PLACE_BY_ATTR, &end);
 	}
 	mutex_unlock(&svm->lock);
 
@@ -846,59 +877,13 @@ int vsvm_svm_set_attr(struct vsvm_vm *vm, unsigned long start,
 }
 
 /**
- * vsvm_svm_prefetch_range() - prefetch the range at an address
- * @vm: the VM
- * @addr: the address
- * @to_devmem: migrate the range to the device's VRAM first; else to system
- *             memory
- * @next: out: the end of the range bound
- *
- * Binds writable where the memory allows it, read-only elsewhere. To system
- * memory the fault leaves this device's own VRAM pages where they are: they
- * go back with drm_gpusvm_range_evict(), whose invalidation drops the
- * mapping, and a second fault maps the system pages. Driver lock held.
- *
- * Return: 0 or the fault's (or the eviction's) error.
- */
-static int vsvm_svm_prefetch_range(struct vsvm_vm *vm, unsigned long addr,
-				   bool to_devmem, unsigned long *next)
-{
-	struct vsvm_svm *svm = vm->svm;
-	struct drm_gpusvm_pages_flags pflags;
-	struct drm_gpusvm_notifier *notifier;
-	struct drm_gpusvm_range *r;
-	bool evicted = false;
-	int err;
-
-	lockdep_assert_held(&svm->lock);
-
-	for (;;) {
-		err = vsvm_svm_fault(vm, addr, true, to_devmem, next);
-		if (err == -EACCES)
-			err = vsvm_svm_fault(vm, addr, false, to_devmem, next);
-		if (err || to_devmem || evicted)
-			return err;
-		/* The range just bound: only removed under the driver lock. */
-		notifier = drm_gpusvm_notifier_find(&svm->gpusvm, addr, addr + 1);
-		r = drm_gpusvm_range_find(notifier, addr, addr + 1);
-		pflags.__flags = READ_ONCE(vsvm_range_pages(svm, to_vsvm_range(r),
-							    vm->vdev)->flags.__flags);
-		if (!pflags.has_devmem_pages)
-			return 0;
-		err = drm_gpusvm_range_evict(&svm->gpusvm, r);
-		if (err)
-			return err;
-		evicted = true;
-	}
-}
-
-/**
  * vsvm_svm_prefetch() - fault an interval into the GPU ahead of use
  * @vm: the VM
  * @start: start, page aligned
  * @end: end (exclusive), page aligned
  * @to_devmem: migrate the ranges to the device's VRAM first; else bring the
  *             device's VRAM pages of the interval back to system memory
+ *             (whatever the preferred location)
  *
  * Binds writable where the memory allows it, read-only elsewhere. Userptr
  * bindings in the interval are skipped. Pages that cannot migrate stay in
@@ -909,6 +894,7 @@ static int vsvm_svm_prefetch_range(struct vsvm_vm *vm, unsigned long addr,
 int vsvm_svm_prefetch(struct vsvm_vm *vm, unsigned long start,
 		      unsigned long end, bool to_devmem)
 {
+	enum vsvm_place place = to_devmem ? VSVM_PLACE_DEVICE : VSVM_PLACE_SYSTEM;
 	struct vsvm_svm *svm = vm->svm;
 	unsigned long addr, next;
 	int err = 0;
@@ -922,7 +908,9 @@ int vsvm_svm_prefetch(struct vsvm_vm *vm, unsigned long start,
 			next = up->gpu_va + up->size;
 			continue;
 		}
-		err = vsvm_svm_prefetch_range(vm, addr, to_devmem, &next);
+		err = vsvm_svm_fault(vm, addr, true, place, &next);
+		if (err == -EACCES)
+			err = vsvm_svm_fault(vm, addr, false, place, &next);
 		if (err)
 			break;
 	}

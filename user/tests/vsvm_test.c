@@ -1777,6 +1777,42 @@ TEST_F(vsvm, vram_prefetch_to_system_moves_pages_out)
 }
 
 /*
+ * An explicit prefetch to system memory wins over a preferred location of
+ * DEVICE: the data leaves VRAM and stays out until the next GPU fault.
+ */
+TEST_F(vsvm, vram_prefetch_to_system_beats_preferred_location)
+{
+	const size_t size = SZ_2M;
+	char *resv = map_anon(size + SZ_2M), *p;
+	struct drm_vsvm_stats s0, s1, s2;
+	uint64_t sum;
+
+	NEED_VRAM();
+	ASSERT_NE(NULL, resv);
+	p = (char *)(((unsigned long)resv + SZ_2M - 1) & ~(SZ_2M - 1));
+	fill_pattern(p, size, 43);
+	ASSERT_EQ(0, vsvm_set_attr(&self->dev, self->vm, p, size,
+				   DRM_VSVM_ATTR_PREFERRED_LOC,
+				   DRM_VSVM_LOC_DEVICE));
+	s0 = stats_of(&self->dev, self->vm);
+	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, p, size, &sum));
+	s1 = stats_of(&self->dev, self->vm);
+	ASSERT_EQ(s0.vram_used + size, s1.vram_used);	/* by the attribute */
+
+	ASSERT_EQ(0, vsvm_prefetch(&self->dev, self->vm, p, size,
+				   DRM_VSVM_LOC_SYSTEM));
+	s2 = stats_of(&self->dev, self->vm);
+	EXPECT_EQ(s0.vram_used, s2.vram_used);
+	EXPECT_EQ(size / SZ_4K, s2.vram_pages_out - s1.vram_pages_out);
+	EXPECT_EQ(0, vsvm_checksum(&self->dev, self->vm, p, size, &sum));
+	EXPECT_EQ(vsvm_fnv1a(p, size), sum);
+	s1 = stats_of(&self->dev, self->vm);
+	EXPECT_EQ(s2.faults, s1.faults);
+	EXPECT_EQ(s2.vram_pages_out, s1.vram_pages_out);
+	munmap(resv, size + SZ_2M);
+}
+
+/*
  * The driver reloaded with vram_size=4 (two 2 MiB blocks per device), so that
  * a few processes evict each other all the time; the teardown reloads it with
  * the parameters it had.
