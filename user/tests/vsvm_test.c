@@ -483,7 +483,8 @@ TEST_F_TIMEOUT(vsvm, larger_than_notifier, 120)
 	for (off = 0; off < size; off += SZ_64K)
 		ASSERT_EQ(0xc3, (unsigned char)p[off]) TH_LOG("offset %zu", off);
 	EXPECT_EQ(0xc3, (unsigned char)p[size - 1]);
-	boundary = (char *)(((unsigned long)p + nsz) & ~(nsz - 1));
+	/* A notifier boundary with 1 MiB of the buffer on each side. */
+	boundary = (char *)(((unsigned long)p + SZ_1M + nsz - 1) & ~(nsz - 1));
 	fill_pattern(boundary - SZ_1M, 2 * SZ_1M, 3);
 	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, boundary - SZ_1M,
 				   2 * SZ_1M, &sum));
