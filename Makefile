@@ -2,6 +2,7 @@
 # gpusvm: build, lint and test everything in a QEMU VM running the test kernel.
 #
 #   make check    lint + stock-headers compile check + KUnit and selftests in the VM
+#   make check-full   the check suite on the KASAN/UBSAN/KFENCE kernel
 #   make demo     boot the VM and show the modules working
 #   make bench    vsvm side by side with the kernel's test_hmm, one VM run
 #   make shell    interactive VM shell;  make run CMD='...'  one command in the VM
@@ -36,13 +37,20 @@ else
 BOUNCE_TESTS ?= load:vsvm selftest:vsvm_dma_bounce_test unload:vsvm
 endif
 VM_TIMEOUT ?= 1800
+# make check-full: the same units on the KASAN kernel (vm/kernel-kasan.config
+# on top of vm/kernel.config), plus FULL_EXTRA_TESTS: the place for units too
+# slow for make check (stress, fuzz), appended after TESTS in the same VM run.
+FULL_EXTRA_TESTS ?=
+FULL_TESTS = $(TESTS) $(FULL_EXTRA_TESTS)
+FULL_VM_TIMEOUT ?= 3600
 
 kdir = $$(bash $(VM)/build-kernel.sh)
+kasan_kdir = $$(bash $(VM)/build-kernel.sh kasan)
 ksrc = $$(. $(VM)/lib.sh && kernel_src_dir)
 stock_kdir = $$(. $(VM)/lib.sh && stock_kdir)
 
 .PHONY: all deps kernel modules modules-stock user initramfs lint check demo \
-	bench shell run clean
+	bench shell run clean kernel-kasan modules-kasan initramfs-kasan check-full
 
 all: modules modules-stock user
 
@@ -61,6 +69,20 @@ modules: kernel
 	if [ $$rc -ne 0 ] || printf '%s\n' "$$out" | grep -q 'warning:'; then \
 		echo "modules: build or sparse warnings (above)"; exit 1; fi
 	@echo "modules: built against the test kernel (sparse clean)"
+
+# The KASAN kernel (vm/kernel-kasan.config): built once, cached like the other.
+kernel-kasan: deps
+	@bash $(VM)/build-kernel.sh kasan >/dev/null
+
+# The modules against the KASAN kernel: same flags as make modules.
+modules-kasan: kernel-kasan
+	@mkdir -p $(BUILD)/kmod-kasan
+	@rsync -a --delete $(KMOD_SOURCES) $(BUILD)/kmod-kasan/
+	@out=$$($(MAKE) -s -C $(kasan_kdir) M=$(BUILD)/kmod-kasan C=1 W=1 KCFLAGS=-Werror \
+		-j$$(nproc) 2>&1); rc=$$?; printf '%s\n' "$$out" | grep -v '^  CHECK' ; \
+	if [ $$rc -ne 0 ] || printf '%s\n' "$$out" | grep -q 'warning:'; then \
+		echo "modules-kasan: build or sparse warnings (above)"; exit 1; fi
+	@echo "modules-kasan: built against the KASAN kernel (sparse clean)"
 
 # Compile check against Debian's stock headers (DEVICE_PRIVATE and KUnit off).
 modules-stock: deps
@@ -97,6 +119,10 @@ user: kernel
 initramfs: modules user
 	@bash $(VM)/mkinitramfs.sh $(addprefix $(BUILD)/kmod-test/,$(KMODS))
 
+initramfs-kasan: modules-kasan user
+	@KCONFIG_VARIANT=kasan bash $(VM)/mkinitramfs.sh \
+		$(addprefix $(BUILD)/kmod-kasan/,$(KMODS))
+
 lint: kernel
 	@bash $(VM)/lint.sh
 
@@ -111,6 +137,22 @@ check: lint modules-stock initramfs
 		bash $(VM)/run-vm.sh --timeout 600 --log $$blog \
 			--append swiotlb=force -- run-tests $(BOUNCE_TESTS) >/dev/null; \
 		echo "VM console log (swiotlb=force): $$blog"; \
+	fi; \
+	python3 $(VM)/summarize.py --check $(VM)/check-log.sh $$logs
+
+# The check suite (TESTS + FULL_EXTRA_TESTS, then the swiotlb=force VM) on
+# the KASAN kernel. Any KASAN, UBSAN or KFENCE report fails it (check-log.sh).
+check-full: initramfs-kasan
+	@mkdir -p $(BUILD)/logs
+	@log=$(BUILD)/logs/check-full-$$(date +%Y%m%d-%H%M%S).log; logs=$$log; \
+	bash $(VM)/run-vm.sh --kernel-variant kasan --timeout $(FULL_VM_TIMEOUT) \
+		--log $$log -- run-tests $(FULL_TESTS) >/dev/null; \
+	echo "VM console log (KASAN kernel): $$log"; \
+	if [ -n "$(BOUNCE_TESTS)" ]; then \
+		blog=$${log%.log}-swiotlb.log; logs="$$logs $$blog"; \
+		bash $(VM)/run-vm.sh --kernel-variant kasan --timeout 1200 --log $$blog \
+			--append swiotlb=force -- run-tests $(BOUNCE_TESTS) >/dev/null; \
+		echo "VM console log (KASAN kernel, swiotlb=force): $$blog"; \
 	fi; \
 	python3 $(VM)/summarize.py --check $(VM)/check-log.sh $$logs
 

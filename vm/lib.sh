@@ -5,6 +5,11 @@
 # $GPUSVM_CACHE, outside the clone, so a fresh clone on the same machine reuses
 # it. The test kernel's directory name is keyed by the config fragment's hash
 # and the linux-source package version.
+#
+# KCONFIG_VARIANT selects a second test kernel: empty (the default) is
+# allnoconfig + vm/kernel.config; "kasan" merges vm/kernel-kasan.config on top
+# (KASAN, UBSAN, KFENCE) and has its own cache key, build directory and
+# initramfs, so both kernels stay cached side by side.
 
 VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP_DIR=$(cd "$VM_DIR/.." && pwd)
@@ -44,14 +49,41 @@ src_version() {
 # Pristine kernel source tree, extracted once per package version.
 kernel_src_dir() { echo "$GPUSVM_CACHE/src-$(src_version)/linux-source-6.1"; }
 
+# The test kernel variant: "" (default) or the NAME of a vm/kernel-NAME.config.
+kernel_variant() {
+	local v=${KCONFIG_VARIANT:-}
+	[ "$v" != default ] || v=
+	[ -z "$v" ] || [ -f "$VM_DIR/kernel-$v.config" ] ||
+		die "unknown KCONFIG_VARIANT '$v' (no vm/kernel-$v.config)"
+	echo "$v"
+}
+
+# The config fragments of the variant, in merge order (later ones win).
+kernel_fragments() {
+	local v
+	v=$(kernel_variant)
+	echo "$VM_DIR/kernel.config${v:+ $VM_DIR/kernel-$v.config}"
+}
+
+# The default kernel's key hashes vm/kernel.config alone (as it always did, so
+# its cached build stays valid); a variant's key hashes every fragment.
 kernel_key() {
-	local h
-	h=$(sha256sum "$VM_DIR/kernel.config" | cut -c1-16)
-	echo "$(src_version)-$h"
+	local h v
+	v=$(kernel_variant)
+	# shellcheck disable=SC2046 # one word per fragment file
+	h=$(cat $(kernel_fragments) | sha256sum | cut -c1-16)
+	echo "${v:+$v-}$(src_version)-$h"
 }
 
 # Build directory (O=) of the test kernel: also the KDIR for our modules.
 kernel_build_dir() { echo "$GPUSVM_CACHE/kernel-$(kernel_key)"; }
+
+# The VM's initramfs for the variant's kernel (its modules are in it).
+initramfs_path() {
+	local v
+	v=$(kernel_variant)
+	echo "$TOP_DIR/build/initramfs${v:+-$v}.cpio.gz"
+}
 
 # Directory of Debian's stock kernel headers (the compile-only target).
 stock_kdir() {
@@ -62,3 +94,6 @@ stock_kdir() {
 }
 
 JOBS=${JOBS:-$(nproc)}
+
+# Fail early (in the sourcing script) on an unknown KCONFIG_VARIANT.
+kernel_variant >/dev/null

@@ -2,14 +2,17 @@
 # SPDX-License-Identifier: GPL-2.0
 # Pack the VM's initramfs: static busybox, the test kernel's modules plus the
 # project's modules (given as arguments), the project's static programs from
-# build/bin and the guest scripts. Output: build/initramfs.cpio.gz
+# build/bin and the guest scripts. Output: build/initramfs.cpio.gz, or
+# build/initramfs-VARIANT.cpio.gz for the KCONFIG_VARIANT=VARIANT kernel.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
+variant=$(kernel_variant)
 kdir=$(kernel_build_dir)
-[ -f "$kdir/.complete" ] || die "no test kernel: run 'make kernel'"
+[ -f "$kdir/.complete" ] || die "no test kernel: run 'make kernel${variant:+-$variant}'"
 kver=$(cat "$kdir/include/config/kernel.release")
-root=$TOP_DIR/build/initramfs-root
+out=$(initramfs_path)
+root=$TOP_DIR/build/initramfs-root${variant:+-$variant}
 rm -rf "$root"
 mkdir -p "$root"/{bin,dev,proc,sys,tmp,run,etc,lib/modules,opt/gpusvm/bin}
 
@@ -31,7 +34,6 @@ if [ -d "$TOP_DIR/build/bin" ]; then
 	cp "$TOP_DIR"/build/bin/* "$root/opt/gpusvm/bin/" 2>/dev/null || true
 fi
 
-(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -1) \
-	>"$TOP_DIR/build/initramfs.cpio.gz.tmp"
-mv "$TOP_DIR/build/initramfs.cpio.gz.tmp" "$TOP_DIR/build/initramfs.cpio.gz"
-log "initramfs: $(du -h "$TOP_DIR/build/initramfs.cpio.gz" | cut -f1), kernel $kver, $# project modules"
+(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -1) >"$out.tmp"
+mv "$out.tmp" "$out"
+log "initramfs${variant:+ ($variant)}: $(du -h "$out" | cut -f1), kernel $kver, $# project modules"

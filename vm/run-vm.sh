@@ -3,11 +3,16 @@
 # Boot the test kernel in QEMU (TCG) with the project's initramfs and run one
 # job in it.
 #
-#   run-vm.sh [--timeout SEC] [--log FILE] [--mem SIZE] [--append ARGS] -- COMMAND [ARG...]
-#   run-vm.sh --shell
+#   run-vm.sh [--timeout SEC] [--log FILE] [--mem SIZE] [--append ARGS]
+#             [--kernel-variant NAME] -- COMMAND [ARG...]
+#   run-vm.sh [--kernel-variant NAME] --shell
 #
 # --append adds kernel command-line arguments (e.g. swiotlb=force). The
 # kernel always boots with secretmem.enable=1, so memfd_secret() exists.
+# --kernel-variant (or KCONFIG_VARIANT in the environment) boots another test
+# kernel with its own initramfs: "kasan" is the KASAN/UBSAN/KFENCE kernel
+# (make kernel-kasan initramfs-kasan), given 3G of memory unless --mem says
+# otherwise (KASAN's shadow takes an eighth of it, its quarantine more).
 #
 # The console is streamed to stdout and saved whole to the log file, whose path
 # is printed at the end. The exit code is the job's exit code in the guest, or
@@ -21,7 +26,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 timeout=1200
-mem=2G
+mem=
 append=
 log=
 shell=0
@@ -31,6 +36,7 @@ while [ $# -gt 0 ]; do
 	--log) log=$2; shift 2 ;;
 	--mem) mem=$2; shift 2 ;;
 	--append) append=$2; shift 2 ;;
+	--kernel-variant) export KCONFIG_VARIANT=$2; shift 2 ;;
 	--shell) shell=1; shift ;;
 	--) shift; break ;;
 	*) die "unknown option $1 (see the header of $0)" ;;
@@ -38,10 +44,18 @@ while [ $# -gt 0 ]; do
 done
 [ $shell -eq 1 ] || [ $# -gt 0 ] || die "no command given (or --shell)"
 
+kernel_variant >/dev/null # dies on an unknown variant
+variant=$(kernel_variant)
+if [ -z "$mem" ]; then
+	case "$variant" in
+	kasan) mem=3G ;;
+	*) mem=2G ;;
+	esac
+fi
 kdir=$(kernel_build_dir)
-[ -f "$kdir/.complete" ] || die "no test kernel: run 'make kernel'"
-initramfs=$TOP_DIR/build/initramfs.cpio.gz
-[ -f "$initramfs" ] || die "no $initramfs: run 'make initramfs'"
+[ -f "$kdir/.complete" ] || die "no test kernel: run 'make kernel${variant:+-$variant}'"
+initramfs=$(initramfs_path)
+[ -f "$initramfs" ] || die "no $initramfs: run 'make initramfs${variant:+-$variant}'"
 
 mkdir -p "$TOP_DIR/build/logs"
 [ -n "$log" ] || log=$TOP_DIR/build/logs/vm-$(date +%Y%m%d-%H%M%S)-$$.log
