@@ -299,7 +299,7 @@ static int vsvm_vm_create_ioctl(struct drm_device *drm, void *data,
 	if (args->flags || args->reserved)
 		return -EINVAL;
 
-	vm = kzalloc(sizeof(*vm), GFP_KERNEL);
+	vm = kzalloc(sizeof(*vm), GFP_KERNEL_ACCOUNT);
 	if (!vm)
 		return -ENOMEM;
 	vm->vdev = vdev;
@@ -318,9 +318,12 @@ static int vsvm_vm_create_ioctl(struct drm_device *drm, void *data,
 		goto err_free;
 
 	/* Reserve the id: VM_DESTROY of it fails until the VM is stored. */
-	err = xa_alloc(&vfile->vms, &id, NULL, xa_limit_32b, GFP_KERNEL);
-	if (err)
+	err = xa_alloc(&vfile->vms, &id, NULL,
+		       XA_LIMIT(1, VSVM_MAX_VMS_PER_FILE), GFP_KERNEL_ACCOUNT);
+	if (err) {
+		err = err == -EBUSY ? -ENOSPC : err;
 		goto err_put;
+	}
 	vm->id = id;
 	mutex_lock(&vdev->vms_lock);
 	list_add_tail(&vm->dev_link, &vdev->vms);
@@ -422,7 +425,7 @@ static int vsvm_exec_ioctl(struct drm_device *drm, void *data,
 		return err;
 
 	submit = kvzalloc(struct_size(submit, jobs, args->num_jobs),
-			  GFP_KERNEL);
+			  GFP_KERNEL_ACCOUNT);
 	if (!submit) {
 		vsvm_vm_put(vm);
 		return -ENOMEM;
@@ -734,11 +737,12 @@ static int vsvm_stats_show(struct seq_file *m, void *unused)
 	list_for_each_entry(vm, &vdev->vms, dev_link) {
 		struct vsvm_svm *svm = vm->svm;
 
-		seq_printf(m, "vm %u svm %llu ranges_live %lld ranges_created %lld gc_runs %lld gc_ranges %lld ",
+		seq_printf(m, "vm %u svm %llu ranges_live %lld ranges_created %lld gc_runs %lld gc_ranges %lld pt_leaves %lld ",
 			   vm->id, svm->id, atomic64_read(&svm->ranges_live),
 			   atomic64_read(&svm->ranges_created),
 			   atomic64_read(&svm->gc_runs),
-			   atomic64_read(&svm->gc_ranges));
+			   atomic64_read(&svm->gc_ranges),
+			   atomic64_read(&vm->stats.pt_leaves));
 		vsvm_counters_show(m, &vm->stats);
 		seq_puts(m, "\n");
 	}

@@ -27,6 +27,9 @@
 #define VSVM_MAX_JOBS		1024
 #define VSVM_MAX_INFLIGHT	16
 #define VSVM_USERPTR_MAX_SIZE	SZ_256M
+/* Caps on what one file and one VM may hold (-ENOSPC beyond). */
+#define VSVM_MAX_VMS_PER_FILE	64
+#define VSVM_MAX_USERPTRS	1024
 /* Times one GPU access may fault before its job fails with -EBUSY. */
 #define VSVM_FAULT_TRIES	16
 
@@ -47,6 +50,7 @@
  * @bytes_moved: bytes the engine read or wrote
  * @invalidations: zaps of GPU PTEs by an invalidation
  * @userptr_faults: faults serviced from a userptr
+ * @pt_leaves: GPU page-table leaves allocated now
  */
 struct vsvm_counters {
 	atomic64_t faults;
@@ -57,6 +61,7 @@ struct vsvm_counters {
 	atomic64_t bytes_moved;
 	atomic64_t invalidations;
 	atomic64_t userptr_faults;
+	atomic64_t pt_leaves;
 };
 
 /**
@@ -317,6 +322,8 @@ int vsvm_pt_prepare(struct vsvm_vm *vm, unsigned long start,
 void vsvm_pt_set(struct vsvm_vm *vm, unsigned long va, u64 pte);
 unsigned long vsvm_pt_zap(struct vsvm_vm *vm, unsigned long start,
 			  unsigned long end);
+void vsvm_pt_release_leaves(struct vsvm_vm *vm, unsigned long start,
+			    unsigned long end);
 void vsvm_pt_fini(struct vsvm_vm *vm);
 void vsvm_tlb_flush(struct vsvm_device *vdev);
 void vsvm_copy_engine_run(struct vsvm_device *vdev, void (*fn)(void *arg),

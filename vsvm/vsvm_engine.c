@@ -28,6 +28,10 @@
  * fails the job with the faulting address; one that keeps racing
  * invalidations fails it with -EBUSY after %VSVM_FAULT_TRIES tries.
  *
+ * Leaves are allocated when a range or userptr is bound and freed, once
+ * empty, when it goes (vsvm_pt_release_leaves()): the page table follows
+ * what is mapped, not what was ever mapped.
+ *
  * The page table is written without the TLB: binds fill PTEs under the GPU
  * SVM's notifier lock (read), invalidations zap them under the same lock
  * (write) and then take the TLB for write once. When that returns, the engine
@@ -74,17 +78,60 @@ int vsvm_pt_prepare(struct vsvm_vm *vm, unsigned long start,
 
 		if (xa_load(&vm->pt, idx))
 			continue;
-		leaf = kcalloc(VSVM_PT_LEAF_ENTRIES, sizeof(*leaf), GFP_KERNEL);
+		leaf = kcalloc(VSVM_PT_LEAF_ENTRIES, sizeof(*leaf),
+			       GFP_KERNEL_ACCOUNT);
 		if (!leaf)
 			return -ENOMEM;
-		err = xa_insert(&vm->pt, idx, leaf, GFP_KERNEL);
+		err = xa_insert(&vm->pt, idx, leaf, GFP_KERNEL_ACCOUNT);
 		if (err) {
 			kfree(leaf);
 			if (err != -EBUSY)
 				return err;
+			continue;
 		}
+		vsvm_count(vm, pt_leaves, 1);
 	}
 	return 0;
+}
+
+/**
+ * vsvm_pt_release_leaves() - free the empty page-table leaves of an interval
+ * @vm: the VM
+ * @start: start of the interval
+ * @end: end of the interval (exclusive)
+ *
+ * A leaf overlapping [@start, @end) with no PTE left is taken out of the page
+ * table under the notifier lock held for write (no invalidation zaps it
+ * meanwhile), then freed after a TLB flush, since the engine may have looked
+ * it up just before. The driver lock is held: binds, which prepare and fill
+ * leaves under it, cannot race. Called when ranges and userptr bindings go,
+ * so the page table shrinks with them.
+ */
+void vsvm_pt_release_leaves(struct vsvm_vm *vm, unsigned long start,
+			    unsigned long end)
+{
+	struct drm_gpusvm *gpusvm = &vm->svm->gpusvm;
+	unsigned long idx;
+
+	lockdep_assert_held(&vm->svm->lock);
+
+	for (idx = start >> VSVM_PT_LEAF_SHIFT;
+	     idx <= (end - 1) >> VSVM_PT_LEAF_SHIFT; idx++) {
+		u64 *leaf;
+
+		down_write(&gpusvm->notifier_lock);
+		leaf = xa_load(&vm->pt, idx);
+		if (leaf && !memchr_inv(leaf, 0, VSVM_PT_LEAF_ENTRIES * sizeof(*leaf)))
+			xa_erase(&vm->pt, idx);
+		else
+			leaf = NULL;
+		up_write(&gpusvm->notifier_lock);
+		if (!leaf)
+			continue;
+		vsvm_tlb_flush(vm->vdev);
+		kfree(leaf);
+		vsvm_count(vm, pt_leaves, -1);
+	}
 }
 
 /**
@@ -157,6 +204,7 @@ void vsvm_pt_fini(struct vsvm_vm *vm)
 		for (i = 0; i < VSVM_PT_LEAF_ENTRIES; i++)
 			valid += !!(leaf[i] & VSVM_PTE_VALID);
 		kfree(leaf);
+		vsvm_count(vm, pt_leaves, -1);
 	}
 	xa_destroy(&vm->pt);
 	vsvm_count(vm, pages_mapped, -(s64)valid);

@@ -5,6 +5,7 @@
  */
 
 #include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 
 #include "vsvm_drv.h"
@@ -69,7 +70,7 @@ static struct drm_gpusvm_range *vsvm_range_alloc(struct drm_gpusvm *gpusvm)
 	unsigned int i, n = vsvm_svm_num_pages(svm);
 	struct vsvm_range *vr;
 
-	vr = kzalloc(struct_size(vr, pages, n), GFP_KERNEL);
+	vr = kzalloc(struct_size(vr, pages, n), GFP_KERNEL_ACCOUNT);
 	if (!vr)
 		return NULL;
 	INIT_LIST_HEAD(&vr->gc_link);
@@ -194,6 +195,7 @@ static void vsvm_range_remove(struct vsvm_svm *svm, struct vsvm_range *vr)
 {
 	struct drm_gpusvm_ctx ctx = {};
 	struct drm_gpusvm_range *r = &vr->base;
+	struct vsvm_vm *vm;
 	unsigned int i;
 
 	lockdep_assert_held(&svm->lock);
@@ -207,6 +209,9 @@ static void vsvm_range_remove(struct vsvm_svm *svm, struct vsvm_range *vr)
 	for (i = 0; i < vsvm_svm_num_pages(svm); i++)
 		drm_gpusvm_unmap_pages(&svm->gpusvm, &vr->pages[i],
 				       drm_gpusvm_range_npages(r), &ctx);
+	list_for_each_entry(vm, &svm->vms, svm_link)
+		vsvm_pt_release_leaves(vm, drm_gpusvm_range_start(r),
+				       drm_gpusvm_range_end(r));
 	drm_gpusvm_range_remove(&svm->gpusvm, r);
 }
 
@@ -275,7 +280,7 @@ static struct vsvm_svm *vsvm_svm_create(struct vsvm_device *vdev,
 	struct vsvm_svm *svm;
 	int err;
 
-	svm = kzalloc(sizeof(*svm), GFP_KERNEL);
+	svm = kzalloc(sizeof(*svm), GFP_KERNEL_ACCOUNT);
 	if (!svm)
 		return ERR_PTR(-ENOMEM);
 	svm->id = atomic64_inc_return(&vsvm_svm_ids);
@@ -520,7 +525,7 @@ static int vsvm_attr_set(struct vsvm_svm *svm, unsigned long start,
 		if (a->end > start && a->start < end)
 			need++;
 	for (i = 0; i < need; i++) {
-		n = kzalloc(sizeof(*n), GFP_KERNEL);
+		n = kzalloc(sizeof(*n), GFP_KERNEL_ACCOUNT);
 		if (!n)
 			goto err_free;
 		list_add(&n->link, &spare);
@@ -887,9 +892,9 @@ int vsvm_svm_set_attr(struct vsvm_vm *vm, unsigned long start,
  *
  * Binds writable where the memory allows it, read-only elsewhere. Userptr
  * bindings in the interval are skipped. Pages that cannot migrate stay in
- * system memory.
+ * system memory. A fatal signal stops it between ranges.
  *
- * Return: 0 or the first fault's error.
+ * Return: 0, -EINTR (fatal signal), or the first fault's error.
  */
 int vsvm_svm_prefetch(struct vsvm_vm *vm, unsigned long start,
 		      unsigned long end, bool to_devmem)
@@ -904,6 +909,10 @@ int vsvm_svm_prefetch(struct vsvm_vm *vm, unsigned long start,
 	for (addr = start; addr < end; addr = next) {
 		struct vsvm_userptr *up = vsvm_userptr_at(vm, addr);
 
+		if (fatal_signal_pending(current)) {
+			err = -EINTR;
+			break;
+		}
 		if (up) {
 			next = up->gpu_va + up->size;
 			continue;

@@ -74,7 +74,7 @@ int vsvm_userptr_create(struct vsvm_vm *vm, unsigned long start,
 	struct vsvm_userptr *up;
 	int err;
 
-	up = kzalloc(sizeof(*up), GFP_KERNEL);
+	up = kzalloc(sizeof(*up), GFP_KERNEL_ACCOUNT);
 	if (!up)
 		return -ENOMEM;
 	up->vm = vm;
@@ -91,7 +91,10 @@ int vsvm_userptr_create(struct vsvm_vm *vm, unsigned long start,
 		goto err_free;
 
 	mutex_lock(&vm->svm->lock);
-	err = xa_alloc(&vm->userptrs, &up->handle, up, xa_limit_32b, GFP_KERNEL);
+	err = xa_alloc(&vm->userptrs, &up->handle, up,
+		       XA_LIMIT(1, VSVM_MAX_USERPTRS), GFP_KERNEL_ACCOUNT);
+	if (err == -EBUSY)
+		err = -ENOSPC;
 	/* Published: a USERPTR_DESTROY may free it once the lock drops. */
 	if (!err)
 		*handle = up->handle;
@@ -263,8 +266,10 @@ int vsvm_userptr_bind(struct vsvm_vm *vm, u32 handle, u64 gpu_va)
 	}
 
 	/* The old binding and the process mappings under the new one go. */
-	if (up->bound)
+	if (up->bound) {
 		vsvm_svm_zap_vm(vm, up->gpu_va, up->gpu_va + up->size);
+		vsvm_pt_release_leaves(vm, up->gpu_va, up->gpu_va + up->size);
+	}
 	down_write(&gpusvm->notifier_lock);
 	up->gpu_va = gpu_va;
 	up->bound = true;
@@ -287,6 +292,7 @@ static void vsvm_userptr_free(struct vsvm_userptr *up)
 		up->bound = false;
 		up_write(&vm->svm->gpusvm.notifier_lock);
 		vsvm_svm_zap_vm(vm, up->gpu_va, up->gpu_va + up->size);
+		vsvm_pt_release_leaves(vm, up->gpu_va, up->gpu_va + up->size);
 	}
 	/* Waits for a running invalidation; none can start afterwards. */
 	mmu_interval_notifier_remove(&up->notifier);

@@ -2566,4 +2566,151 @@ TEST(lifetime_no_sysfs_bind_unbind)
 	EXPECT_EQ(ENOENT, errno);
 }
 
+/* --- Resource bounds (issue 10) --- */
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* The pt_leaves of a VM, from debugfs (the line of its GPU SVM id). */
+static long pt_leaves_of(struct vsvm_dev *dev, uint32_t vm)
+{
+	struct drm_vsvm_stats st;
+	char buf[65536], key[64];
+	long leaves = -1;
+	glob_t g;
+	size_t i;
+
+	if (vsvm_stats(dev, vm, &st) ||
+	    glob("/sys/kernel/debug/dri/*/vsvm_stats", 0, NULL, &g))
+		return -1;
+	snprintf(key, sizeof(key), "vm %u svm %llu ", vm,
+		 (unsigned long long)st.svm_id);
+	for (i = 0; i < g.gl_pathc && leaves < 0; i++) {
+		char *line;
+
+		if (read_file(g.gl_pathv[i], buf, sizeof(buf)) <= 0)
+			continue;
+		line = strstr(buf, key);
+		if (line && strstr(line, "pt_leaves "))
+			leaves = strtol(strstr(line, "pt_leaves ") + 10, NULL, 10);
+	}
+	globfree(&g);
+	return leaves;
+}
+
+/*
+ * GPU page-table leaves go with the ranges that needed them: 500 cycles of
+ * a GPU fault in a fresh 2 MiB slot, then munmap, leave as many leaves as
+ * before (plus the one of the buffer that runs the garbage collector), where
+ * every cycle used to leave one more.
+ */
+TEST_F_TIMEOUT(vsvm, page_table_follows_munmap, 300)
+{
+	const unsigned long slots = 500;
+	double t0 = now_s();
+	char *resv = mmap(NULL, (slots + 1) * SZ_2M, PROT_NONE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	char *base, *other = map_anon(SZ_4K);
+	long before, after;
+	unsigned long i;
+
+	ASSERT_NE(MAP_FAILED, resv);
+	ASSERT_NE(NULL, other);
+	base = (char *)(((uintptr_t)resv + SZ_2M - 1) & ~(SZ_2M - 1));
+	before = pt_leaves_of(&self->dev, self->vm);
+	ASSERT_LE(0, before);
+	for (i = 0; i < slots; i++) {
+		char *p = base + i * SZ_2M;
+
+		ASSERT_EQ(p, mmap(p, SZ_2M, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
+		ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, p, i, SZ_4K));
+		ASSERT_EQ(p, mmap(p, SZ_2M, PROT_NONE, MAP_PRIVATE |
+				  MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0));
+	}
+	/* One more fault runs the garbage collector for the last slot. */
+	ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, other, 1, SZ_4K));
+	after = pt_leaves_of(&self->dev, self->vm);
+	EXPECT_EQ(before + 1, after) TH_LOG("%ld leaves before, %ld after %lu slots",
+					     before, after, slots);
+	TH_LOG("%lu fault-munmap cycles in %.1f s", slots, now_s() - t0);
+	munmap(other, SZ_4K);
+	munmap(resv, (slots + 1) * SZ_2M);
+}
+
+/* A file holds at most 64 VMs, a VM at most 1024 userptrs: -ENOSPC beyond. */
+TEST_F_TIMEOUT(vsvm, caps_on_vms_and_userptrs, 120)
+{
+	char *p = map_anon(SZ_4K);
+	uint32_t vms[64], handle, first = 0;
+	struct vsvm_dev dev;
+	int i;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, vsvm_open(0, &dev));
+	for (i = 0; i < 64; i++)
+		ASSERT_EQ(0, vsvm_vm_create(&dev, &vms[i])) TH_LOG("VM %d", i);
+	EXPECT_EQ(-ENOSPC, vsvm_vm_create(&dev, &handle));
+	EXPECT_EQ(0, vsvm_vm_destroy(&dev, vms[10]));
+	EXPECT_EQ(0, vsvm_vm_create(&dev, &vms[10]));
+	for (i = 0; i < 64; i++)
+		EXPECT_EQ(0, vsvm_vm_destroy(&dev, vms[i]));
+	vsvm_close(&dev);
+
+	for (i = 0; i < 1024; i++) {
+		ASSERT_EQ(0, vsvm_userptr_create(&self->dev, self->vm, p, SZ_4K,
+						 0, &handle)) TH_LOG("userptr %d", i);
+		if (!first)
+			first = handle;
+	}
+	EXPECT_EQ(-ENOSPC, vsvm_userptr_create(&self->dev, self->vm, p, SZ_4K,
+					       0, &handle));
+	EXPECT_EQ(0, vsvm_userptr_destroy(&self->dev, self->vm, first));
+	EXPECT_EQ(0, vsvm_userptr_create(&self->dev, self->vm, p, SZ_4K, 0,
+					 &handle));
+	munmap(p, SZ_4K);	/* the VM's teardown destroys the userptrs */
+}
+
+
+/*
+ * A process killed in the middle of a long PREFETCH (64 GiB of read-only
+ * memory, which maps the zero page and would take minutes) is gone within a
+ * second.
+ */
+TEST_F_TIMEOUT(vsvm, killed_during_long_prefetch_exits, 60)
+{
+	const size_t size = 64UL << 30;
+	double t0, t1;
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct vsvm_dev dev;
+		uint32_t vm;
+		char *p = mmap(NULL, size, PROT_READ,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+		if (p == MAP_FAILED || vsvm_open(0, &dev) ||
+		    vsvm_vm_create(&dev, &vm))
+			_exit(2);
+		vsvm_prefetch(&dev, vm, p, size, DRM_VSVM_LOC_SYSTEM);
+		_exit(3);	/* finished: it was not long enough */
+	}
+	usleep(500 * 1000);
+	t0 = now_s();
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	t1 = now_s();
+	ASSERT_TRUE(WIFSIGNALED(status)) TH_LOG("child exited %d", WEXITSTATUS(status));
+	EXPECT_EQ(SIGKILL, WTERMSIG(status));
+	EXPECT_GT(1.0, t1 - t0) TH_LOG("exit took %.3f s", t1 - t0);
+}
+
 TEST_HARNESS_MAIN

@@ -93,6 +93,8 @@ struct drm_vsvm_info {
 /**
  * struct drm_vsvm_vm_create - create a GPU VM mirroring the caller's mm
  *
+ * A file holds at most 64 VMs (-ENOSPC beyond).
+ *
  * Fails with -EOPNOTSUPP on a device whose DMA is bounce-buffered (swiotlb
  * forced, as in confidential guests, or a DMA mask that cannot reach all
  * memory): the device and the CPU would not share memory.
@@ -264,7 +266,8 @@ struct drm_vsvm_prefetch {
  * @pad: zero
  *
  * The object is a pages object of the GPU SVM without any range, validated
- * by an MMU interval notifier of its own.
+ * by an MMU interval notifier of its own. A VM holds at most 1024 userptrs
+ * (-ENOSPC beyond).
  */
 struct drm_vsvm_userptr_create {
 	__u32 vm_id;
