@@ -372,28 +372,30 @@ static bool vsvm_user_pages_ok(u64 addr, u64 size)
 	       vsvm_user_range_ok(addr, size);
 }
 
-static int vsvm_job_check(const struct drm_vsvm_job *job)
+/*
+ * A job is well-formed when its op is known, its intervals are user memory,
+ * and its flags, pad and the fields its op does not use are zero.
+ */
+static bool vsvm_job_ok(const struct drm_vsvm_job *job)
 {
 	if (job->flags || job->pad)
-		return -EINVAL;
+		return false;
 	switch (job->op) {
 	case DRM_VSVM_OP_COPY:
-		if (!vsvm_user_range_ok(job->src, job->size))
-			return -EINVAL;
-		fallthrough;
+		return !job->value && vsvm_user_range_ok(job->src, job->size) &&
+		       vsvm_user_range_ok(job->dst, job->size);
 	case DRM_VSVM_OP_FILL:
-		if (job->op == DRM_VSVM_OP_FILL && job->value > 0xff)
-			return -EINVAL;
-		return vsvm_user_range_ok(job->dst, job->size) ? 0 : -EINVAL;
+		return !job->src && job->value <= 0xff &&
+		       vsvm_user_range_ok(job->dst, job->size);
 	case DRM_VSVM_OP_CHECKSUM:
-		return vsvm_user_range_ok(job->src, job->size) ? 0 : -EINVAL;
+		return !job->dst && !job->value &&
+		       vsvm_user_range_ok(job->src, job->size);
 	case DRM_VSVM_OP_ATOMIC_ADD:
-		if (!IS_ALIGNED(job->dst, sizeof(u64)) ||
-		    !IS_ALIGNED(job->size, sizeof(u64)))
-			return -EINVAL;
-		return vsvm_user_range_ok(job->dst, job->size) ? 0 : -EINVAL;
+		return !job->src && IS_ALIGNED(job->dst, sizeof(u64)) &&
+		       IS_ALIGNED(job->size, sizeof(u64)) &&
+		       vsvm_user_range_ok(job->dst, job->size);
 	default:
-		return -EINVAL;
+		return false;
 	}
 }
 
@@ -417,37 +419,38 @@ static int vsvm_exec_ioctl(struct drm_device *drm, void *data,
 	if (args->flags & ~DRM_VSVM_EXEC_ASYNC || args->pad ||
 	    !args->num_jobs || args->num_jobs > VSVM_MAX_JOBS)
 		return -EINVAL;
-	vm = vsvm_vm_get_current(file, args->vm_id, &err);
-	if (!vm)
-		return err;
 
+	/* The jobs are arguments too: checked before the VM is looked up. */
 	submit = kvzalloc(struct_size(submit, jobs, args->num_jobs),
 			  GFP_KERNEL);
-	if (!submit) {
-		vsvm_vm_put(vm);
+	if (!submit)
 		return -ENOMEM;
+	if (copy_from_user(submit->jobs, u64_to_user_ptr(args->jobs),
+			   array_size(args->num_jobs, sizeof(submit->jobs[0])))) {
+		err = -EFAULT;
+		goto out_free;
 	}
+	for (i = 0; i < args->num_jobs; i++) {
+		struct drm_vsvm_job *job = &submit->jobs[i];
+
+		if (!vsvm_job_ok(job)) {
+			err = -EINVAL;
+			goto out_free;
+		}
+		job->status = 0;
+		job->fault_addr = 0;
+		job->result = 0;
+	}
+	vm = vsvm_vm_get_current(file, args->vm_id, &err);
+	if (!vm)
+		goto out_free;
+
 	submit->vm = vm;	/* takes over the reference */
 	kref_init(&submit->refcount);
 	INIT_LIST_HEAD(&submit->link);
 	init_completion(&submit->done);
 	submit->user_jobs = args->jobs;
 	submit->num_jobs = args->num_jobs;
-	if (copy_from_user(submit->jobs, u64_to_user_ptr(args->jobs),
-			   array_size(args->num_jobs, sizeof(submit->jobs[0])))) {
-		err = -EFAULT;
-		goto out_put;
-	}
-	for (i = 0; i < submit->num_jobs; i++) {
-		struct drm_vsvm_job *job = &submit->jobs[i];
-
-		err = vsvm_job_check(job);
-		if (err)
-			goto out_put;
-		job->status = 0;
-		job->fault_addr = 0;
-		job->result = 0;
-	}
 
 	mutex_lock(&vm->submit_lock);
 	if (READ_ONCE(vm->closing)) {
@@ -482,6 +485,9 @@ static int vsvm_exec_ioctl(struct drm_device *drm, void *data,
 	}
 out_put:
 	vsvm_submit_put(submit);
+	return err;
+out_free:
+	kvfree(submit);
 	return err;
 }
 

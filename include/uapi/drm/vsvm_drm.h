@@ -14,6 +14,14 @@
  * or userptr handle), -EFAULT (bad user pointer), -ENOMEM, -EBUSY (too many
  * async submissions outstanding), -EACCES (the VM belongs to another process),
  * -ETIME (wait timed out).
+ *
+ * Rules that keep the UAPI extensible (as in xe and amdgpu): an ioctl fails
+ * with -EINVAL when a flag it does not know is set, when a pad or reserved
+ * field is not zero, and when a field its operation does not use is not zero
+ * (e.g. &drm_vsvm_job.src of a fill), so that any of them can get a meaning
+ * later. Out fields are ignored on input. These checks and an exec's jobs
+ * are checked before the ioctl looks up its VM or handle: such a call fails
+ * with -EINVAL (-EFAULT for a pointer it cannot read) whatever its ids.
  */
 #ifndef _UAPI_VSVM_DRM_H_
 #define _UAPI_VSVM_DRM_H_
@@ -132,10 +140,12 @@ struct drm_vsvm_vm_destroy {
  * struct drm_vsvm_job - one job of an exec
  * @op: DRM_VSVM_OP_*
  * @flags: zero
- * @dst: destination GPU VA (COPY, FILL, ATOMIC_ADD; 8-byte aligned there)
- * @src: source GPU VA (COPY, CHECKSUM)
+ * @dst: destination GPU VA (COPY, FILL, ATOMIC_ADD; 8-byte aligned there);
+ *       zero for CHECKSUM
+ * @src: source GPU VA (COPY, CHECKSUM); zero for FILL and ATOMIC_ADD
  * @size: bytes (a multiple of 8 for ATOMIC_ADD); 0 is a no-op
- * @value: FILL byte (0..255) or ATOMIC_ADD addend
+ * @value: FILL byte (0..255) or ATOMIC_ADD addend; zero for COPY and
+ *         CHECKSUM
  * @status: out: 0, or why the job failed: -EFAULT (no CPU mapping at
  *          @fault_addr; for a userptr also memory the GPU cannot mirror),
  *          -EACCES (write to memory the CPU or a VA attribute made
@@ -174,9 +184,11 @@ struct drm_vsvm_job {
  *        synchronous exec, or by a successful DRM_IOCTL_VSVM_WAIT)
  * @seqno: out: the submission's sequence number in the VM
  *
- * Jobs run in order; after a failed job the rest are cancelled. The ioctl's
- * return value only tells whether the submission was accepted (and, when
- * synchronous, completed): the jobs' own results are in their @status.
+ * Every job is checked before any runs: one malformed job fails the ioctl
+ * with -EINVAL and nothing runs. Jobs run in order; after a failed job the
+ * rest are cancelled. The ioctl's return value only tells whether the
+ * submission was accepted (and, when synchronous, completed): the jobs' own
+ * results are in their @status.
  */
 struct drm_vsvm_exec {
 	__u32 vm_id;
