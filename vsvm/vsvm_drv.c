@@ -279,11 +279,27 @@ static int vsvm_get_info_ioctl(struct drm_device *drm, void *data,
 	args->num_devices = vsvm_num_devices;
 	args->layout = vsvm_layout_shared ? DRM_VSVM_LAYOUT_NTO1 :
 					    DRM_VSVM_LAYOUT_1TO1;
+	args->version = DRM_VSVM_UAPI_VERSION;
 	args->notifier_size = vsvm_notifier_size;
 	args->vram_size = vdev->vram ? (u64)vsvm_vram_mb << 20 : 0;
 	args->max_jobs = VSVM_MAX_JOBS;
 	args->max_inflight = VSVM_MAX_INFLIGHT;
 	return 0;
+}
+
+/*
+ * Check an ioctl's extension chain. No extension is defined yet: a chain's
+ * first link names an unknown one.
+ */
+static int vsvm_extensions_check(u64 extensions)
+{
+	struct drm_vsvm_user_extension ext;
+
+	if (!extensions)
+		return 0;
+	if (copy_from_user(&ext, u64_to_user_ptr(extensions), sizeof(ext)))
+		return -EFAULT;
+	return -EINVAL;
 }
 
 static int vsvm_vm_create_ioctl(struct drm_device *drm, void *data,
@@ -296,8 +312,11 @@ static int vsvm_vm_create_ioctl(struct drm_device *drm, void *data,
 	u32 id;
 	int err;
 
-	if (args->flags || args->reserved)
+	if (args->flags)
 		return -EINVAL;
+	err = vsvm_extensions_check(args->extensions);
+	if (err)
+		return err;
 
 	vm = kzalloc(sizeof(*vm), GFP_KERNEL);
 	if (!vm)
@@ -419,6 +438,9 @@ static int vsvm_exec_ioctl(struct drm_device *drm, void *data,
 	if (args->flags & ~DRM_VSVM_EXEC_ASYNC || args->pad ||
 	    !args->num_jobs || args->num_jobs > VSVM_MAX_JOBS)
 		return -EINVAL;
+	err = vsvm_extensions_check(args->extensions);
+	if (err)
+		return err;
 
 	/* The jobs are arguments too: checked before the VM is looked up. */
 	submit = kvzalloc(struct_size(submit, jobs, args->num_jobs),
