@@ -648,7 +648,11 @@ static int vsvm_userptr_destroy_ioctl(struct drm_device *drm, void *data,
 	vm = vsvm_vm_get_current(file, args->vm_id, &err);
 	if (!vm)
 		return err;
-	err = vsvm_userptr_destroy(vm, args->handle);
+	/*
+	 * No userptr has handle 0, and xa_erase() of index 0 would make it
+	 * allocatable in the handle table (XA_FLAGS_ALLOC1).
+	 */
+	err = args->handle ? vsvm_userptr_destroy(vm, args->handle) : -ENOENT;
 	vsvm_vm_put(vm);
 	return err;
 }

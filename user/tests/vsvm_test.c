@@ -2805,4 +2805,27 @@ TEST_F(vsvm, uapi_exec_old_layout)
 	munmap(p, SZ_4K);
 }
 
+/*
+ * Handles are never 0, also after a USERPTR_DESTROY of handle 0 (found by
+ * vsvm_fuzz: xa_erase() of index 0 made it allocatable).
+ */
+TEST_F(vsvm, uapi_userptr_handle_zero)
+{
+	char *p = map_anon(SZ_4K);
+	uint32_t h1, h2;
+
+	ASSERT_NE(NULL, p);
+	EXPECT_EQ(-ENOENT, vsvm_userptr_destroy(&self->dev, self->vm, 0));
+	ASSERT_EQ(0, vsvm_userptr_create(&self->dev, self->vm, p, SZ_4K, 0,
+					 &h1));
+	EXPECT_NE(0, h1);
+	EXPECT_EQ(-ENOENT, vsvm_userptr_destroy(&self->dev, self->vm, 0));
+	ASSERT_EQ(0, vsvm_userptr_create(&self->dev, self->vm, p, SZ_4K, 0,
+					 &h2));
+	EXPECT_NE(0, h2);
+	EXPECT_EQ(0, vsvm_userptr_destroy(&self->dev, self->vm, h1));
+	EXPECT_EQ(0, vsvm_userptr_destroy(&self->dev, self->vm, h2));
+	munmap(p, SZ_4K);
+}
+
 TEST_HARNESS_MAIN
