@@ -22,13 +22,18 @@ KMODS := gpusvm/drm_gpusvm.ko gpusvm/drm_pagemap.ko gpusvm/tests/drm_gpusvm_test
 USER_TESTS := $(patsubst user/tests/%.c,%,$(wildcard user/tests/*.c))
 USER_DEMOS := $(patsubst user/demo/%.c,%,$(wildcard user/demo/*.c))
 USER_BENCHES := $(patsubst user/bench/%.c,%,$(wildcard user/bench/*.c))
+USER_FUZZ := $(patsubst user/fuzz/%.c,%,$(wildcard user/fuzz/*.c))
+# Calls of the ioctl fuzzer's run (its default; vsvm_fuzz -n overrides it).
+FUZZ_CALLS ?= 10000
 # The test units make check runs in the VM (see vm/guest/run-tests).
 # vsvm's selftest runs once per GPU SVM layout, and once without device
-# memory (the configuration of kernels without DEVICE_PRIVATE).
+# memory (the configuration of kernels without DEVICE_PRIVATE); then the
+# ioctl fuzzer (user/fuzz) makes FUZZ_CALLS calls.
 VSVM_CONFIGS := layout=1:1 layout=n:1 layout=1:1,vram_size=0
 VSVM_TESTS := vsvm_test vsvm_dma_bounce_test
 TESTS ?= kunit:drm_gpusvm_test $(addprefix selftest:,$(filter-out $(VSVM_TESTS),$(USER_TESTS))) \
-	$(foreach c,$(VSVM_CONFIGS),load:vsvm,$(c) selftest:vsvm_test unload:vsvm)
+	$(foreach c,$(VSVM_CONFIGS),load:vsvm,$(c) selftest:vsvm_test unload:vsvm) \
+	load:vsvm,layout=n:1 cmd:vsvm_fuzz unload:vsvm
 # A second VM, booted with every DMA bounce-buffered (swiotlb=force): vsvm
 # must refuse SVM there. Skipped when TESTS is given on the command line.
 ifeq ($(origin TESTS),command line)
@@ -114,7 +119,11 @@ user: kernel
 		gcc $(USER_CFLAGS) -I$(ksrc)/lib -o $(BUILD)/bin/$$b \
 			user/bench/$$b.c $(USER_LIBS) || exit 1; \
 	done
-	@echo "user: libvsvm $(USER_TESTS) $(USER_DEMOS) $(USER_BENCHES)"
+	@for f in $(USER_FUZZ); do \
+		gcc $(USER_CFLAGS) -DVSVM_FUZZ_CALLS=$(FUZZ_CALLS) \
+			-o $(BUILD)/bin/$$f user/fuzz/$$f.c $(USER_LIBS) || exit 1; \
+	done
+	@echo "user: libvsvm $(USER_TESTS) $(USER_DEMOS) $(USER_BENCHES) $(USER_FUZZ)"
 
 initramfs: modules user
 	@bash $(VM)/mkinitramfs.sh $(addprefix $(BUILD)/kmod-test/,$(KMODS))

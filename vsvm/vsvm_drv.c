@@ -279,11 +279,27 @@ static int vsvm_get_info_ioctl(struct drm_device *drm, void *data,
 	args->num_devices = vsvm_num_devices;
 	args->layout = vsvm_layout_shared ? DRM_VSVM_LAYOUT_NTO1 :
 					    DRM_VSVM_LAYOUT_1TO1;
+	args->version = DRM_VSVM_UAPI_VERSION;
 	args->notifier_size = vsvm_notifier_size;
 	args->vram_size = vdev->vram ? (u64)vsvm_vram_mb << 20 : 0;
 	args->max_jobs = VSVM_MAX_JOBS;
 	args->max_inflight = VSVM_MAX_INFLIGHT;
 	return 0;
+}
+
+/*
+ * Check an ioctl's extension chain. No extension is defined yet: a chain's
+ * first link names an unknown one.
+ */
+static int vsvm_extensions_check(u64 extensions)
+{
+	struct drm_vsvm_user_extension ext;
+
+	if (!extensions)
+		return 0;
+	if (copy_from_user(&ext, u64_to_user_ptr(extensions), sizeof(ext)))
+		return -EFAULT;
+	return -EINVAL;
 }
 
 static int vsvm_vm_create_ioctl(struct drm_device *drm, void *data,
@@ -296,8 +312,11 @@ static int vsvm_vm_create_ioctl(struct drm_device *drm, void *data,
 	u32 id;
 	int err;
 
-	if (args->flags || args->reserved)
+	if (args->flags)
 		return -EINVAL;
+	err = vsvm_extensions_check(args->extensions);
+	if (err)
+		return err;
 
 	vm = kzalloc(sizeof(*vm), GFP_KERNEL_ACCOUNT);
 	if (!vm)
@@ -375,28 +394,30 @@ static bool vsvm_user_pages_ok(u64 addr, u64 size)
 	       vsvm_user_range_ok(addr, size);
 }
 
-static int vsvm_job_check(const struct drm_vsvm_job *job)
+/*
+ * A job is well-formed when its op is known, its intervals are user memory,
+ * and its flags, pad and the fields its op does not use are zero.
+ */
+static bool vsvm_job_ok(const struct drm_vsvm_job *job)
 {
 	if (job->flags || job->pad)
-		return -EINVAL;
+		return false;
 	switch (job->op) {
 	case DRM_VSVM_OP_COPY:
-		if (!vsvm_user_range_ok(job->src, job->size))
-			return -EINVAL;
-		fallthrough;
+		return !job->value && vsvm_user_range_ok(job->src, job->size) &&
+		       vsvm_user_range_ok(job->dst, job->size);
 	case DRM_VSVM_OP_FILL:
-		if (job->op == DRM_VSVM_OP_FILL && job->value > 0xff)
-			return -EINVAL;
-		return vsvm_user_range_ok(job->dst, job->size) ? 0 : -EINVAL;
+		return !job->src && job->value <= 0xff &&
+		       vsvm_user_range_ok(job->dst, job->size);
 	case DRM_VSVM_OP_CHECKSUM:
-		return vsvm_user_range_ok(job->src, job->size) ? 0 : -EINVAL;
+		return !job->dst && !job->value &&
+		       vsvm_user_range_ok(job->src, job->size);
 	case DRM_VSVM_OP_ATOMIC_ADD:
-		if (!IS_ALIGNED(job->dst, sizeof(u64)) ||
-		    !IS_ALIGNED(job->size, sizeof(u64)))
-			return -EINVAL;
-		return vsvm_user_range_ok(job->dst, job->size) ? 0 : -EINVAL;
+		return !job->src && IS_ALIGNED(job->dst, sizeof(u64)) &&
+		       IS_ALIGNED(job->size, sizeof(u64)) &&
+		       vsvm_user_range_ok(job->dst, job->size);
 	default:
-		return -EINVAL;
+		return false;
 	}
 }
 
@@ -420,37 +441,41 @@ static int vsvm_exec_ioctl(struct drm_device *drm, void *data,
 	if (args->flags & ~DRM_VSVM_EXEC_ASYNC || args->pad ||
 	    !args->num_jobs || args->num_jobs > VSVM_MAX_JOBS)
 		return -EINVAL;
-	vm = vsvm_vm_get_current(file, args->vm_id, &err);
-	if (!vm)
+	err = vsvm_extensions_check(args->extensions);
+	if (err)
 		return err;
 
+	/* The jobs are arguments too: checked before the VM is looked up. */
 	submit = kvzalloc(struct_size(submit, jobs, args->num_jobs),
 			  GFP_KERNEL_ACCOUNT);
-	if (!submit) {
-		vsvm_vm_put(vm);
+	if (!submit)
 		return -ENOMEM;
+	if (copy_from_user(submit->jobs, u64_to_user_ptr(args->jobs),
+			   array_size(args->num_jobs, sizeof(submit->jobs[0])))) {
+		err = -EFAULT;
+		goto out_free;
 	}
+	for (i = 0; i < args->num_jobs; i++) {
+		struct drm_vsvm_job *job = &submit->jobs[i];
+
+		if (!vsvm_job_ok(job)) {
+			err = -EINVAL;
+			goto out_free;
+		}
+		job->status = 0;
+		job->fault_addr = 0;
+		job->result = 0;
+	}
+	vm = vsvm_vm_get_current(file, args->vm_id, &err);
+	if (!vm)
+		goto out_free;
+
 	submit->vm = vm;	/* takes over the reference */
 	kref_init(&submit->refcount);
 	INIT_LIST_HEAD(&submit->link);
 	init_completion(&submit->done);
 	submit->user_jobs = args->jobs;
 	submit->num_jobs = args->num_jobs;
-	if (copy_from_user(submit->jobs, u64_to_user_ptr(args->jobs),
-			   array_size(args->num_jobs, sizeof(submit->jobs[0])))) {
-		err = -EFAULT;
-		goto out_put;
-	}
-	for (i = 0; i < submit->num_jobs; i++) {
-		struct drm_vsvm_job *job = &submit->jobs[i];
-
-		err = vsvm_job_check(job);
-		if (err)
-			goto out_put;
-		job->status = 0;
-		job->fault_addr = 0;
-		job->result = 0;
-	}
 
 	mutex_lock(&vm->submit_lock);
 	if (READ_ONCE(vm->closing)) {
@@ -485,6 +510,9 @@ static int vsvm_exec_ioctl(struct drm_device *drm, void *data,
 	}
 out_put:
 	vsvm_submit_put(submit);
+	return err;
+out_free:
+	kvfree(submit);
 	return err;
 }
 
@@ -623,7 +651,11 @@ static int vsvm_userptr_destroy_ioctl(struct drm_device *drm, void *data,
 	vm = vsvm_vm_get_current(file, args->vm_id, &err);
 	if (!vm)
 		return err;
-	err = vsvm_userptr_destroy(vm, args->handle);
+	/*
+	 * No userptr has handle 0, and xa_erase() of index 0 would make it
+	 * allocatable in the handle table (XA_FLAGS_ALLOC1).
+	 */
+	err = args->handle ? vsvm_userptr_destroy(vm, args->handle) : -ENOENT;
 	vsvm_vm_put(vm);
 	return err;
 }

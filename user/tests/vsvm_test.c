@@ -1216,8 +1216,6 @@ TEST_F(vsvm, uapi_rejects_bad_arguments)
 
 	ASSERT_NE(NULL, p);
 	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_VM_CREATE, &create));
-	create = (struct drm_vsvm_vm_create){ .reserved = 1 };
-	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_VM_CREATE, &create));
 	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_WAIT, &wait));
 	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_STATS, &stats));
 
@@ -2711,6 +2709,307 @@ TEST_F_TIMEOUT(vsvm, killed_during_long_prefetch_exits, 60)
 	ASSERT_TRUE(WIFSIGNALED(status)) TH_LOG("child exited %d", WEXITSTATUS(status));
 	EXPECT_EQ(SIGKILL, WTERMSIG(status));
 	EXPECT_GT(1.0, t1 - t0) TH_LOG("exit took %.3f s", t1 - t0);
+}
+
+/* --- UAPI rules (issue 10) --- */
+
+#define UNKNOWN_VM	0xdead
+
+static int exec_jobs(struct vsvm_dev *dev, uint32_t vm,
+		     struct drm_vsvm_job *jobs, unsigned int num_jobs)
+{
+	struct drm_vsvm_exec exec = { .vm_id = vm, .num_jobs = num_jobs,
+				      .jobs = (uintptr_t)jobs };
+
+	return raw_ioctl(dev, DRM_IOCTL_VSVM_EXEC, &exec);
+}
+
+/*
+ * A field a job's operation does not use must be zero: -EINVAL, and nothing
+ * runs (the second job, a fill that would run first, leaves memory alone).
+ */
+TEST_F(vsvm, uapi_job_unused_fields_rejected)
+{
+	uint64_t *p = map_anon(SZ_4K);
+	struct drm_vsvm_job bad[] = {
+		{ .op = DRM_VSVM_OP_FILL, .dst = (uintptr_t)p, .size = 8,
+		  .src = (uintptr_t)p },
+		{ .op = DRM_VSVM_OP_ATOMIC_ADD, .dst = (uintptr_t)p, .size = 8,
+		  .src = (uintptr_t)p },
+		{ .op = DRM_VSVM_OP_COPY, .dst = (uintptr_t)p, .size = 8,
+		  .src = (uintptr_t)(p + 1), .value = 1 },
+		{ .op = DRM_VSVM_OP_CHECKSUM, .src = (uintptr_t)p, .size = 8,
+		  .dst = (uintptr_t)p },
+		{ .op = DRM_VSVM_OP_CHECKSUM, .src = (uintptr_t)p, .size = 8,
+		  .value = 1 },
+	};
+	struct drm_vsvm_job jobs[2];
+	unsigned int i;
+
+	ASSERT_NE(NULL, p);
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		jobs[0] = (struct drm_vsvm_job){ .op = DRM_VSVM_OP_FILL,
+						 .dst = (uintptr_t)p, .size = 8,
+						 .value = 0x77 };
+		jobs[1] = bad[i];
+		EXPECT_EQ(-EINVAL, exec_jobs(&self->dev, self->vm, jobs, 2))
+			TH_LOG("case %u", i);
+		EXPECT_EQ(0, p[0]) TH_LOG("case %u ran a job", i);
+	}
+	/* The same jobs without the unused field run. */
+	bad[0].src = 0;
+	bad[1].src = 0;
+	bad[2].value = 0;
+	bad[3].dst = 0;
+	bad[4].value = 0;
+	for (i = 0; i < ARRAY_SIZE(bad); i++)
+		EXPECT_EQ(0, vsvm_exec(&self->dev, self->vm, &bad[i], 1))
+			TH_LOG("case %u", i);
+	munmap(p, SZ_4K);
+}
+
+/* Out fields are ignored on input: stale results do not fail a job. */
+TEST_F(vsvm, uapi_out_fields_ignored)
+{
+	uint64_t *p = map_anon(SZ_4K);
+	struct drm_vsvm_job job = { .op = DRM_VSVM_OP_FILL,
+				    .dst = (uintptr_t)p, .size = 8,
+				    .value = 3, .status = -EFAULT,
+				    .fault_addr = 1, .result = 1 };
+	struct drm_vsvm_stats stats;
+
+	ASSERT_NE(NULL, p);
+	EXPECT_EQ(0, vsvm_exec(&self->dev, self->vm, &job, 1));
+	EXPECT_EQ(0x0303030303030303ULL, p[0]);
+	memset(&stats, 0xff, sizeof(stats));
+	stats.vm_id = self->vm;
+	stats.pad = 0;
+	memset(stats.reserved, 0, sizeof(stats.reserved));
+	EXPECT_EQ(0, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_STATS, &stats));
+	munmap(p, SZ_4K);
+}
+
+/*
+ * Argument errors come before the lookups: -EINVAL (or -EFAULT for an
+ * unreadable pointer) for an unknown VM, never -ENOENT.
+ */
+TEST_F(vsvm, uapi_argument_errors_before_lookup)
+{
+	char *p = map_anon(SZ_4K);
+	struct drm_vsvm_job job = { .op = DRM_VSVM_OP_FILL,
+				    .dst = (uintptr_t)p, .size = 8 };
+	struct drm_vsvm_exec exec = { .vm_id = UNKNOWN_VM, .num_jobs = 1,
+				      .jobs = (uintptr_t)&job };
+	struct drm_vsvm_vm_destroy destroy = { .vm_id = UNKNOWN_VM, .pad = 1 };
+	struct drm_vsvm_wait wait = { .vm_id = UNKNOWN_VM, .flags = 1 };
+	struct drm_vsvm_set_attr attr = { .vm_id = UNKNOWN_VM,
+					  .attr = DRM_VSVM_ATTR_READ_ONLY,
+					  .start = (uintptr_t)p, .size = SZ_4K,
+					  .reserved = 1 };
+	struct drm_vsvm_prefetch pf = { .vm_id = UNKNOWN_VM,
+					.start = (uintptr_t)p, .size = SZ_4K,
+					.reserved = 1 };
+	struct drm_vsvm_userptr_create uc = { .vm_id = UNKNOWN_VM, .flags = 2,
+					      .addr = (uintptr_t)p,
+					      .size = SZ_4K };
+	struct drm_vsvm_userptr_bind ub = { .vm_id = UNKNOWN_VM, .handle = 1,
+					    .gpu_va = (uintptr_t)p,
+					    .reserved = 1 };
+	struct drm_vsvm_stats stats = { .vm_id = UNKNOWN_VM,
+					.reserved[1] = 1 };
+
+	ASSERT_NE(NULL, p);
+	EXPECT_EQ(-ENOENT, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_EXEC, &exec));
+	exec.flags = 1u << 31;
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_EXEC, &exec));
+	exec.flags = 0;
+	exec.jobs = 8;
+	EXPECT_EQ(-EFAULT, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_EXEC, &exec));
+	exec.jobs = (uintptr_t)&job;
+	job.pad = 1;
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_EXEC, &exec));
+	job.pad = 0;
+	job.src = (uintptr_t)p;
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_EXEC, &exec));
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_VM_DESTROY,
+				     &destroy));
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_WAIT, &wait));
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_SET_ATTR,
+				     &attr));
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_PREFETCH, &pf));
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_USERPTR_CREATE,
+				     &uc));
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_USERPTR_BIND,
+				     &ub));
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_STATS, &stats));
+	munmap(p, SZ_4K);
+}
+
+/* A malformed job from another process: -EINVAL, not -EACCES. */
+TEST_F(vsvm, uapi_argument_errors_before_process_check)
+{
+	uint64_t *p = map_anon(SZ_4K);
+	struct drm_vsvm_job job = { .op = DRM_VSVM_OP_FILL,
+				    .dst = (uintptr_t)p, .size = 8 };
+	int status;
+	pid_t pid;
+
+	ASSERT_NE(NULL, p);
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {	/* the inherited file, another process */
+		job.value = 256;
+		_exit(-exec_jobs(&self->dev, self->vm, &job, 1));
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(EINVAL, WEXITSTATUS(status));
+	munmap(p, SZ_4K);
+}
+
+/*
+ * Extension chains (VM_CREATE, EXEC): no extension is defined, so every
+ * chain fails, -EINVAL (-EFAULT when unreadable), before the call does
+ * anything: no VM is created, no job runs.
+ */
+static void check_extensions(struct __test_metadata *_metadata,
+			     int (*call)(void *ctx, uint64_t extensions),
+			     void *ctx)
+{
+	struct drm_vsvm_user_extension ext[2] = {
+		{ .name = 0 }, { .name = 1 },
+	};
+	/* A readable page of zeros, then an inaccessible one. */
+	char *ro = mmap(NULL, 2 * SZ_4K, PROT_READ,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	ASSERT_NE(MAP_FAILED, ro);
+	ASSERT_EQ(0, mprotect(ro + SZ_4K, SZ_4K, PROT_NONE));
+	EXPECT_EQ(-EINVAL, call(ctx, (uintptr_t)&ext[0]));
+	EXPECT_EQ(-EINVAL, call(ctx, (uintptr_t)&ext[1]));
+	ext[0].name = 0xffffffff;
+	EXPECT_EQ(-EINVAL, call(ctx, (uintptr_t)&ext[0]));
+	ext[0] = (struct drm_vsvm_user_extension){ .pad = 1 };
+	EXPECT_EQ(-EINVAL, call(ctx, (uintptr_t)&ext[0]));
+	ext[0] = (struct drm_vsvm_user_extension){
+		.next_extension = (uintptr_t)&ext[1] };
+	EXPECT_EQ(-EINVAL, call(ctx, (uintptr_t)&ext[0]));
+	EXPECT_EQ(-EINVAL, call(ctx, (uintptr_t)ro));	/* readable zeros */
+	EXPECT_EQ(-EFAULT, call(ctx, 8));
+	EXPECT_EQ(-EFAULT, call(ctx, (uintptr_t)ro + SZ_4K - 8));
+	EXPECT_EQ(-EFAULT, call(ctx, 0xffff888000000000ULL));
+	EXPECT_EQ(-EFAULT, call(ctx, 0x8000000000000000ULL));
+	munmap(ro, 2 * SZ_4K);
+}
+
+static int vm_create_ext(void *ctx, uint64_t extensions)
+{
+	struct drm_vsvm_vm_create create = { .extensions = extensions };
+
+	return raw_ioctl(ctx, DRM_IOCTL_VSVM_VM_CREATE, &create);
+}
+
+TEST_F(vsvm, uapi_vm_create_extensions)
+{
+	uint32_t vm;
+
+	check_extensions(_metadata, vm_create_ext, &self->dev);
+	/* No failed call used an id: the next VM gets the next one. */
+	ASSERT_EQ(0, vsvm_vm_create(&self->dev, &vm));
+	EXPECT_EQ(self->vm + 1, vm);
+	EXPECT_EQ(0, vsvm_vm_destroy(&self->dev, vm));
+}
+
+struct exec_ext_ctx {
+	struct vsvm_dev *dev;
+	uint32_t vm;
+	uint64_t *p;
+};
+
+static int exec_ext(void *ctx, uint64_t extensions)
+{
+	struct exec_ext_ctx *c = ctx;
+	struct drm_vsvm_job job = { .op = DRM_VSVM_OP_FILL,
+				    .dst = (uintptr_t)c->p, .size = 8,
+				    .value = 1 };
+	struct drm_vsvm_exec exec = { .vm_id = c->vm, .num_jobs = 1,
+				      .jobs = (uintptr_t)&job,
+				      .extensions = extensions };
+
+	return raw_ioctl(c->dev, DRM_IOCTL_VSVM_EXEC, &exec);
+}
+
+TEST_F(vsvm, uapi_exec_extensions)
+{
+	struct exec_ext_ctx c = { &self->dev, self->vm, map_anon(SZ_4K) };
+
+	ASSERT_NE(NULL, c.p);
+	check_extensions(_metadata, exec_ext, &c);
+	EXPECT_EQ(0, c.p[0]);	/* no job ran */
+	EXPECT_EQ(0, exec_ext(&c, 0));
+	EXPECT_EQ(0x0101010101010101ULL, c.p[0]);
+	munmap(c.p, SZ_4K);
+}
+
+/* GET_INFO tells the UAPI version. */
+TEST_F(vsvm, uapi_info_version)
+{
+	EXPECT_EQ(DRM_VSVM_UAPI_VERSION, self->dev.info.version);
+}
+
+/*
+ * Binaries built before EXEC grew its extensions field pass the shorter
+ * struct (another ioctl number, same nr): it still works, seqno included.
+ */
+struct drm_vsvm_exec_v0 {
+	__u32 vm_id;
+	__u32 flags;
+	__u32 num_jobs;
+	__u32 pad;
+	__u64 jobs;
+	__u64 seqno;
+};
+
+#define DRM_IOCTL_VSVM_EXEC_V0 \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_VSVM_EXEC, struct drm_vsvm_exec_v0)
+
+TEST_F(vsvm, uapi_exec_old_layout)
+{
+	uint64_t *p = map_anon(SZ_4K);
+	struct drm_vsvm_job job = { .op = DRM_VSVM_OP_FILL,
+				    .dst = (uintptr_t)p, .size = 8,
+				    .value = 2 };
+	struct drm_vsvm_exec_v0 exec = { .vm_id = self->vm, .num_jobs = 1,
+					 .jobs = (uintptr_t)&job };
+
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(DRM_IOCTL_VSVM_EXEC, DRM_IOCTL_VSVM_EXEC_V0);
+	EXPECT_EQ(0, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_EXEC_V0, &exec));
+	EXPECT_EQ(0x0202020202020202ULL, p[0]);
+	EXPECT_NE(0, exec.seqno);
+	munmap(p, SZ_4K);
+}
+
+/*
+ * Handles are never 0, also after a USERPTR_DESTROY of handle 0 (found by
+ * vsvm_fuzz: xa_erase() of index 0 made it allocatable).
+ */
+TEST_F(vsvm, uapi_userptr_handle_zero)
+{
+	char *p = map_anon(SZ_4K);
+	uint32_t h1, h2;
+
+	ASSERT_NE(NULL, p);
+	EXPECT_EQ(-ENOENT, vsvm_userptr_destroy(&self->dev, self->vm, 0));
+	ASSERT_EQ(0, vsvm_userptr_create(&self->dev, self->vm, p, SZ_4K, 0,
+					 &h1));
+	EXPECT_NE(0, h1);
+	EXPECT_EQ(-ENOENT, vsvm_userptr_destroy(&self->dev, self->vm, 0));
+	ASSERT_EQ(0, vsvm_userptr_create(&self->dev, self->vm, p, SZ_4K, 0,
+					 &h2));
+	EXPECT_NE(0, h2);
+	EXPECT_EQ(0, vsvm_userptr_destroy(&self->dev, self->vm, h1));
+	EXPECT_EQ(0, vsvm_userptr_destroy(&self->dev, self->vm, h2));
+	munmap(p, SZ_4K);
 }
 
 TEST_HARNESS_MAIN

@@ -14,6 +14,24 @@
  * or userptr handle), -EFAULT (bad user pointer), -ENOMEM, -EBUSY (too many
  * async submissions outstanding), -EACCES (the VM belongs to another process),
  * -ETIME (wait timed out).
+ *
+ * Rules that keep the UAPI extensible (as in xe and amdgpu): an ioctl fails
+ * with -EINVAL when a flag it does not know is set, when a pad or reserved
+ * field is not zero, and when a field its operation does not use is not zero
+ * (e.g. &drm_vsvm_job.src of a fill), so that any of them can get a meaning
+ * later. Out fields are ignored on input. These checks, the extension chain
+ * and an exec's jobs are checked before the ioctl looks up its VM or handle:
+ * such a call fails with -EINVAL (-EFAULT for a pointer it cannot read)
+ * whatever its ids.
+ *
+ * Structs likely to grow have an ``extensions`` field: a user pointer to a
+ * chain of &struct drm_vsvm_user_extension, or 0. No extension is defined
+ * yet, so any chain fails with -EINVAL (-EFAULT if unreadable).
+ *
+ * Fields appended to a struct later are zero for older binaries (the DRM core
+ * zero-fills a shorter struct), but an older kernel ignores the bytes of a
+ * longer struct beyond its own: user space checks &drm_vsvm_info.version
+ * before using a field newer than the kernel.
  */
 #ifndef _UAPI_VSVM_DRM_H_
 #define _UAPI_VSVM_DRM_H_
@@ -62,6 +80,28 @@ extern "C" {
 #define DRM_IOCTL_VSVM_STATS \
 	DRM_IOWR(DRM_COMMAND_BASE + DRM_VSVM_STATS, struct drm_vsvm_stats)
 
+/**
+ * DRM_VSVM_UAPI_VERSION - &drm_vsvm_info.version of this UAPI
+ *
+ * 0: the first UAPI (the field was padding). 1: the rules above are
+ * enforced, &drm_vsvm_vm_create.extensions and &drm_vsvm_exec.extensions
+ * exist.
+ */
+#define DRM_VSVM_UAPI_VERSION	1
+
+/**
+ * struct drm_vsvm_user_extension - one link of an extension chain
+ * @next_extension: user pointer to the next link, 0 ends the chain
+ * @name: which extension this is (its struct starts with this one); none
+ *        is defined yet: every name fails with -EINVAL
+ * @pad: zero
+ */
+struct drm_vsvm_user_extension {
+	__u64 next_extension;
+	__u32 name;
+	__u32 pad;
+};
+
 /** How the driver lays out its GPU SVMs (module parameter "layout"). */
 #define DRM_VSVM_LAYOUT_1TO1	0	/* one drm_gpusvm per VM */
 #define DRM_VSVM_LAYOUT_NTO1	1	/* one drm_gpusvm per process, all devices */
@@ -71,7 +111,8 @@ extern "C" {
  * @index: this device's index among the vsvm devices
  * @num_devices: number of vsvm devices
  * @layout: DRM_VSVM_LAYOUT_*
- * @pad: zero
+ * @version: the UAPI version the kernel implements: %DRM_VSVM_UAPI_VERSION
+ *           or lower
  * @notifier_size: size of the GPU SVM notifier windows, in bytes
  * @vram_size: bytes of device memory (0: none)
  * @max_jobs: most jobs in one DRM_IOCTL_VSVM_EXEC
@@ -82,7 +123,7 @@ struct drm_vsvm_info {
 	__u32 index;
 	__u32 num_devices;
 	__u32 layout;
-	__u32 pad;
+	__u32 version;
 	__u64 notifier_size;
 	__u64 vram_size;
 	__u32 max_jobs;
@@ -101,12 +142,13 @@ struct drm_vsvm_info {
  *
  * @flags: zero
  * @vm_id: out: the VM's id (never 0)
- * @reserved: zero
+ * @extensions: user pointer to a chain of &struct drm_vsvm_user_extension,
+ *              or 0 (was a reserved zero field before UAPI version 1)
  */
 struct drm_vsvm_vm_create {
 	__u32 flags;
 	__u32 vm_id;
-	__u64 reserved;
+	__u64 extensions;
 };
 
 /**
@@ -134,10 +176,12 @@ struct drm_vsvm_vm_destroy {
  * struct drm_vsvm_job - one job of an exec
  * @op: DRM_VSVM_OP_*
  * @flags: zero
- * @dst: destination GPU VA (COPY, FILL, ATOMIC_ADD; 8-byte aligned there)
- * @src: source GPU VA (COPY, CHECKSUM)
+ * @dst: destination GPU VA (COPY, FILL, ATOMIC_ADD; 8-byte aligned there);
+ *       zero for CHECKSUM
+ * @src: source GPU VA (COPY, CHECKSUM); zero for FILL and ATOMIC_ADD
  * @size: bytes (a multiple of 8 for ATOMIC_ADD); 0 is a no-op
- * @value: FILL byte (0..255) or ATOMIC_ADD addend
+ * @value: FILL byte (0..255) or ATOMIC_ADD addend; zero for COPY and
+ *         CHECKSUM
  * @status: out: 0, or why the job failed: -EFAULT (no CPU mapping at
  *          @fault_addr; for a userptr also memory the GPU cannot mirror),
  *          -EACCES (write to memory the CPU or a VA attribute made
@@ -175,10 +219,15 @@ struct drm_vsvm_job {
  *        are written back when the submission completes (at the end of a
  *        synchronous exec, or by a successful DRM_IOCTL_VSVM_WAIT)
  * @seqno: out: the submission's sequence number in the VM
+ * @extensions: user pointer to a chain of &struct drm_vsvm_user_extension,
+ *              or 0 (appended in UAPI version 1: older binaries pass the
+ *              struct without it, which the DRM core zero-fills)
  *
- * Jobs run in order; after a failed job the rest are cancelled. The ioctl's
- * return value only tells whether the submission was accepted (and, when
- * synchronous, completed): the jobs' own results are in their @status.
+ * Every job is checked before any runs: one malformed job fails the ioctl
+ * with -EINVAL and nothing runs. Jobs run in order; after a failed job the
+ * rest are cancelled. The ioctl's return value only tells whether the
+ * submission was accepted (and, when synchronous, completed): the jobs' own
+ * results are in their @status.
  */
 struct drm_vsvm_exec {
 	__u32 vm_id;
@@ -187,6 +236,7 @@ struct drm_vsvm_exec {
 	__u32 pad;
 	__u64 jobs;
 	__u64 seqno;
+	__u64 extensions;
 };
 
 /**
