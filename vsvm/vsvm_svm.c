@@ -382,12 +382,13 @@ int vsvm_svm_attach(struct vsvm_vm *vm, struct mm_struct *mm)
 	if (IS_ERR(svm))
 		return PTR_ERR(svm);
 
+	/* Set before the VM is on the list: the GC and zaps walk it. */
+	vm->svm = svm;
 	mutex_lock(&svm->lock);
 	down_write(&svm->gpusvm.notifier_lock);
 	list_add_tail(&vm->svm_link, &svm->vms);
 	up_write(&svm->gpusvm.notifier_lock);
 	mutex_unlock(&svm->lock);
-	vm->svm = svm;
 	return 0;
 }
 
