@@ -4,6 +4,7 @@
  * GPU page faults, invalidation, garbage collection, VA attributes.
  */
 
+#include <linux/mm.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -630,6 +631,28 @@ enum vsvm_place {
 };
 
 /*
+ * Whether the process may write at @addr: a VMA with VM_WRITE there. Tells a
+ * read-only device page (copy-on-write after fork()) from read-only memory
+ * when get_pages() refuses a write with -EPERM.
+ */
+static bool vsvm_svm_writable(struct vsvm_svm *svm, unsigned long addr)
+{
+	struct mm_struct *mm = svm->gpusvm.mm;
+	struct vm_area_struct *vma;
+	bool writable;
+
+	if (!mmget_not_zero(mm))
+		return false;
+	mmap_read_lock(mm);
+	vma = vma_lookup(mm, addr);
+	writable = vma && (vma->vm_flags & VM_WRITE);
+	mmap_read_unlock(mm);
+	/* The driver lock is held: the last put must not tear the mm down here. */
+	mmput_async(mm);
+	return writable;
+}
+
+/*
  * Service a GPU fault at @addr from the process's memory: find or create the
  * range, fault and DMA-map its pages for the VM's device, bind them. Returns
  * the end of the bound range in @bound_end.
@@ -754,14 +777,16 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 			failed_end = re;
 			continue;
 		}
-		if (err == -EPERM && !evicted && rflags.migrate_devmem &&
-		    vm->vdev->vram) {
+		if (err == -EPERM && write && vm->vdev->vram &&
+		    vsvm_svm_writable(svm, addr)) {
 			/*
-			 * Maybe a read-only VRAM page (shared after fork):
-			 * back to system memory, where a write fault can
-			 * break COW; still -EPERM if the VMA is read-only.
+			 * A read-only VRAM page in writable memory: fork()
+			 * shared it copy-on-write. Back to system memory,
+			 * where the write fault breaks COW; not to VRAM again
+			 * in this fault, which would give the write another
+			 * shared, read-only device page while the child lives.
 			 */
-			evicted = true;
+			migrated = true;
 			drm_gpusvm_range_evict(&svm->gpusvm, r);
 			continue;
 		}

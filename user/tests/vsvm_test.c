@@ -1524,6 +1524,72 @@ TEST_F(vsvm, vram_fork)
 	munmap(p, size);
 }
 
+/* Forks until told to stop; each child exits at once. */
+static void *forker_thread(void *arg)
+{
+	volatile bool *stop = arg;
+	unsigned long n = 0;
+
+	while (!*stop) {
+		pid_t pid = fork();
+
+		if (!pid)
+			_exit(0);
+		if (pid < 0 || waitpid(pid, NULL, 0) != pid)
+			return NULL;
+		n++;
+	}
+	return (void *)n;
+}
+
+/*
+ * GPU writes to VRAM-preferred memory while another thread forks: each fork()
+ * write-protects the VRAM pages (copy-on-write), so a GPU write fault finds
+ * read-only device pages, brings them back to system memory and breaks COW
+ * there. A fork() landing after that, while the fault moved the pages to
+ * VRAM again, used to make the write fail with -EACCES on writable memory.
+ */
+TEST_F(vsvm, vram_gpu_writes_while_forking)
+{
+	const size_t size = SZ_2M;
+	volatile bool stop = false;
+	char *p = map_anon(size);
+	struct timespec t0, t1 = { 0 };
+	int i, err, last = 0;
+	void *forks = NULL;
+	pthread_t t;
+
+	NEED_VRAM();
+	ASSERT_NE(NULL, p);
+	memset(p, 0, size);
+	ASSERT_EQ(0, vsvm_set_attr(&self->dev, self->vm, p, size,
+				   DRM_VSVM_ATTR_PREFERRED_LOC, DRM_VSVM_LOC_DEVICE));
+	ASSERT_EQ(0, pthread_create(&t, NULL, forker_thread, (void *)&stop));
+	/* 40 fills, or 5 s: the unfixed driver failed within the first few. */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 1; i <= 40; i++) {
+		err = vsvm_fill(&self->dev, self->vm, p, i, size);
+		if (err) {
+			TH_LOG("fill %d: %s at %#lx", i, strerror(-err),
+			       (unsigned long)vsvm_last_fault_addr());
+			break;
+		}
+		last = i;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (t1.tv_sec - t0.tv_sec >= 5)
+			break;
+	}
+	stop = true;
+	pthread_join(t, &forks);
+	TH_LOG("%d fills, %lu forks in %ld s", last, (unsigned long)forks,
+	       (long)(t1.tv_sec - t0.tv_sec));
+	EXPECT_EQ(0, err);
+	EXPECT_GT((unsigned long)forks, 0);
+	if (!err)
+		EXPECT_EQ(-1, first_diff(p, last, size));
+	munmap(p, size);
+}
+
 TEST_F(vsvm, vram_munmap_frees_it)
 {
 	const size_t size = 4 * SZ_1M;
