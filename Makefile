@@ -23,17 +23,27 @@ USER_TESTS := $(patsubst user/tests/%.c,%,$(wildcard user/tests/*.c))
 USER_DEMOS := $(patsubst user/demo/%.c,%,$(wildcard user/demo/*.c))
 USER_BENCHES := $(patsubst user/bench/%.c,%,$(wildcard user/bench/*.c))
 USER_FUZZ := $(patsubst user/fuzz/%.c,%,$(wildcard user/fuzz/*.c))
+USER_STRESS := $(patsubst user/stress/%.c,%,$(wildcard user/stress/*.c))
 # Calls of the ioctl fuzzer's run (its default; vsvm_fuzz -n overrides it).
 FUZZ_CALLS ?= 10000
 # The test units make check runs in the VM (see vm/guest/run-tests).
 # vsvm's selftest runs once per GPU SVM layout, and once without device
-# memory (the configuration of kernels without DEVICE_PRIVATE); then the
-# ioctl fuzzer (user/fuzz) makes FUZZ_CALLS calls.
+# memory (the configuration of kernels without DEVICE_PRIVATE); the race
+# stress (user/stress) after it in each layout; then the ioctl fuzzer
+# (user/fuzz) makes FUZZ_CALLS calls.
 VSVM_CONFIGS := layout=1:1 layout=n:1 layout=1:1,vram_size=0
+STRESS_CONFIGS := layout=1:1 layout=n:1
 VSVM_TESTS := vsvm_test vsvm_dma_bounce_test
 TESTS ?= kunit:drm_gpusvm_test $(addprefix selftest:,$(filter-out $(VSVM_TESTS),$(USER_TESTS))) \
-	$(foreach c,$(VSVM_CONFIGS),load:vsvm,$(c) selftest:vsvm_test unload:vsvm) \
+	$(foreach c,$(VSVM_CONFIGS),load:vsvm,$(c) selftest:vsvm_test \
+		$(if $(filter $(c),$(STRESS_CONFIGS)),cmd:vsvm_stress) unload:vsvm) \
 	load:vsvm,layout=n:1 cmd:vsvm_fuzz unload:vsvm
+# vsvm_stress's duration per run and seed (empty: a new one each run). They
+# reach it through the kernel command line: the kernel passes NAME=value
+# parameters it does not know to init's environment.
+STRESS_SECONDS ?= 30
+STRESS_SEED ?=
+STRESS_ENV := VSVM_STRESS_SECONDS=$(STRESS_SECONDS)$(if $(STRESS_SEED), VSVM_STRESS_SEED=$(STRESS_SEED))
 # A second VM, booted with every DMA bounce-buffered (swiotlb=force): vsvm
 # must refuse SVM there. Skipped when TESTS is given on the command line.
 ifeq ($(origin TESTS),command line)
@@ -43,11 +53,21 @@ BOUNCE_TESTS ?= load:vsvm selftest:vsvm_dma_bounce_test unload:vsvm
 endif
 VM_TIMEOUT ?= 1800
 # make check-full: the same units on the KASAN kernel (vm/kernel-kasan.config
-# on top of vm/kernel.config), plus FULL_EXTRA_TESTS: the place for units too
-# slow for make check (stress, fuzz), appended after TESTS in the same VM run.
-FULL_EXTRA_TESTS ?=
+# on top of vm/kernel.config), plus FULL_EXTRA_TESTS, appended after TESTS in
+# the same VM run: the long races (FULL_STRESS_SECONDS per layout, then half
+# that with 4 MiB of VRAM, where eviction never stops) and FULL_FUZZ_CALLS
+# fuzzer calls.
+FULL_STRESS_SECONDS ?= 600
+FULL_FUZZ_CALLS ?= 200000
+FULL_EXTRA_TESTS ?= \
+	$(foreach c,$(STRESS_CONFIGS),load:vsvm,$(c) \
+		cmd:vsvm_stress,-d,$(FULL_STRESS_SECONDS) unload:vsvm) \
+	load:vsvm,layout=n:1,vram_size=4 \
+		cmd:vsvm_stress,-d,$(shell echo $$(($(FULL_STRESS_SECONDS) / 2))) \
+		unload:vsvm \
+	load:vsvm,layout=n:1 cmd:vsvm_fuzz,-n,$(FULL_FUZZ_CALLS) unload:vsvm
 FULL_TESTS = $(TESTS) $(FULL_EXTRA_TESTS)
-FULL_VM_TIMEOUT ?= 3600
+FULL_VM_TIMEOUT ?= 7200
 
 kdir = $$(bash $(VM)/build-kernel.sh)
 kasan_kdir = $$(bash $(VM)/build-kernel.sh kasan)
@@ -123,7 +143,11 @@ user: kernel
 		gcc $(USER_CFLAGS) -DVSVM_FUZZ_CALLS=$(FUZZ_CALLS) \
 			-o $(BUILD)/bin/$$f user/fuzz/$$f.c $(USER_LIBS) || exit 1; \
 	done
-	@echo "user: libvsvm $(USER_TESTS) $(USER_DEMOS) $(USER_BENCHES) $(USER_FUZZ)"
+	@for t in $(USER_STRESS); do \
+		gcc $(USER_CFLAGS) -o $(BUILD)/bin/$$t user/stress/$$t.c \
+			$(USER_LIBS) || exit 1; \
+	done
+	@echo "user: libvsvm $(USER_TESTS) $(USER_DEMOS) $(USER_BENCHES) $(USER_FUZZ) $(USER_STRESS)"
 
 initramfs: modules user
 	@bash $(VM)/mkinitramfs.sh $(addprefix $(BUILD)/kmod-test/,$(KMODS))
@@ -138,8 +162,8 @@ lint: kernel
 check: lint modules-stock initramfs
 	@mkdir -p $(BUILD)/logs
 	@log=$(BUILD)/logs/check-$$(date +%Y%m%d-%H%M%S).log; logs=$$log; \
-	bash $(VM)/run-vm.sh --timeout $(VM_TIMEOUT) --log $$log -- \
-		run-tests $(TESTS) >/dev/null; \
+	bash $(VM)/run-vm.sh --timeout $(VM_TIMEOUT) --log $$log \
+		--append "$(STRESS_ENV)" -- run-tests $(TESTS) >/dev/null; \
 	echo "VM console log: $$log"; \
 	if [ -n "$(BOUNCE_TESTS)" ]; then \
 		blog=$${log%.log}-swiotlb.log; logs="$$logs $$blog"; \
@@ -155,7 +179,8 @@ check-full: initramfs-kasan
 	@mkdir -p $(BUILD)/logs
 	@log=$(BUILD)/logs/check-full-$$(date +%Y%m%d-%H%M%S).log; logs=$$log; \
 	bash $(VM)/run-vm.sh --kernel-variant kasan --timeout $(FULL_VM_TIMEOUT) \
-		--log $$log -- run-tests $(FULL_TESTS) >/dev/null; \
+		--log $$log --append "$(STRESS_ENV)" \
+		-- run-tests $(FULL_TESTS) >/dev/null; \
 	echo "VM console log (KASAN kernel): $$log"; \
 	if [ -n "$(BOUNCE_TESTS)" ]; then \
 		blog=$${log%.log}-swiotlb.log; logs="$$logs $$blog"; \
@@ -176,7 +201,8 @@ shell: initramfs
 	@bash $(VM)/run-vm.sh --shell
 
 run: initramfs
-	@bash $(VM)/run-vm.sh --timeout $(VM_TIMEOUT) -- sh -c '$(CMD)'
+	@bash $(VM)/run-vm.sh --timeout $(VM_TIMEOUT) --append "$(STRESS_ENV)" \
+		-- sh -c '$(CMD)'
 
 clean:
 	rm -rf $(BUILD)
