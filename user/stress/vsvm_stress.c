@@ -2,15 +2,14 @@
 /*
  * vsvm_stress: a seeded, time-bounded race stress of vsvm (issue 10).
  *
- *   vsvm_stress [-s SEED] [-d SECONDS] [-w WORKERS_PER_DEVICE] [-S] [-n]
+ *   vsvm_stress [-s SEED] [-d SECONDS] [-w WORKERS_PER_DEVICE] [-n]
  *               [-x vma,fork,gpu,churn]
  *
  * Defaults: $VSVM_STRESS_SEED (else a seed from the clock), $VSVM_STRESS_SECONDS
  * (else 30), 2 workers per device. In the test VM the environment comes from
  * the kernel command line (the kernel hands NAME=value parameters it does
  * not know to init): make check STRESS_SECONDS=600 STRESS_SEED=N.
- * -S (or $VSVM_STRESS_STRICT=1) fails the run on the known kernel bug below
- * too. -n runs the workers alone, without chaos (a baseline for the numbers);
+ * -n runs the workers alone, without chaos (a baseline for the numbers);
  * -x leaves the listed chaos threads out (to see what costs what).
  *
  * Output: TAP ("ok 1 vsvm_stress" / "not ok 1 vsvm_stress"), the summary as
@@ -34,8 +33,8 @@
  *   DRM_VSVM_ATTR_PREFERRED_LOC on them, and runs jobs on the scratch memory
  *   below. Asserted: every job succeeds, except that a job writing into the
  *   buffer's read-only interval must fail with -EACCES exactly at the first
- *   byte it writes there, having done the part before (and see "-EBUSY" and
- *   "K1" below); every CHECKSUM equals FNV-1a of the model; every byte a
+ *   byte it writes there, having done the part before (and see "-EBUSY"
+ *   below); every CHECKSUM equals FNV-1a of the model; every byte a
  *   job touched, and every buffer as a whole from time to time and at the
  *   end, equals the model (compared on the CPU, which also brings VRAM
  *   pages back).
@@ -109,18 +108,6 @@
  * a fault retries the whole page): the model takes that part, the rest of
  * the submission must be -ECANCELED, and every byte is still checked.
  * These are counted and each is noted in the output.
- *
- * Known kernel bug (K1), tolerated unless -S: a GPU write to private
- * anonymous memory whose preferred location is the device can fail with
- * -EACCES although the memory is writable. vsvm_svm_fault() finds the
- * device page read-only (fork() made it copy-on-write: -EPERM from
- * drm_gpusvm_get_pages()), evicts the range, migrates it to VRAM again
- * (want_vram), a fork() meanwhile write-protects the new device page, the
- * next get_pages() fails with -EPERM again and, having evicted once, the
- * fault returns -EACCES. Tolerated only exactly so: an own write job,
- * -EACCES at a page step, in a malloc or THP buffer, on a page the worker
- * set DRM_VSVM_LOC_DEVICE on, VRAM present; the part before is checked as
- * for -EBUSY. Each occurrence is noted and counted.
  *
  * Address space. The stress works in a region reserved at a fixed address,
  * 16 TiB, far below where mmap() puts anything (top-down from below the
@@ -208,7 +195,6 @@ static unsigned int opt_seconds = 30;
 static unsigned int opt_workers_per_dev = 2;
 static bool opt_no_chaos;	/* -n: workers only, a baseline */
 static bool no_vma, no_fork, no_gpu, no_churn;	/* -x: chaos threads left out */
-static bool opt_strict;		/* -S: the known kernel bug fails the run */
 
 static struct drm_vsvm_info info;	/* of device 0 */
 static unsigned int ndev;
@@ -362,7 +348,6 @@ static const char *const ch_names[NR_CH] = {
 struct counts {
 	uint64_t own_jobs[5];		/* by DRM_VSVM_OP_* */
 	uint64_t own_submits, own_async, own_busy, own_cancelled, own_eacces;
-	uint64_t known_bug;		/* K1 occurrences (see the header) */
 	uint64_t own_attr_ro, own_attr_loc;
 	uint64_t own_prefetch[2], own_prefetch_busy, cpu_writes;
 	uint64_t bytes_cpu, bytes_gpu;	/* checked against the model */
@@ -703,7 +688,6 @@ struct wbuf {
 	uint8_t *model;		/* its expected content */
 	size_t size;
 	uintptr_t ro_start, ro_end;	/* DRM_VSVM_ATTR_READ_ONLY here (page aligned) */
-	uint8_t *loc_dev;	/* per page of the aligned interior: preferred loc device */
 };
 
 /* A job on a worker's buffers, with what the model needs. */
@@ -880,25 +864,6 @@ static void model_apply(struct worker *w, const struct ojob *o, size_t done)
 	}
 }
 
-/* Whether an own job's -EACCES is the known kernel bug K1 (see the header). */
-static bool known_bug_k1(struct worker *w, const struct ojob *o,
-			 const struct drm_vsvm_job *j)
-{
-	const struct wbuf *wb;
-	uintptr_t first;
-	uint64_t fa = j->fault_addr;
-
-	if (opt_strict || !have_vram || o->db < 0 ||
-	    (o->db != BUF_MALLOC && o->db != BUF_THP) ||
-	    !in_span(fa, j->dst, j->size) || (fa != j->dst && fa % SZ_4K))
-		return false;
-	wb = &w->buf[o->db];
-	first = ALIGN_UP((uintptr_t)wb->p, SZ_4K);
-	if (fa < first || fa >= ALIGN_DOWN((uintptr_t)wb->p + wb->size, SZ_4K))
-		return false;
-	return wb->loc_dev[(ALIGN_DOWN(fa, SZ_4K) - first) / SZ_4K];
-}
-
 /*
  * Check the statuses of one submission on the worker's own buffers and
  * apply it to the model, job by job in order (so a CHECKSUM is compared
@@ -985,16 +950,6 @@ static bool own_apply(struct worker *w, struct ojob *o,
 			       buf_names[o[i].db >= 0 ? o[i].db : o[i].sb],
 			       o[i].db >= 0 ? o[i].doff : o[i].soff, o[i].len,
 			       done, (unsigned long long)fa);
-			pthread_mutex_unlock(&out_lock);
-		} else if (st == -EACCES && known_bug_k1(w, &o[i], &j[i])) {
-			done = j[i].fault_addr - j[i].dst;
-			w->t.c.known_bug++;
-			failed = true;
-			pthread_mutex_lock(&out_lock);
-			printf("# note: %s own job %s %s %s+%zu len %zu: -EACCES at %#llx, byte %zu: known kernel bug K1 (-S makes it fail)\n",
-			       w->t.name, how, op_names[o[i].op],
-			       buf_names[o[i].db], o[i].doff, o[i].len,
-			       (unsigned long long)j[i].fault_addr, done);
 			pthread_mutex_unlock(&out_lock);
 		} else if (st) {
 			fail(&w->t, "own job %u/%u %s dst %#llx (%s+%zu) src %#llx (%s+%zu) len %zu failed: status %s, fault at %#llx; read-only interval of the destination buffer: [%#lx, %#lx)",
@@ -1176,10 +1131,6 @@ static void worker_attr(struct worker *w)
 		wb->ro_end = value ? a + count * SZ_4K : 0;
 		w->t.c.own_attr_ro++;
 	} else {
-		uintptr_t first = ALIGN_UP((uintptr_t)wb->p, SZ_4K);
-
-		memset(wb->loc_dev + (a - first) / SZ_4K,
-		       value == DRM_VSVM_LOC_DEVICE, count);
 		w->t.c.own_attr_loc++;
 	}
 }
@@ -1301,8 +1252,7 @@ static int worker_setup(struct worker *w)
 
 	for (b = 0; b < NR_BUF; b++) {
 		w->buf[b].model = malloc(w->buf[b].size);
-		w->buf[b].loc_dev = calloc(w->buf[b].size / SZ_4K + 1, 1);
-		if (!w->buf[b].model || !w->buf[b].loc_dev)
+		if (!w->buf[b].model)
 			return -ENOMEM;
 		fill_random(&w->t.rng, w->buf[b].model, w->buf[b].size);
 		memcpy(w->buf[b].p, w->buf[b].model, w->buf[b].size);
@@ -2269,9 +2219,8 @@ static int setup_region(void)
 static void usage(const char *argv0)
 {
 	fprintf(stderr,
-		"usage: %s [-s SEED] [-d SECONDS] [-w WORKERS_PER_DEVICE] [-S] [-n] [-x vma,fork,gpu,churn]\n"
-		"defaults: $VSVM_STRESS_SEED or a random seed, $VSVM_STRESS_SECONDS or 30, 2;\n"
-		"-S or $VSVM_STRESS_STRICT=1: the known kernel bug K1 fails the run\n",
+		"usage: %s [-s SEED] [-d SECONDS] [-w WORKERS_PER_DEVICE] [-n] [-x vma,fork,gpu,churn]\n"
+		"defaults: $VSVM_STRESS_SEED or a random seed, $VSVM_STRESS_SECONDS or 30, 2\n",
 		argv0);
 	exit(2);
 }
@@ -2302,9 +2251,7 @@ static void parse_args(int argc, char **argv)
 			usage(argv[0]);
 		opt_seconds = v;
 	}
-	env = getenv("VSVM_STRESS_STRICT");
-	opt_strict = env && !strcmp(env, "1");
-	while ((opt = getopt(argc, argv, "s:d:w:Snx:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:d:w:nx:")) != -1) {
 		switch (opt) {
 		case 's':
 			if (!parse_u64(optarg, &opt_seed))
@@ -2314,9 +2261,6 @@ static void parse_args(int argc, char **argv)
 			if (!parse_u64(optarg, &v) || !v || v > 86400)
 				usage(argv[0]);
 			opt_seconds = v;
-			break;
-		case 'S':
-			opt_strict = true;
 			break;
 		case 'n':
 			opt_no_chaos = true;
@@ -2361,10 +2305,6 @@ static void print_counts(const struct counts *c, double secs)
 	       "; then -ECANCELED %" PRIu64 "; prefetch -EBUSY %" PRIu64 "\n",
 	       c->own_eacces, c->own_busy, c->own_cancelled,
 	       c->own_prefetch_busy);
-	if (c->known_bug)
-		printf("# KNOWN KERNEL BUG K1 (fork + preferred location device: -EACCES on writable memory) hit %" PRIu64
-		       " times, tolerated (see the header of vsvm_stress.c; -S makes it fail)\n",
-		       c->known_bug);
 	printf("# own-buffer prefetches: to device %" PRIu64 ", to system %"
 	       PRIu64 "; attributes: read-only %" PRIu64 ", preferred loc %"
 	       PRIu64 "; cpu writes %" PRIu64 "\n",
@@ -2454,8 +2394,8 @@ int main(int argc, char **argv)
 	parse_args(argc, argv);
 	printf("TAP version 13\n1..1\n");
 	printf("# vsvm_stress: seed %" PRIu64 " (rerun: vsvm_stress -s %" PRIu64
-	       " -d %u -w %u%s)\n", opt_seed, opt_seed, opt_seconds,
-	       opt_workers_per_dev, opt_strict ? " -S" : "");
+	       " -d %u -w %u)\n", opt_seed, opt_seed, opt_seconds,
+	       opt_workers_per_dev);
 
 	n = vsvm_num_devices();
 	if (n <= 0) {
