@@ -55,17 +55,20 @@ VM_TIMEOUT ?= 1800
 # make check-full: the same units on the KASAN kernel (vm/kernel-kasan.config
 # on top of vm/kernel.config), plus FULL_EXTRA_TESTS, appended after TESTS in
 # the same VM run: the long races (FULL_STRESS_SECONDS per layout, then half
-# that with 4 MiB of VRAM, where eviction never stops) and FULL_FUZZ_CALLS
-# fuzzer calls.
+# that with 4 MiB of VRAM, where eviction never stops), FULL_FUZZ_CALLS
+# fuzzer calls and FULL_PT_CYCLES GPU fault + munmap cycles (vsvm_test's
+# page_table_follows_munmap alone).
 FULL_STRESS_SECONDS ?= 600
 FULL_FUZZ_CALLS ?= 200000
+FULL_PT_CYCLES ?= 10000
 FULL_EXTRA_TESTS ?= \
 	$(foreach c,$(STRESS_CONFIGS),load:vsvm,$(c) \
 		cmd:vsvm_stress,-d,$(FULL_STRESS_SECONDS) unload:vsvm) \
 	load:vsvm,layout=n:1,vram_size=4 \
 		cmd:vsvm_stress,-d,$(shell echo $$(($(FULL_STRESS_SECONDS) / 2))) \
 		unload:vsvm \
-	load:vsvm,layout=n:1 cmd:vsvm_fuzz,-n,$(FULL_FUZZ_CALLS) unload:vsvm
+	load:vsvm,layout=n:1 cmd:vsvm_fuzz,-n,$(FULL_FUZZ_CALLS) unload:vsvm \
+	load:vsvm selftest:env,VSVM_PT_CYCLES=$(FULL_PT_CYCLES),VSVM_TEST_ONLY=page_table_follows_munmap,vsvm_test unload:vsvm
 FULL_TESTS = $(TESTS) $(FULL_EXTRA_TESTS)
 FULL_VM_TIMEOUT ?= 7200
 
