@@ -31,12 +31,19 @@ FUZZ_CALLS ?= 10000
 # memory (the configuration of kernels without DEVICE_PRIVATE); the race
 # stress (user/stress) after it in each layout; then the ioctl fuzzer
 # (user/fuzz) makes FUZZ_CALLS calls.
+# The teardown tests (memcg charging and OOM, SIGKILL during GPU work) run
+# in each layout with device memory; then reload-loop unloads and reloads
+# the modules RELOAD_CYCLES times after using every device.
 VSVM_CONFIGS := layout=1:1 layout=n:1 layout=1:1,vram_size=0
 STRESS_CONFIGS := layout=1:1 layout=n:1
-VSVM_TESTS := vsvm_test vsvm_dma_bounce_test
+TEARDOWN_CONFIGS := layout=1:1 layout=n:1
+RELOAD_CYCLES ?= 5
+VSVM_TESTS := vsvm_test vsvm_dma_bounce_test vsvm_teardown_test
 TESTS ?= kunit:drm_gpusvm_test $(addprefix selftest:,$(filter-out $(VSVM_TESTS),$(USER_TESTS))) \
 	$(foreach c,$(VSVM_CONFIGS),load:vsvm,$(c) selftest:vsvm_test \
+		$(if $(filter $(c),$(TEARDOWN_CONFIGS)),selftest:vsvm_teardown_test) \
 		$(if $(filter $(c),$(STRESS_CONFIGS)),cmd:vsvm_stress) unload:vsvm) \
+	cmd:reload-loop,$(RELOAD_CYCLES) \
 	load:vsvm,layout=n:1 cmd:vsvm_fuzz unload:vsvm
 # vsvm_stress's duration per run and seed (empty: a new one each run). They
 # reach it through the kernel command line: the kernel passes NAME=value

@@ -585,7 +585,7 @@ drm_gpusvm_notifier_alloc(struct drm_gpusvm *gpusvm, unsigned long addr)
 	if (gpusvm->ops->notifier_alloc)
 		notifier = gpusvm->ops->notifier_alloc();
 	else
-		notifier = kzalloc(sizeof(*notifier), GFP_KERNEL);
+		notifier = kzalloc(sizeof(*notifier), GFP_KERNEL_ACCOUNT);
 	if (!notifier)
 		return NULL;
 
@@ -656,7 +656,7 @@ drm_gpusvm_range_alloc(struct drm_gpusvm *gpusvm,
 	if (gpusvm->ops->range_alloc)
 		range = gpusvm->ops->range_alloc(gpusvm);
 	else
-		range = kzalloc(sizeof(*range), GFP_KERNEL);
+		range = kzalloc(sizeof(*range), GFP_KERNEL_ACCOUNT);
 	if (!range)
 		return NULL;
 
@@ -1594,10 +1594,15 @@ int drm_gpusvm_get_pages_multi(struct drm_gpusvm *gpusvm,
 	lockdep_assert_not_held(&gpusvm->notifier_lock);
 	might_lock_read(&gpusvm->notifier_lock);
 
+	/*
+	 * Per-process state, charged to the memory cgroup the caller charges
+	 * (a driver servicing faults in a worker sets the process's, with
+	 * set_active_memcg()), as notifiers and ranges are.
+	 */
 	for (k = 0; k < pages_count; k++)
 		if (!pages[k].dma_addr) {
 			pages[k].dma_addr = kvcalloc(npages, sizeof(*pages[k].dma_addr),
-						     GFP_KERNEL);
+						     GFP_KERNEL_ACCOUNT);
 			if (!pages[k].dma_addr)
 				return -ENOMEM;
 		}

@@ -20,6 +20,7 @@ cp /bin/busybox "$root/bin/busybox"
 ln -s busybox "$root/bin/sh"
 install -m 0755 "$VM_DIR/guest/init" "$root/init"
 install -m 0755 "$VM_DIR"/guest/run-tests "$VM_DIR"/guest/hmm-peer-tests \
+	"$VM_DIR"/guest/reload-loop \
 	"$VM_DIR"/guest/demo "$VM_DIR"/guest/bench "$root/opt/gpusvm/bin/"
 
 cp -a "$kdir/modroot/lib/modules/$kver" "$root/lib/modules/"

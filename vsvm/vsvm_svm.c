@@ -4,6 +4,7 @@
  * GPU page faults, invalidation, garbage collection, VA attributes.
  */
 
+#include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
@@ -33,6 +34,33 @@
  * straddle an attribute boundary: the fault handler passes the attribute
  * interval as the GPU VA bounds of drm_gpusvm_range_find_or_insert(), and
  * setting an attribute removes the ranges it overlaps.
+ */
+
+/**
+ * DOC: Memory cgroups
+ *
+ * What the driver allocates for a process is charged to the process's memory
+ * cgroup (``__GFP_ACCOUNT``): VMs, userptrs, attributes and submissions are
+ * allocated by the ioctls, in the process. GPU faults, though, are serviced
+ * by the device's fault queue, a worker of no cgroup, whose allocations the
+ * kernel charges to nobody: vsvm_handle_fault() makes the cgroup of the
+ * mirrored mm's owner the target of its charges (set_active_memcg()), looked
+ * up at each fault as the core does for the process's own page faults. That
+ * covers ranges, page-table leaves, the framework's notifiers and DMA address
+ * arrays, and the CPU page tables hmm_range_fault() fills in. The pages
+ * hmm_range_fault() faults in are charged to the same cgroup by the core,
+ * and so are the VRAM (device-private) pages the process's data migrates to:
+ * a migration moves the charge.
+ *
+ * Over the cgroup's ``memory.max``, a GPU fault reclaims and then invokes
+ * the cgroup's OOM killer, exactly as the process's own CPU fault would: the
+ * process is killed (SIGKILL) and its jobs never complete. Its VMs go with
+ * its files, its VRAM with its memory. The OOM reaper cannot free a victim's
+ * memory early (the GPU SVM's notifiers cannot invalidate without sleeping,
+ * as every HMM mirror's), and the victim's exit waits for the GPU fault in
+ * flight, whose charge keeps waiting for the victim's memory: the kill
+ * completes once the reaper gives up on the victim (it logs "unable to
+ * reap"), which lets that charge fail, a few seconds after the kill.
  */
 
 static DEFINE_MUTEX(vsvm_svms_lock);
@@ -833,7 +861,9 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
  * @write: the access was a write
  *
  * Takes the driver lock, runs the garbage collector, then services the fault
- * from a userptr bound at @addr or else from the process's memory.
+ * from a userptr bound at @addr or else from the process's memory. What it
+ * allocates is charged to the memory cgroup of the process (see DOC: Memory
+ * cgroups).
  *
  * Return: 0 when the access can be retried, or the job's failure: -EFAULT
  * (nothing mapped at @addr), -EACCES (write to read-only memory), -EPERM
@@ -842,9 +872,14 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 int vsvm_handle_fault(struct vsvm_vm *vm, unsigned long addr, bool write)
 {
 	struct vsvm_svm *svm = vm->svm;
+	struct mem_cgroup *memcg, *old_memcg;
 	struct vsvm_userptr *up;
 	unsigned long end;
 	int err;
+
+	/* The GPU SVM holds the mm (mmgrab): its owner's cgroup pays. */
+	memcg = get_mem_cgroup_from_mm(svm->gpusvm.mm);
+	old_memcg = set_active_memcg(memcg);
 
 	mutex_lock(&svm->lock);
 	vsvm_svm_gc(svm);
@@ -857,6 +892,9 @@ int vsvm_handle_fault(struct vsvm_vm *vm, unsigned long addr, bool write)
 		err = vsvm_svm_fault(vm, addr, write, VSVM_PLACE_BY_ATTR, &end);
 	}
 	mutex_unlock(&svm->lock);
+
+	set_active_memcg(old_memcg);
+	mem_cgroup_put(memcg);
 
 	vsvm_count(vm, faults, 1);
 	if (err)

@@ -9,6 +9,14 @@
  * touching memory the GPU has not mapped takes a GPU page fault that the
  * driver services through drm_gpusvm.
  *
+ * Memory: what the GPU faults in for a process (system pages, and VRAM pages
+ * its data migrates to) and what the driver allocates for it (VMs, GPU page
+ * tables, ranges, userptrs, submissions) are charged to the memory cgroup
+ * of the process, as its own page faults are. A GPU fault that would take
+ * the cgroup over its memory.max invokes the cgroup's OOM killer, as a CPU
+ * fault would: the process is killed (SIGKILL), and its jobs never report
+ * a status. A killed process's VMs, jobs and VRAM go with it.
+ *
  * Every ioctl checks its flags and reserved fields (must be zero), sizes and
  * address overflow; errors are -EINVAL (bad argument), -ENOENT (unknown VM
  * or userptr handle), -EFAULT (bad user pointer), -ENOMEM, -EBUSY (too many
