@@ -11,9 +11,9 @@
  *
  * Every ioctl checks its flags and reserved fields (must be zero), sizes and
  * address overflow; errors are -EINVAL (bad argument), -ENOENT (unknown VM
- * or userptr handle), -EFAULT (bad user pointer), -ENOMEM, -EBUSY (too many
- * async submissions outstanding), -EACCES (the VM belongs to another process),
- * -ETIME (wait timed out).
+ * or userptr handle), -EFAULT (bad user pointer), -ENOMEM,
+ * -EBUSY (too many submissions outstanding), -EACCES (the VM belongs to
+ * another process), -ETIME (wait timed out).
  *
  * Rules that keep the UAPI extensible (as in xe and amdgpu): an ioctl fails
  * with -EINVAL when a flag it does not know is set, when a pad or reserved
@@ -85,9 +85,11 @@ extern "C" {
  *
  * 0: the first UAPI (the field was padding). 1: the rules above are
  * enforced, &drm_vsvm_vm_create.extensions and &drm_vsvm_exec.extensions
- * exist.
+ * exist. 2: submissions go through the GPU scheduler: fair between VMs,
+ * time-sliced, a job timeout (-ETIME), at most 64 submissions pending per VM
+ * (-EBUSY).
  */
-#define DRM_VSVM_UAPI_VERSION	1
+#define DRM_VSVM_UAPI_VERSION	2
 
 /**
  * struct drm_vsvm_user_extension - one link of an extension chain
@@ -156,10 +158,14 @@ struct drm_vsvm_vm_create {
  * @vm_id: the VM
  * @pad: zero
  *
- * Jobs of the VM still queued or running are cancelled (-ECANCELED). Ioctls
- * adding to the VM (SET_ATTR, PREFETCH, USERPTR_CREATE, USERPTR_BIND) that
- * run meanwhile finish first; from then on every ioctl on the VM fails with
- * -ENOENT.
+ * Jobs of the VM still queued or running are cancelled (-ECANCELED): the
+ * running one stops at its next page, the queued ones do not run. VM_DESTROY
+ * waits for none of it and returns at once; a synchronous exec or a WAIT of
+ * the VM already in progress returns when the submission completes, with
+ * the jobs' statuses.
+ * Ioctls adding to the VM (SET_ATTR, PREFETCH, USERPTR_CREATE, USERPTR_BIND)
+ * that run meanwhile finish before the VM is torn down; every ioctl on the
+ * VM after VM_DESTROY fails with -ENOENT.
  */
 struct drm_vsvm_vm_destroy {
 	__u32 vm_id;
@@ -188,8 +194,10 @@ struct drm_vsvm_vm_destroy {
  *          read-only), -EPERM (memory the GPU cannot mirror: VM_IO,
  *          VM_PFNMAP, special mappings such as the vDSO, PROT_NONE,
  *          memfd_secret(), userfaultfd-registered memory), -EBUSY (the
- *          fault kept racing invalidations),
- *          -ECANCELED (an earlier job failed, or the VM went away), -ENOMEM
+ *          fault kept racing invalidations), -ETIME (the submission timed
+ *          out while this job ran), -ECANCELED (an earlier job failed, the
+ *          submission timed out before this job, or the VM went away),
+ *          -ENOMEM
  * @pad: zero
  * @fault_addr: out: the GPU VA of the unrecoverable fault
  * @result: out: the CHECKSUM result
@@ -228,6 +236,17 @@ struct drm_vsvm_job {
  * rest are cancelled. The ioctl's return value only tells whether the
  * submission was accepted (and, when synchronous, completed): the jobs' own
  * results are in their @status.
+ *
+ * The submissions of a VM run in order; the device's GPU scheduler takes
+ * the VMs in turn, and its engine time-slices the submissions of different
+ * VMs, so a long submission does not hold up another VM's short one. A
+ * submission still on the engine job_timeout_ms (vsvm module parameter,
+ * default 30000, 0: none) after it started is cancelled: its running job
+ * ends with -ETIME, the later ones with -ECANCELED; the VM stays usable. A
+ * VM has at most 64 submissions queued or running (synchronous ones
+ * included): the exec fails with -EBUSY beyond (and beyond max_inflight
+ * asynchronous submissions not yet waited for). A synchronous exec waits
+ * killably: only a fatal signal interrupts it.
  */
 struct drm_vsvm_exec {
 	__u32 vm_id;
@@ -248,7 +267,8 @@ struct drm_vsvm_exec {
  *
  * On success the submission's job results are copied to its job array and
  * the submission is released (a second wait returns -ENOENT). -ETIME when
- * it is still running at the timeout.
+ * it is still running at the timeout. The wait is interruptible
+ * (-ERESTARTSYS, restarted with the same timeout).
  */
 struct drm_vsvm_wait {
 	__u32 vm_id;
