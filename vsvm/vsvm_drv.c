@@ -4,6 +4,7 @@
  */
 
 #include <linux/debugfs.h>
+#include <linux/dma-fence-chain.h>
 #include <linux/dma-mapping.h>
 #include <linux/module.h>
 #include <linux/platform_device.h>
@@ -17,6 +18,7 @@
 #include <drm/drm_file.h>
 #include <drm/drm_ioctl.h>
 #include <drm/drm_print.h>
+#include <drm/drm_syncobj.h>
 
 #include "vsvm_drv.h"
 
@@ -319,7 +321,7 @@ static int vsvm_get_info_ioctl(struct drm_device *drm, void *data,
 }
 
 /*
- * Check an ioctl's extension chain. No extension is defined yet: a chain's
+ * Check the extension chain of an ioctl that knows no extension: a chain's
  * first link names an unknown one.
  */
 static int vsvm_extensions_check(u64 extensions)
@@ -465,6 +467,155 @@ static int vsvm_submit_copy_results(struct vsvm_submit *submit)
 	return 0;
 }
 
+/**
+ * struct vsvm_exec_syncs - the syncs of an exec
+ * @num: number of syncs
+ * @syncs: the syncs, checked
+ * @syncobjs: the syncobjs to signal (NULL for a WAIT sync)
+ * @chains: the timeline links of the syncobjs to signal at a point
+ */
+struct vsvm_exec_syncs {
+	unsigned int num;
+	struct drm_vsvm_sync *syncs;
+	struct drm_syncobj **syncobjs;
+	struct dma_fence_chain **chains;
+};
+
+static bool vsvm_sync_ok(const struct drm_vsvm_sync *sync)
+{
+	return (sync->flags == DRM_VSVM_SYNC_WAIT ||
+		sync->flags == DRM_VSVM_SYNC_SIGNAL) && !sync->reserved;
+}
+
+/* Read and check the %DRM_VSVM_EXT_EXEC_SYNCS extension at @uptr. */
+static int vsvm_exec_syncs_read(u64 uptr, struct vsvm_exec_syncs *es)
+{
+	struct drm_vsvm_ext_exec_syncs ext;
+	unsigned int i;
+
+	if (es->syncs)
+		return -EINVAL;		/* a second one */
+	if (copy_from_user(&ext, u64_to_user_ptr(uptr), sizeof(ext)))
+		return -EFAULT;
+	if (ext.pad || !ext.num_syncs || ext.num_syncs > VSVM_MAX_SYNCS)
+		return -EINVAL;
+	es->syncs = memdup_user(u64_to_user_ptr(ext.syncs),
+				array_size(ext.num_syncs, sizeof(*es->syncs)));
+	if (IS_ERR(es->syncs)) {
+		int err = PTR_ERR(es->syncs);
+
+		es->syncs = NULL;
+		return err;
+	}
+	es->num = ext.num_syncs;
+	for (i = 0; i < es->num; i++)
+		if (!vsvm_sync_ok(&es->syncs[i]))
+			return -EINVAL;
+	return 0;
+}
+
+/* Read and check an exec's extension chain. */
+static int vsvm_exec_extensions(u64 extensions, struct vsvm_exec_syncs *es)
+{
+	while (extensions) {
+		struct drm_vsvm_user_extension ext;
+		int err;
+
+		if (copy_from_user(&ext, u64_to_user_ptr(extensions),
+				   sizeof(ext)))
+			return -EFAULT;
+		if (ext.pad || ext.name != DRM_VSVM_EXT_EXEC_SYNCS)
+			return -EINVAL;
+		err = vsvm_exec_syncs_read(extensions, es);
+		if (err)
+			return err;
+		extensions = ext.next_extension;
+	}
+	return 0;
+}
+
+/*
+ * Resolve the syncs once the VM is known: the fences to wait for become
+ * dependencies of the submission; the syncobjs to signal, and the chain
+ * links of their timeline points, are looked up and allocated now so that
+ * nothing fails once the submission is pushed.
+ */
+static int vsvm_exec_syncs_prepare(struct drm_file *file,
+				   struct vsvm_submit *submit,
+				   struct vsvm_exec_syncs *es)
+{
+	unsigned int i;
+	int err;
+
+	if (!es->num)
+		return 0;
+	es->syncobjs = kcalloc(es->num, sizeof(*es->syncobjs), GFP_KERNEL);
+	es->chains = kcalloc(es->num, sizeof(*es->chains), GFP_KERNEL);
+	if (!es->syncobjs || !es->chains)
+		return -ENOMEM;
+	for (i = 0; i < es->num; i++) {
+		struct drm_vsvm_sync *sync = &es->syncs[i];
+		struct dma_fence *fence;
+
+		if (sync->flags == DRM_VSVM_SYNC_WAIT) {
+			err = drm_syncobj_find_fence(file, sync->handle,
+						     sync->timeline_point, 0,
+						     &fence);
+			if (err)
+				return err;
+			/* Takes over the reference, also on failure. */
+			err = drm_sched_job_add_dependency(&submit->base, fence);
+			if (err)
+				return err;
+			continue;
+		}
+		es->syncobjs[i] = drm_syncobj_find(file, sync->handle);
+		if (!es->syncobjs[i])
+			return -ENOENT;
+		if (sync->timeline_point) {
+			es->chains[i] = dma_fence_chain_alloc();
+			if (!es->chains[i])
+				return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/* Give the syncobjs to signal the pushed submission's completion fence. */
+static void vsvm_exec_syncs_signal(struct vsvm_submit *submit,
+				   struct vsvm_exec_syncs *es)
+{
+	unsigned int i;
+
+	for (i = 0; i < es->num; i++) {
+		if (!es->syncobjs[i])
+			continue;
+		if (es->chains[i]) {
+			drm_syncobj_add_point(es->syncobjs[i], es->chains[i],
+					      submit->done,
+					      es->syncs[i].timeline_point);
+			es->chains[i] = NULL;	/* the syncobj's now */
+		} else {
+			drm_syncobj_replace_fence(es->syncobjs[i], submit->done);
+		}
+	}
+}
+
+static void vsvm_exec_syncs_free(struct vsvm_exec_syncs *es)
+{
+	unsigned int i;
+
+	for (i = 0; es->syncobjs && i < es->num; i++) {
+		if (es->syncobjs[i])
+			drm_syncobj_put(es->syncobjs[i]);
+		if (es->chains && es->chains[i])
+			dma_fence_chain_free(es->chains[i]);
+	}
+	kfree(es->chains);
+	kfree(es->syncobjs);
+	kfree(es->syncs);
+}
+
 /*
  * Queue a submission: under the submit lock, so that seqnos follow the
  * order of the entity's queue. Return: 0 or a negative errno.
@@ -536,6 +687,7 @@ static int vsvm_exec_ioctl(struct drm_device *drm, void *data,
 {
 	struct drm_vsvm_exec *args = data;
 	bool async = args->flags & DRM_VSVM_EXEC_ASYNC;
+	struct vsvm_exec_syncs es = {};
 	struct drm_vsvm_job *jobs;
 	struct vsvm_submit *submit;
 	struct vsvm_vm *vm;
@@ -545,15 +697,17 @@ static int vsvm_exec_ioctl(struct drm_device *drm, void *data,
 	if (args->flags & ~DRM_VSVM_EXEC_ASYNC || args->pad ||
 	    !args->num_jobs || args->num_jobs > VSVM_MAX_JOBS)
 		return -EINVAL;
-	err = vsvm_extensions_check(args->extensions);
+	err = vsvm_exec_extensions(args->extensions, &es);
 	if (err)
-		return err;
+		goto out_syncs;
 
 	/* The jobs are arguments too: checked before the VM is looked up. */
 	jobs = vmemdup_user(u64_to_user_ptr(args->jobs),
 			    array_size(args->num_jobs, sizeof(*jobs)));
-	if (IS_ERR(jobs))
-		return PTR_ERR(jobs);
+	if (IS_ERR(jobs)) {
+		err = PTR_ERR(jobs);
+		goto out_syncs;
+	}
 	for (i = 0; i < args->num_jobs; i++) {
 		if (!vsvm_job_ok(&jobs[i])) {
 			err = -EINVAL;
@@ -578,11 +732,14 @@ static int vsvm_exec_ioctl(struct drm_device *drm, void *data,
 	memcpy(submit->jobs, jobs, array_size(args->num_jobs, sizeof(*jobs)));
 	submit->user_jobs = args->jobs;
 
-	err = vsvm_exec_push(vm, submit, async);
+	err = vsvm_exec_syncs_prepare(file, submit, &es);
+	if (!err)
+		err = vsvm_exec_push(vm, submit, async);
 	if (err) {
 		vsvm_submit_abort(submit);
 		goto out_jobs;
 	}
+	vsvm_exec_syncs_signal(submit, &es);
 	args->seqno = submit->seqno;
 
 	if (!async) {
@@ -594,6 +751,8 @@ static int vsvm_exec_ioctl(struct drm_device *drm, void *data,
 	vsvm_submit_put(submit);
 out_jobs:
 	kvfree(jobs);
+out_syncs:
+	vsvm_exec_syncs_free(&es);
 	return err;
 }
 
@@ -882,7 +1041,8 @@ static const struct file_operations vsvm_fops = {
 };
 
 static const struct drm_driver vsvm_drm_driver = {
-	.driver_features = DRIVER_RENDER,
+	.driver_features = DRIVER_RENDER | DRIVER_SYNCOBJ |
+			   DRIVER_SYNCOBJ_TIMELINE,
 	.open = vsvm_open,
 	.postclose = vsvm_postclose,
 	.ioctls = vsvm_ioctls,

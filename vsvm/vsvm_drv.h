@@ -29,6 +29,8 @@
 #define VSVM_MAX_INFLIGHT	16
 /* Submissions of a VM queued or running (EXEC fails with -EBUSY beyond). */
 #define VSVM_MAX_PENDING	64
+/* Syncs of one EXEC. */
+#define VSVM_MAX_SYNCS		64
 /* Time slice of a submission on the engine. */
 #define VSVM_SLICE_NS		(2 * NSEC_PER_MSEC)
 /* Submissions the scheduler hands to the engine at once (one per VM). */

@@ -20,10 +20,11 @@
  * Submissions (one DRM_IOCTL_VSVM_EXEC each) are jobs of the GPU scheduler
  * (drm_sched): each device has one &drm_gpu_scheduler, the job engine, and
  * each VM one &drm_sched_entity, so the scheduler picks the VMs' submissions
- * in turn, in order within a VM. The scheduler's finished fence of a
- * submission is its completion: what DRM_IOCTL_VSVM_WAIT and a synchronous
- * exec wait for. It signals with the status of the submission's first
- * failed job as its error, if any.
+ * in turn, in order within a VM, once their dependencies (the syncobjs an
+ * exec waits for) signalled. The scheduler's finished fence of a submission
+ * is its completion: what DRM_IOCTL_VSVM_WAIT, a synchronous exec and the
+ * syncobjs an exec signals wait for. It signals with the status of the
+ * submission's first failed job as its error, if any.
  *
  * run_job() hands a submission to the engine, a kernel thread standing for
  * the hardware, and returns the engine fence (one fence context per VM)
@@ -46,9 +47,14 @@
  * Destroying a VM (VM_DESTROY, closing the file, process exit) sets
  * &vsvm_vm.closing: the engine stops the VM's running submission at its
  * next page (-ECANCELED), and the VM's submissions still queued complete
- * without running: run_job() completes them at once. A work item waits for the VM's entity
+ * without running, once the syncobj fences they wait for signalled:
+ * run_job() completes them at once. A work item waits for the VM's entity
  * to drain and finishes it; nothing else waits: VM_DESTROY returns at once.
-
+ *
+ * Submissions of other VMs waiting for one (through a syncobj) wait for its
+ * completion: the finished fences are marked
+ * %DRM_SCHED_FENCE_DONT_PIPELINE, since the engine does not run them in the
+ * order the scheduler hands them over.
  *
  * The engine runs a job page by page like a DMA engine would: for each
  * page the engine takes its "TLB" (&vsvm_device.tlb_sem for read), reads the
@@ -749,6 +755,11 @@ void vsvm_submit_push(struct vsvm_submit *submit)
 
 	drm_sched_job_arm(&submit->base);
 	submit->done = dma_fence_get(&submit->base.s_fence->finished);
+	/*
+	 * The engine time-slices: a submission depending on this one must
+	 * wait for its completion, not only for its start on the engine.
+	 */
+	set_bit(DRM_SCHED_FENCE_DONT_PIPELINE, &submit->done->flags);
 	/* Not signalled before it is pushed: the callback is added. */
 	dma_fence_add_callback(submit->done, &submit->pending_cb,
 			       vsvm_submit_pending_cb);
@@ -760,8 +771,9 @@ static void vsvm_vm_fini_work(struct work_struct *work)
 	struct vsvm_vm *vm = container_of(work, struct vsvm_vm, fini_work);
 
 	/*
-	 * The VM is closing: the scheduler takes its submissions, and
-	 * run_job() completes them at once. Let it drain the entity rather than have
+	 * The VM is closing: the scheduler takes its submissions as soon as
+	 * their syncobj fences signalled, and run_job() completes them at
+	 * once. Let it drain the entity rather than have
 	 * drm_sched_entity_fini() kill the jobs left: in 6.1 that leaks a
 	 * reference on the entity's last scheduled fence.
 	 */

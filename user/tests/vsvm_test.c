@@ -34,6 +34,8 @@
 #define SZ_1M	(1UL << 20)
 #define SZ_2M	(2UL << 20)
 
+#define VSVM_TEST_MAX_SYNCS	64	/* syncs in one exec */
+
 static char data_buf[SZ_64K] = { 1 };	/* .data */
 static char bss_buf[SZ_64K];		/* .bss */
 
@@ -2867,16 +2869,17 @@ TEST_F(vsvm, uapi_argument_errors_before_process_check)
 }
 
 /*
- * Extension chains (VM_CREATE, EXEC): no extension is defined, so every
- * chain fails, -EINVAL (-EFAULT when unreadable), before the call does
- * anything: no VM is created, no job runs.
+ * Extension chains (VM_CREATE, EXEC): a chain naming an extension the ioctl
+ * does not know (@unknown; VM_CREATE knows none) fails, -EINVAL (-EFAULT
+ * when unreadable), before the call does anything: no VM is created, no job
+ * runs.
  */
 static void check_extensions(struct __test_metadata *_metadata,
 			     int (*call)(void *ctx, uint64_t extensions),
-			     void *ctx)
+			     void *ctx, uint32_t unknown)
 {
 	struct drm_vsvm_user_extension ext[2] = {
-		{ .name = 0 }, { .name = 1 },
+		{ .name = 0 }, { .name = unknown },
 	};
 	/* A readable page of zeros, then an inaccessible one. */
 	char *ro = mmap(NULL, 2 * SZ_4K, PROT_READ,
@@ -2912,7 +2915,7 @@ TEST_F(vsvm, uapi_vm_create_extensions)
 {
 	uint32_t vm;
 
-	check_extensions(_metadata, vm_create_ext, &self->dev);
+	check_extensions(_metadata, vm_create_ext, &self->dev, 1);
 	/* No failed call used an id: the next VM gets the next one. */
 	ASSERT_EQ(0, vsvm_vm_create(&self->dev, &vm));
 	EXPECT_EQ(self->vm + 1, vm);
@@ -2943,7 +2946,7 @@ TEST_F(vsvm, uapi_exec_extensions)
 	struct exec_ext_ctx c = { &self->dev, self->vm, map_anon(SZ_4K) };
 
 	ASSERT_NE(NULL, c.p);
-	check_extensions(_metadata, exec_ext, &c);
+	check_extensions(_metadata, exec_ext, &c, DRM_VSVM_EXT_EXEC_SYNCS + 1);
 	EXPECT_EQ(0, c.p[0]);	/* no job ran */
 	EXPECT_EQ(0, exec_ext(&c, 0));
 	EXPECT_EQ(0x0101010101010101ULL, c.p[0]);
@@ -3009,6 +3012,326 @@ TEST_F(vsvm, uapi_userptr_handle_zero)
 	EXPECT_NE(0, h2);
 	EXPECT_EQ(0, vsvm_userptr_destroy(&self->dev, self->vm, h1));
 	EXPECT_EQ(0, vsvm_userptr_destroy(&self->dev, self->vm, h2));
+	munmap(p, SZ_4K);
+}
+
+/*
+ * The GPU scheduler: syncobjs, fairness between VMs, job timeout, kill and
+ * destroy during long jobs.
+ */
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int64_t abs_timeout_ns(int64_t ns)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec + ns;
+}
+
+static int syncobj_create(struct vsvm_dev *dev, uint32_t *handle)
+{
+	struct drm_syncobj_create args = {};
+	int err = raw_ioctl(dev, DRM_IOCTL_SYNCOBJ_CREATE, &args);
+
+	*handle = args.handle;
+	return err;
+}
+
+/* DRM_IOCTL_SYNCOBJ_WAIT (point 0) or _TIMELINE_WAIT of one syncobj. */
+static int syncobj_wait(struct vsvm_dev *dev, uint32_t handle, uint64_t point,
+			int64_t timeout_ns)
+{
+	struct drm_syncobj_timeline_wait tw = {
+		.handles = (uintptr_t)&handle, .points = (uintptr_t)&point,
+		.timeout_nsec = abs_timeout_ns(timeout_ns), .count_handles = 1,
+	};
+	struct drm_syncobj_wait w = {
+		.handles = (uintptr_t)&handle,
+		.timeout_nsec = abs_timeout_ns(timeout_ns), .count_handles = 1,
+	};
+
+	if (point)
+		return raw_ioctl(dev, DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT, &tw);
+	return raw_ioctl(dev, DRM_IOCTL_SYNCOBJ_WAIT, &w);
+}
+
+/* sw_sync (debugfs): a timeline whose fences the test signals. */
+struct sw_sync_create_fence_data {
+	__u32 value;
+	char name[32];
+	__s32 fence;
+};
+
+#define SW_SYNC_IOC_CREATE_FENCE \
+	_IOWR('W', 0, struct sw_sync_create_fence_data)
+#define SW_SYNC_IOC_INC		_IOW('W', 1, __u32)
+#define SW_SYNC_PATH		"/sys/kernel/debug/sync/sw_sync"
+
+/*
+ * Put a fence user space signals (sw_sync timeline @timeline, value 1) into
+ * a new binary syncobj.
+ */
+static int syncobj_user_fence(struct vsvm_dev *dev, int timeline,
+			      uint32_t *handle)
+{
+	struct sw_sync_create_fence_data f = { .value = 1, .name = "test" };
+	struct drm_syncobj_handle imp = {
+		.flags = DRM_SYNCOBJ_FD_TO_HANDLE_FLAGS_IMPORT_SYNC_FILE,
+	};
+	int err;
+
+	if (ioctl(timeline, SW_SYNC_IOC_CREATE_FENCE, &f))
+		return -errno;
+	err = syncobj_create(dev, handle);
+	imp.handle = *handle;
+	imp.fd = f.fence;
+	if (!err)
+		err = raw_ioctl(dev, DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE, &imp);
+	close(f.fence);
+	return err;
+}
+
+static int sw_sync_signal(int timeline)
+{
+	__u32 one = 1;
+
+	return ioctl(timeline, SW_SYNC_IOC_INC, &one) ? -errno : 0;
+}
+
+#define BIG_BUF		(32 * SZ_1M)
+
+/*
+ * Fill jobs over a BIG_BUF buffer (faulted in here) keeping the engine busy
+ * for about @ms: the number of them, at most @max.
+ */
+static unsigned int big_fill_jobs(struct vsvm_dev *dev, uint32_t vm,
+				  char *buf, struct drm_vsvm_job *jobs,
+				  unsigned int max, double ms)
+{
+	double t0, one;
+	unsigned int i, n;
+
+	if (vsvm_fill(dev, vm, buf, 1, BIG_BUF))
+		return 0;
+	t0 = now_ms();
+	if (vsvm_fill(dev, vm, buf, 2, BIG_BUF))
+		return 0;
+	one = now_ms() - t0;
+	n = ms / (one > 0.1 ? one : 0.1) + 1;
+	n = n < 2 ? 2 : n > max ? max : n;
+	for (i = 0; i < n; i++)
+		jobs[i] = (struct drm_vsvm_job){
+			.op = DRM_VSVM_OP_FILL, .dst = (uintptr_t)buf,
+			.size = BIG_BUF, .value = 0x10 + i % 0x40,
+		};
+	return n;
+}
+
+/* An exec waiting for a syncobj runs only once user space signalled it. */
+TEST_F(vsvm, sched_syncobj_wait_user_signal)
+{
+	uint64_t *p = map_anon(SZ_4K), seqno;
+	struct drm_vsvm_job job = { .op = DRM_VSVM_OP_FILL,
+				    .dst = (uintptr_t)p, .size = SZ_4K,
+				    .value = 0x5a };
+	struct drm_vsvm_sync sync = { .flags = DRM_VSVM_SYNC_WAIT };
+	int timeline = open(SW_SYNC_PATH, O_RDWR);
+
+	ASSERT_NE(NULL, p);
+	ASSERT_LE(0, timeline) TH_LOG("no %s (CONFIG_SW_SYNC)", SW_SYNC_PATH);
+	ASSERT_EQ(0, syncobj_user_fence(&self->dev, timeline, &sync.handle));
+	ASSERT_EQ(0, vsvm_exec_syncs(&self->dev, self->vm, &job, 1,
+				     DRM_VSVM_EXEC_ASYNC, &sync, 1, &seqno));
+	usleep(200000);
+	EXPECT_EQ(-ETIME, vsvm_wait(&self->dev, self->vm, seqno, 0));
+	EXPECT_EQ(0, p[0]);	/* not run */
+	ASSERT_EQ(0, sw_sync_signal(timeline));
+	ASSERT_EQ(0, vsvm_wait(&self->dev, self->vm, seqno, 10000000000LL));
+	EXPECT_EQ(0, job.status);
+	EXPECT_EQ(-1, first_diff(p, 0x5a, SZ_4K));
+	close(timeline);
+	munmap(p, SZ_4K);
+}
+
+/* An exec signals a binary syncobj and a timeline point when it is done. */
+TEST_F(vsvm, sched_syncobj_signal_binary_and_timeline)
+{
+	char *p = map_anon(SZ_1M);
+	struct drm_vsvm_job job = { .op = DRM_VSVM_OP_FILL,
+				    .dst = (uintptr_t)p, .size = SZ_1M,
+				    .value = 0x33 };
+	struct drm_vsvm_sync syncs[2] = {
+		{ .flags = DRM_VSVM_SYNC_SIGNAL },
+		{ .flags = DRM_VSVM_SYNC_SIGNAL, .timeline_point = 7 },
+	};
+	struct drm_syncobj_timeline_array query = {
+		.count_handles = 1,
+	};
+	uint64_t seqno, point = 0;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, syncobj_create(&self->dev, &syncs[0].handle));
+	ASSERT_EQ(0, syncobj_create(&self->dev, &syncs[1].handle));
+	ASSERT_EQ(0, vsvm_exec_syncs(&self->dev, self->vm, &job, 1,
+				     DRM_VSVM_EXEC_ASYNC, syncs, 2, &seqno));
+	ASSERT_EQ(0, syncobj_wait(&self->dev, syncs[0].handle, 0,
+				  10000000000LL));
+	EXPECT_EQ(-1, first_diff(p, 0x33, SZ_1M));
+	ASSERT_EQ(0, syncobj_wait(&self->dev, syncs[1].handle, 7,
+				  10000000000LL));
+	query.handles = (uintptr_t)&syncs[1].handle;
+	query.points = (uintptr_t)&point;
+	ASSERT_EQ(0, raw_ioctl(&self->dev, DRM_IOCTL_SYNCOBJ_QUERY, &query));
+	EXPECT_EQ(7, point);
+	EXPECT_EQ(0, vsvm_wait(&self->dev, self->vm, seqno, 0));
+	EXPECT_EQ(0, job.status);
+	munmap(p, SZ_1M);
+}
+
+/*
+ * Two VMs chained through a syncobj: the second VM's checksum runs after
+ * the first VM's long fill, and sees all of it.
+ */
+TEST_F(vsvm, sched_syncobj_chain_two_vms)
+{
+	static struct drm_vsvm_job jobs[64];
+	char *buf = map_anon(BIG_BUF);
+	struct drm_vsvm_job sum = { .op = DRM_VSVM_OP_CHECKSUM,
+				    .size = BIG_BUF };
+	struct drm_vsvm_sync sync = { .flags = DRM_VSVM_SYNC_SIGNAL };
+	uint64_t seq1, seq2;
+	unsigned int n;
+	uint32_t vm2;
+	char *want;
+
+	ASSERT_NE(NULL, buf);
+	want = malloc(BIG_BUF);
+	ASSERT_NE(NULL, want);
+	ASSERT_EQ(0, vsvm_vm_create(&self->dev, &vm2));
+	n = big_fill_jobs(&self->dev, self->vm, buf, jobs, 64, 1000);
+	ASSERT_LE(2, n);
+	ASSERT_EQ(0, vsvm_fill(&self->dev, vm2, buf, 3, BIG_BUF));
+	memset(want, jobs[n - 1].value, BIG_BUF);
+	sum.src = (uintptr_t)buf;
+
+	ASSERT_EQ(0, syncobj_create(&self->dev, &sync.handle));
+	ASSERT_EQ(0, vsvm_exec_syncs(&self->dev, self->vm, jobs, n,
+				     DRM_VSVM_EXEC_ASYNC, &sync, 1, &seq1));
+	sync.flags = DRM_VSVM_SYNC_WAIT;
+	ASSERT_EQ(0, vsvm_exec_syncs(&self->dev, vm2, &sum, 1,
+				     DRM_VSVM_EXEC_ASYNC, &sync, 1, &seq2));
+	EXPECT_EQ(-ETIME, vsvm_wait(&self->dev, vm2, seq2, 0));
+	ASSERT_EQ(0, vsvm_wait(&self->dev, vm2, seq2, 60000000000LL));
+	EXPECT_EQ(0, vsvm_wait(&self->dev, self->vm, seq1, 0));
+	EXPECT_EQ(0, vsvm_jobs_status(jobs, n));
+	EXPECT_EQ(0, sum.status);
+	EXPECT_EQ(vsvm_fnv1a(want, BIG_BUF), sum.result);
+	EXPECT_EQ(0, vsvm_vm_destroy(&self->dev, vm2));
+	free(want);
+	munmap(buf, BIG_BUF);
+}
+
+static int exec_syncs_raw(struct vsvm_dev *dev, uint32_t vm, uint64_t *p,
+			  struct drm_vsvm_ext_exec_syncs *ext)
+{
+	struct drm_vsvm_job job = { .op = DRM_VSVM_OP_FILL,
+				    .dst = (uintptr_t)p, .size = 8,
+				    .value = 1 };
+	struct drm_vsvm_exec exec = { .vm_id = vm, .num_jobs = 1,
+				      .jobs = (uintptr_t)&job,
+				      .extensions = (uintptr_t)ext };
+
+	return raw_ioctl(dev, DRM_IOCTL_VSVM_EXEC, &exec);
+}
+
+/*
+ * Malformed syncs fail with -EINVAL before the VM lookup, unknown handles
+ * with -ENOENT, a wait for a fence nobody submitted with -EINVAL; a failed
+ * exec runs nothing and signals no syncobj.
+ */
+TEST_F(vsvm, sched_syncobj_bad_arguments)
+{
+	uint64_t *p = map_anon(SZ_4K);
+	struct drm_vsvm_sync syncs[VSVM_TEST_MAX_SYNCS + 1] = {};
+	struct drm_vsvm_ext_exec_syncs ext = {
+		.base.name = DRM_VSVM_EXT_EXEC_SYNCS, .num_syncs = 1,
+		.syncs = (uintptr_t)syncs,
+	}, ext2 = ext;
+	uint32_t bin, tl, vms[2] = { self->vm, 0 };
+	unsigned int i;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, syncobj_create(&self->dev, &bin));
+	ASSERT_EQ(0, syncobj_create(&self->dev, &tl));
+	for (i = 0; i < 2; i++) {
+		struct vsvm_dev *d = &self->dev;
+
+		syncs[0] = (struct drm_vsvm_sync){ .handle = bin };
+		EXPECT_EQ(-EINVAL, exec_syncs_raw(d, vms[i], p, &ext));
+		syncs[0].flags = DRM_VSVM_SYNC_WAIT | DRM_VSVM_SYNC_SIGNAL;
+		EXPECT_EQ(-EINVAL, exec_syncs_raw(d, vms[i], p, &ext));
+		syncs[0].flags = 1u << 2;
+		EXPECT_EQ(-EINVAL, exec_syncs_raw(d, vms[i], p, &ext));
+		syncs[0].flags = DRM_VSVM_SYNC_SIGNAL;
+		syncs[0].reserved = 1;
+		EXPECT_EQ(-EINVAL, exec_syncs_raw(d, vms[i], p, &ext));
+		syncs[0].reserved = 0;
+		ext.pad = 1;
+		EXPECT_EQ(-EINVAL, exec_syncs_raw(d, vms[i], p, &ext));
+		ext.pad = 0;
+		ext.base.pad = 1;
+		EXPECT_EQ(-EINVAL, exec_syncs_raw(d, vms[i], p, &ext));
+		ext.base.pad = 0;
+		ext.num_syncs = 0;
+		EXPECT_EQ(-EINVAL, exec_syncs_raw(d, vms[i], p, &ext));
+		ext.num_syncs = VSVM_TEST_MAX_SYNCS + 1;
+		EXPECT_EQ(-EINVAL, exec_syncs_raw(d, vms[i], p, &ext));
+		ext.num_syncs = 1;
+		ext.base.next_extension = (uintptr_t)&ext2;	/* twice */
+		EXPECT_EQ(-EINVAL, exec_syncs_raw(d, vms[i], p, &ext));
+		ext.base.next_extension = 0;
+		ext.syncs = 8;
+		EXPECT_EQ(-EFAULT, exec_syncs_raw(d, vms[i], p, &ext));
+		ext.syncs = (uintptr_t)syncs;
+	}
+	/* Well-formed: now the handles count. */
+	syncs[0] = (struct drm_vsvm_sync){ .handle = 0xdead,
+					   .flags = DRM_VSVM_SYNC_WAIT };
+	EXPECT_EQ(-ENOENT, exec_syncs_raw(&self->dev, self->vm, p, &ext));
+	syncs[0].flags = DRM_VSVM_SYNC_SIGNAL;
+	EXPECT_EQ(-ENOENT, exec_syncs_raw(&self->dev, self->vm, p, &ext));
+	/* No fence to wait for: not submitted yet. */
+	syncs[0] = (struct drm_vsvm_sync){ .handle = bin,
+					   .flags = DRM_VSVM_SYNC_WAIT };
+	EXPECT_EQ(-EINVAL, exec_syncs_raw(&self->dev, self->vm, p, &ext));
+	syncs[0] = (struct drm_vsvm_sync){ .handle = tl, .timeline_point = 3,
+					   .flags = DRM_VSVM_SYNC_WAIT };
+	EXPECT_EQ(-EINVAL, exec_syncs_raw(&self->dev, self->vm, p, &ext));
+	/* Failing after the lookups: the syncobj to signal stays empty. */
+	syncs[0] = (struct drm_vsvm_sync){ .handle = bin,
+					   .flags = DRM_VSVM_SYNC_SIGNAL };
+	syncs[1] = (struct drm_vsvm_sync){ .handle = 0xdead,
+					   .flags = DRM_VSVM_SYNC_WAIT };
+	ext.num_syncs = 2;
+	EXPECT_EQ(-ENOENT, exec_syncs_raw(&self->dev, self->vm, p, &ext));
+	EXPECT_EQ(-EINVAL, syncobj_wait(&self->dev, bin, 0, 0));
+	EXPECT_EQ(0, p[0]);	/* no job ran */
+	/* And the same exec with a good handle works. */
+	syncs[1].handle = tl;
+	syncs[1].flags = DRM_VSVM_SYNC_SIGNAL;
+	syncs[1].timeline_point = 1;
+	EXPECT_EQ(0, exec_syncs_raw(&self->dev, self->vm, p, &ext));
+	EXPECT_EQ(0x0101010101010101ULL, p[0]);
+	EXPECT_EQ(0, syncobj_wait(&self->dev, bin, 0, 0));
+	EXPECT_EQ(0, syncobj_wait(&self->dev, tl, 1, 0));
 	munmap(p, SZ_4K);
 }
 

@@ -11,7 +11,7 @@
  *
  * Every ioctl checks its flags and reserved fields (must be zero), sizes and
  * address overflow; errors are -EINVAL (bad argument), -ENOENT (unknown VM
- * or userptr handle), -EFAULT (bad user pointer), -ENOMEM,
+ * or userptr handle, or syncobj), -EFAULT (bad user pointer), -ENOMEM,
  * -EBUSY (too many submissions outstanding), -EACCES (the VM belongs to
  * another process), -ETIME (wait timed out).
  *
@@ -25,8 +25,9 @@
  * whatever its ids.
  *
  * Structs likely to grow have an ``extensions`` field: a user pointer to a
- * chain of &struct drm_vsvm_user_extension, or 0. No extension is defined
- * yet, so any chain fails with -EINVAL (-EFAULT if unreadable).
+ * chain of &struct drm_vsvm_user_extension, or 0. An extension the ioctl does
+ * not know fails it with -EINVAL (-EFAULT if unreadable). Defined:
+ * %DRM_VSVM_EXT_EXEC_SYNCS (EXEC only).
  *
  * Fields appended to a struct later are zero for older binaries (the DRM core
  * zero-fills a shorter struct), but an older kernel ignores the bytes of a
@@ -87,15 +88,16 @@ extern "C" {
  * enforced, &drm_vsvm_vm_create.extensions and &drm_vsvm_exec.extensions
  * exist. 2: submissions go through the GPU scheduler: fair between VMs,
  * time-sliced, a job timeout (-ETIME), at most 64 submissions pending per VM
- * (-EBUSY).
+ * (-EBUSY), and the %DRM_VSVM_EXT_EXEC_SYNCS extension (syncobjs, the
+ * device supports DRIVER_SYNCOBJ and DRIVER_SYNCOBJ_TIMELINE).
  */
 #define DRM_VSVM_UAPI_VERSION	2
 
 /**
  * struct drm_vsvm_user_extension - one link of an extension chain
  * @next_extension: user pointer to the next link, 0 ends the chain
- * @name: which extension this is (its struct starts with this one); none
- *        is defined yet: every name fails with -EINVAL
+ * @name: which extension this is (its struct starts with this one): a
+ *        DRM_VSVM_EXT_* the ioctl knows, -EINVAL otherwise
  * @pad: zero
  */
 struct drm_vsvm_user_extension {
@@ -162,7 +164,8 @@ struct drm_vsvm_vm_create {
  * running one stops at its next page, the queued ones do not run. VM_DESTROY
  * waits for none of it and returns at once; a synchronous exec or a WAIT of
  * the VM already in progress returns when the submission completes, with
- * the jobs' statuses.
+ * the jobs' statuses. A submission still waiting for a syncobj completes
+ * (cancelled) once that fence signalled.
  * Ioctls adding to the VM (SET_ATTR, PREFETCH, USERPTR_CREATE, USERPTR_BIND)
  * that run meanwhile finish before the VM is torn down; every ioctl on the
  * VM after VM_DESTROY fails with -ENOENT.
@@ -216,6 +219,57 @@ struct drm_vsvm_job {
 };
 
 #define DRM_VSVM_EXEC_ASYNC	(1u << 0)	/* return at once; see WAIT */
+
+/* &drm_vsvm_sync.flags: exactly one of them */
+#define DRM_VSVM_SYNC_WAIT	(1u << 0)	/* run after the fence signals */
+#define DRM_VSVM_SYNC_SIGNAL	(1u << 1)	/* signal when the exec completes */
+
+/**
+ * struct drm_vsvm_sync - a syncobj an exec waits for or signals
+ * @handle: the syncobj (DRM_IOCTL_SYNCOBJ_CREATE on the same file)
+ * @flags: %DRM_VSVM_SYNC_WAIT or %DRM_VSVM_SYNC_SIGNAL
+ * @timeline_point: 0 for a binary syncobj; else the timeline point
+ * @reserved: zero
+ *
+ * WAIT: the submission runs only after the syncobj's fence (of
+ * @timeline_point) signalled, whatever its error. The fence must be there
+ * when the exec is made: a binary syncobj without one, or a point nobody
+ * submitted yet, fails the exec with -EINVAL.
+ *
+ * SIGNAL: the syncobj gets the submission's completion fence: in place of
+ * its fence for a binary syncobj, as point @timeline_point of a timeline.
+ * It signals when the exec completes (when a synchronous exec would
+ * return), with an error if a job failed (its status), the submission timed
+ * out (-ETIME) or its VM was destroyed (-ECANCELED).
+ */
+struct drm_vsvm_sync {
+	__u32 handle;
+	__u32 flags;
+	__u64 timeline_point;
+	__u64 reserved;
+};
+
+/** &drm_vsvm_user_extension.name of &struct drm_vsvm_ext_exec_syncs */
+#define DRM_VSVM_EXT_EXEC_SYNCS	1
+
+/**
+ * struct drm_vsvm_ext_exec_syncs - exec extension: syncobjs (UAPI version 2)
+ * @base: the chain link, name %DRM_VSVM_EXT_EXEC_SYNCS
+ * @num_syncs: number of syncs at @syncs (1..64)
+ * @pad: zero
+ * @syncs: user pointer to an array of &struct drm_vsvm_sync
+ *
+ * At most one per exec (a second one fails with -EINVAL). Flags and
+ * reserved fields are checked with the rest of the arguments, before the VM
+ * lookup; handles after it: an unknown one fails with -ENOENT. A failed exec
+ * changes no syncobj.
+ */
+struct drm_vsvm_ext_exec_syncs {
+	struct drm_vsvm_user_extension base;
+	__u32 num_syncs;
+	__u32 pad;
+	__u64 syncs;
+};
 
 /**
  * struct drm_vsvm_exec - run jobs on the device's engine
