@@ -3335,4 +3335,248 @@ TEST_F(vsvm, sched_syncobj_bad_arguments)
 	munmap(p, SZ_4K);
 }
 
+/*
+ * Fairness: another VM's small job submitted while a VM's long submission
+ * runs completes long before it, not after it.
+ */
+TEST_F_TIMEOUT(vsvm, sched_fair_between_vms, 120)
+{
+	static struct drm_vsvm_job jobs[1024];
+	char *buf = map_anon(BIG_BUF), *small = map_anon(SZ_64K);
+	double t0, t_small, t_big;
+	uint64_t seqno;
+	unsigned int n;
+	uint32_t vm2;
+	int running;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_NE(NULL, small);
+	ASSERT_EQ(0, vsvm_vm_create(&self->dev, &vm2));
+	n = big_fill_jobs(&self->dev, self->vm, buf, jobs, 1024, 4000);
+	ASSERT_LE(2, n);
+
+	t0 = now_ms();
+	ASSERT_EQ(0, vsvm_submit(&self->dev, self->vm, jobs, n, &seqno));
+	usleep(200000);
+	ASSERT_EQ(0, vsvm_fill(&self->dev, vm2, small, 0x42, SZ_64K));
+	t_small = now_ms() - t0 - 200;
+	running = vsvm_wait(&self->dev, self->vm, seqno, 0);
+	ASSERT_EQ(0, vsvm_wait(&self->dev, self->vm, seqno, 120000000000LL));
+	t_big = now_ms() - t0;
+	TH_LOG("%u fills of 32 MiB: %.0f ms; 64 KiB fill of another VM: %.1f ms",
+	       n, t_big, t_small);
+	EXPECT_EQ(-ETIME, running);	/* the big one was still running */
+	EXPECT_LT(t_small * 4, t_big);
+	EXPECT_EQ(0, vsvm_jobs_status(jobs, n));
+	EXPECT_EQ(-1, first_diff(small, 0x42, SZ_64K));
+	EXPECT_EQ(0, vsvm_vm_destroy(&self->dev, vm2));
+	munmap(small, SZ_64K);
+	munmap(buf, BIG_BUF);
+}
+
+#define JOB_TIMEOUT_PARAM	"/sys/module/vsvm/parameters/job_timeout_ms"
+
+static int write_param(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	close(fd);
+	return n == (ssize_t)strlen(val) ? 0 : -EIO;
+}
+
+/*
+ * A submission longer than job_timeout_ms is cancelled: its running job
+ * ends with -ETIME, the later ones with -ECANCELED; the VM still works.
+ */
+TEST_F_TIMEOUT(vsvm, sched_job_timeout, 120)
+{
+	static struct drm_vsvm_job jobs[1024];
+	char *buf = map_anon(BIG_BUF), old[32];
+	unsigned int n, i, first_err = 0;
+	double t0, elapsed;
+	int err;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_GT(read_param("job_timeout_ms", old, sizeof(old)), 0);
+	n = big_fill_jobs(&self->dev, self->vm, buf, jobs, 1024, 5000);
+	ASSERT_LE(2, n);
+
+	ASSERT_EQ(0, write_param(JOB_TIMEOUT_PARAM, "500"));
+	t0 = now_ms();
+	err = vsvm_exec(&self->dev, self->vm, jobs, n);
+	elapsed = now_ms() - t0;
+	ASSERT_EQ(0, write_param(JOB_TIMEOUT_PARAM, old));
+	TH_LOG("%u fills of 32 MiB (about 5 s) timed out after %.0f ms", n,
+	       elapsed);
+	EXPECT_EQ(-ETIME, err);
+	for (i = 0; i < n && !jobs[i].status; i++)
+		;
+	first_err = i;
+	ASSERT_LT(first_err, n);
+	EXPECT_EQ(-ETIME, jobs[first_err].status);
+	for (i = first_err + 1; i < n; i++)
+		EXPECT_EQ(-ECANCELED, jobs[i].status);
+	EXPECT_LE(500, elapsed);
+	EXPECT_GT(2500, elapsed);
+	/* The VM still runs jobs. */
+	EXPECT_EQ(0, roundtrip(&self->dev, self->vm, buf, SZ_1M, 0x61));
+	munmap(buf, BIG_BUF);
+}
+
+/*
+ * SIGKILL during a long job, queued while another VM's long job runs: the
+ * process exits within a second, without waiting for either job.
+ */
+TEST_F_TIMEOUT(vsvm, sched_killed_during_long_job_exits, 120)
+{
+	static struct drm_vsvm_job pjobs[1024];
+	char *pbuf = map_anon(BIG_BUF), c;
+	int ready[2], go[2], status;
+	double t0, exit_ms;
+	unsigned int pn;
+	uint64_t seqno;
+	pid_t pid;
+
+	ASSERT_NE(NULL, pbuf);
+	ASSERT_EQ(0, pipe(ready));
+	ASSERT_EQ(0, pipe(go));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		static struct drm_vsvm_job jobs[1024];
+		char *buf = map_anon(BIG_BUF);
+		struct vsvm_dev dev;
+		unsigned int n;
+		uint32_t vm;
+
+		if (!buf || vsvm_open(0, &dev) || vsvm_vm_create(&dev, &vm))
+			_exit(1);
+		/* Minutes of work (job_timeout_ms is 30 s: one job is less). */
+		n = big_fill_jobs(&dev, vm, buf, jobs, 1024, 1e6);
+		if (write(ready[1], "x", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(1);
+		vsvm_exec(&dev, vm, jobs, n);
+		_exit(2);
+	}
+	close(ready[1]);
+	close(go[0]);
+	ASSERT_EQ(1, read(ready[0], &c, 1));
+	/* This VM's long job runs when the child submits its own. */
+	pn = big_fill_jobs(&self->dev, self->vm, pbuf, pjobs, 1024, 3000);
+	ASSERT_LE(2, pn);
+	ASSERT_EQ(0, vsvm_submit(&self->dev, self->vm, pjobs, pn, &seqno));
+	ASSERT_EQ(1, write(go[1], "x", 1));
+	usleep(300000);
+	t0 = now_ms();
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	exit_ms = now_ms() - t0;
+	TH_LOG("killed during its job, exited in %.1f ms", exit_ms);
+	EXPECT_TRUE(WIFSIGNALED(status));
+	EXPECT_GT(1000, exit_ms);
+	EXPECT_EQ(-ETIME, vsvm_wait(&self->dev, self->vm, seqno, 0));
+	close(ready[0]);
+	close(go[1]);
+
+	/* The other job completes, the device still works. */
+	ASSERT_EQ(0, vsvm_wait(&self->dev, self->vm, seqno, 60000000000LL));
+	EXPECT_EQ(0, vsvm_jobs_status(pjobs, pn));
+	EXPECT_EQ(0, roundtrip(&self->dev, self->vm, data_buf, SZ_64K, 0x22));
+	munmap(pbuf, BIG_BUF);
+}
+
+struct long_exec {
+	struct vsvm_dev *dev;
+	uint32_t vm;
+	struct drm_vsvm_job *jobs;
+	unsigned int n;
+	int ret;
+	double end_ms;
+};
+
+static void *long_exec_thread(void *arg)
+{
+	struct long_exec *le = arg;
+	struct drm_vsvm_exec exec = { .vm_id = le->vm, .num_jobs = le->n,
+				      .jobs = (uintptr_t)le->jobs };
+
+	le->ret = raw_ioctl(le->dev, DRM_IOCTL_VSVM_EXEC, &exec);
+	le->end_ms = now_ms();
+	return NULL;
+}
+
+/*
+ * VM_DESTROY of a VM with a long job, running while another VM's long job
+ * runs, returns at once; the exec waiting for the job returns with it
+ * cancelled. A VM whose job waits for a fence nobody signals is destroyed at
+ * once too.
+ */
+TEST_F_TIMEOUT(vsvm, sched_destroy_during_long_job, 120)
+{
+	static struct drm_vsvm_job jobs[1024], pjobs[1024];
+	char *buf = map_anon(BIG_BUF), *pbuf = map_anon(BIG_BUF);
+	struct long_exec le = { .dev = &self->dev, .jobs = jobs };
+	struct drm_vsvm_sync sync = { .flags = DRM_VSVM_SYNC_WAIT };
+	struct drm_vsvm_job job = { .op = DRM_VSVM_OP_FILL, .size = SZ_4K };
+	double t0, destroy_ms, exec_ms;
+	int timeline = open(SW_SYNC_PATH, O_RDWR);
+	unsigned int i, pn, ran = 0;
+	uint64_t seqno, pseqno;
+	pthread_t thread;
+	uint32_t vm3;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_NE(NULL, pbuf);
+	ASSERT_LE(0, timeline) TH_LOG("no %s (CONFIG_SW_SYNC)", SW_SYNC_PATH);
+	ASSERT_EQ(0, vsvm_vm_create(&self->dev, &le.vm));
+	le.n = big_fill_jobs(&self->dev, le.vm, buf, jobs, 1024, 20000);
+	ASSERT_LE(2, le.n);
+	pn = big_fill_jobs(&self->dev, self->vm, pbuf, pjobs, 1024, 3000);
+	ASSERT_LE(2, pn);
+	ASSERT_EQ(0, vsvm_submit(&self->dev, self->vm, pjobs, pn, &pseqno));
+	ASSERT_EQ(0, pthread_create(&thread, NULL, long_exec_thread, &le));
+	usleep(300000);
+	t0 = now_ms();
+	ASSERT_EQ(0, vsvm_vm_destroy(&self->dev, le.vm));
+	destroy_ms = now_ms() - t0;
+	ASSERT_EQ(0, pthread_join(thread, NULL));
+	exec_ms = le.end_ms - t0;
+	TH_LOG("destroy took %.1f ms, the exec returned %.1f ms after it",
+	       destroy_ms, exec_ms);
+	EXPECT_GT(200, destroy_ms);
+	EXPECT_GT(1000, exec_ms);
+	EXPECT_EQ(0, le.ret);
+	for (i = 0; i < le.n; i++) {
+		if (!jobs[i].status) {
+			ran++;
+			continue;
+		}
+		EXPECT_EQ(-ECANCELED, jobs[i].status);
+	}
+	EXPECT_GT(le.n, ran);
+	EXPECT_EQ(-ETIME, vsvm_wait(&self->dev, self->vm, pseqno, 0));
+	ASSERT_EQ(0, vsvm_wait(&self->dev, self->vm, pseqno, 60000000000LL));
+	EXPECT_EQ(0, vsvm_jobs_status(pjobs, pn));
+
+	/* A job held back by a fence user space never signals. */
+	ASSERT_EQ(0, vsvm_vm_create(&self->dev, &vm3));
+	ASSERT_EQ(0, syncobj_user_fence(&self->dev, timeline, &sync.handle));
+	job.dst = (uintptr_t)buf;
+	ASSERT_EQ(0, vsvm_exec_syncs(&self->dev, vm3, &job, 1,
+				     DRM_VSVM_EXEC_ASYNC, &sync, 1, &seqno));
+	t0 = now_ms();
+	ASSERT_EQ(0, vsvm_vm_destroy(&self->dev, vm3));
+	destroy_ms = now_ms() - t0;
+	TH_LOG("destroy with a job waiting for a fence took %.1f ms",
+	       destroy_ms);
+	EXPECT_GT(200, destroy_ms);
+	close(timeline);	/* signals the fence (with an error) */
+	munmap(pbuf, BIG_BUF);
+	munmap(buf, BIG_BUF);
+}
+
 TEST_HARNESS_MAIN
