@@ -4,6 +4,7 @@
  */
 
 #include <linux/debugfs.h>
+#include <linux/dma-fence-chain.h>
 #include <linux/dma-mapping.h>
 #include <linux/module.h>
 #include <linux/platform_device.h>
@@ -17,6 +18,7 @@
 #include <drm/drm_file.h>
 #include <drm/drm_ioctl.h>
 #include <drm/drm_print.h>
+#include <drm/drm_syncobj.h>
 
 #include "vsvm_drv.h"
 
@@ -28,8 +30,9 @@
  *
  * vsvm is a GPU whose hardware is software, driven exactly the way a real
  * SVM driver drives drm_gpusvm. The module creates ``num_devices`` platform
- * devices, each a DRM device with a render node, an engine (a kernel thread,
- * see DOC: Engine) and a fault queue (an ordered workqueue).
+ * devices, each a DRM device with a render node, a GPU scheduler feeding an
+ * engine (a kernel thread, see DOC: Engine) and a fault queue (an ordered
+ * workqueue).
  *
  * Each open file creates GPU VMs (DRM_IOCTL_VSVM_VM_CREATE). A VM mirrors the
  * address space of the process that created it: GPU VA == CPU VA, so jobs use
@@ -61,31 +64,66 @@
  * it at once (userptr handles are read under the driver lock for the same
  * reason).
  *
- * &vsvm_vm.refcount counts the file's table, every submission and every
- * ioctl running on the VM. The reference keeps the VM's GPU SVM and page
- * table: only the last one takes the VM out of its GPU SVM (the last VM of a
- * GPU SVM frees it) and frees the page table, so whoever holds a reference
- * may use &vsvm_vm.svm. The last reference takes the driver lock: no
- * reference is dropped under it.
+ * &vsvm_vm.refcount counts the file's table, every submission, every
+ * ioctl running on the VM and the pending work finishing its scheduler
+ * entity. The reference keeps the VM's GPU SVM and page table: only the
+ * last one takes the VM out of its GPU SVM (the last VM of a GPU SVM frees
+ * it) and frees the page table, so whoever holds a reference may use
+ * &vsvm_vm.svm. The last reference takes the driver lock: no reference is
+ * dropped under it.
  *
  * VM_DESTROY (and closing the file) takes the VM out of the table, then sets
  * &vsvm_vm.closing under the submit lock and the driver lock. Exec checks it
  * under the submit lock; the ioctls that add state to the VM (SET_ATTR,
  * PREFETCH, USERPTR_CREATE, USERPTR_BIND) check it under the driver lock and,
- * before it is set, count in &vsvm_vm.inflight as submissions do. Destroy
- * waits until nothing is in flight: from then on nothing adds to the VM
- * (later ioctls fail with -ENOENT). It then destroys the userptrs (and their
- * notifiers) and takes the VM off the device's list, which debugfs walks
- * under &vsvm_device.vms_lock: a VM on the list still has its GPU SVM. The
- * other ioctls (STATS, WAIT, USERPTR_DESTROY) only need their reference.
+ * before it is set, count in &vsvm_vm.inflight. Destroy then stops the VM's
+ * submissions (see DOC: Engine) and drops the table's count in
+ * &vsvm_vm.inflight without waiting for anything: whoever drops the last
+ * count (destroy, or the last ioctl in flight) tears the VM down: from then
+ * on nothing adds to the VM (later ioctls fail with -ENOENT). The teardown
+ * destroys the userptrs (and their notifiers) and takes the VM off the
+ * device's list, which debugfs walks under &vsvm_device.vms_lock: a VM on
+ * the list still has its GPU SVM. The other ioctls (STATS, WAIT,
+ * USERPTR_DESTROY) only need their reference.
  *
  * Lock order: &vsvm_vm.submit_lock, the driver lock (&vsvm_svm.lock),
  * mmap_lock, the GPU SVM's notifier lock.
  */
 
+static struct platform_device *vsvm_pdevs[VSVM_MAX_DEVICES];
+/* Set and cleared under the module's parameter lock (job_timeout_ms). */
+static struct vsvm_device *vsvm_devices[VSVM_MAX_DEVICES];
+
 unsigned int vsvm_num_devices = 2;
 module_param_named(num_devices, vsvm_num_devices, uint, 0444);
 MODULE_PARM_DESC(num_devices, "number of vsvm devices (1-8, default 2)");
+
+unsigned int vsvm_job_timeout_ms = 30000;
+
+static int vsvm_job_timeout_set(const char *val, const struct kernel_param *kp)
+{
+	unsigned int i;
+	int err;
+
+	/* Under the module's parameter lock, as probe and remove. */
+	err = param_set_uint(val, kp);
+	if (err)
+		return err;
+	for (i = 0; i < VSVM_MAX_DEVICES; i++)
+		if (vsvm_devices[i])
+			vsvm_engine_set_timeout(vsvm_devices[i]);
+	return 0;
+}
+
+static const struct kernel_param_ops vsvm_job_timeout_ops = {
+	.set = vsvm_job_timeout_set,
+	.get = param_get_uint,
+};
+
+module_param_cb(job_timeout_ms, &vsvm_job_timeout_ops, &vsvm_job_timeout_ms,
+		0644);
+MODULE_PARM_DESC(job_timeout_ms,
+		 "cancel a submission on the engine for longer than this (ms, default 30000, 0: never)");
 
 static char *vsvm_layout = "1:1";
 module_param_named(layout, vsvm_layout, charp, 0444);
@@ -103,9 +141,6 @@ static unsigned int vsvm_vram_mb = 256;
 module_param_named(vram_size, vsvm_vram_mb, uint, 0444);
 MODULE_PARM_DESC(vram_size,
 		 "device memory per device in MiB, a multiple of 2 (default 256; 0: none; needs DEVICE_PRIVATE)");
-
-static struct platform_device *vsvm_pdevs[VSVM_MAX_DEVICES];
-static struct vsvm_device *vsvm_devices[VSVM_MAX_DEVICES];
 
 /**
  * vsvm_device_get_by_index() - the vsvm device of an index
@@ -150,11 +185,17 @@ static void vsvm_vm_release(struct kref *kref)
 
 	vsvm_svm_detach(vm);
 	vsvm_pt_fini(vm);
+	dma_fence_put(vm->last_hw_fence);
 	kfree(vm);
 }
 
-/* Not under the driver lock: the last reference takes it. */
-static void vsvm_vm_put(struct vsvm_vm *vm)
+/**
+ * vsvm_vm_put() - drop a reference on a VM
+ * @vm: the VM
+ *
+ * Not under the driver lock: the last reference takes it.
+ */
+void vsvm_vm_put(struct vsvm_vm *vm)
 {
 	might_lock(&vm->svm->lock);
 	kref_put(&vm->refcount, vsvm_vm_release);
@@ -183,7 +224,7 @@ static struct vsvm_vm *vsvm_vm_get_current(struct drm_file *file, u32 id,
 /*
  * Look a VM up for an ioctl that adds state to it: as vsvm_vm_get_current(),
  * and the VM is not being destroyed (-ENOENT). It counts as in flight until
- * vsvm_vm_put_active(): VM_DESTROY waits for it.
+ * vsvm_vm_put_active(): the VM's teardown waits for it.
  */
 static struct vsvm_vm *vsvm_vm_get_active(struct drm_file *file, u32 id,
 					  int *err)
@@ -205,53 +246,49 @@ static struct vsvm_vm *vsvm_vm_get_active(struct drm_file *file, u32 id,
 	return vm;
 }
 
-static void vsvm_vm_put_active(struct vsvm_vm *vm)
+/*
+ * The last count in &vsvm_vm.inflight: nothing adds to the closing VM any
+ * more. Drops the file table's reference.
+ */
+static void vsvm_vm_teardown(struct vsvm_vm *vm)
 {
-	if (atomic_dec_and_test(&vm->inflight))
-		wake_up_all(&vm->idle_wq);
+	struct vsvm_device *vdev = vm->vdev;
+
+	vsvm_userptr_destroy_all(vm);
+
+	mutex_lock(&vdev->vms_lock);
+	list_del(&vm->dev_link);
+	mutex_unlock(&vdev->vms_lock);
 	vsvm_vm_put(vm);
 }
 
-static void vsvm_submit_release(struct kref *kref)
+static void vsvm_vm_put_active(struct vsvm_vm *vm)
 {
-	struct vsvm_submit *submit = container_of(kref, struct vsvm_submit,
-						  refcount);
-
-	vsvm_vm_put(submit->vm);
-	kvfree(submit);
-}
-
-/**
- * vsvm_submit_put() - drop a reference on a submission
- * @submit: the submission
- */
-void vsvm_submit_put(struct vsvm_submit *submit)
-{
-	kref_put(&submit->refcount, vsvm_submit_release);
+	if (atomic_dec_and_test(&vm->inflight))
+		vsvm_vm_teardown(vm);
+	vsvm_vm_put(vm);
 }
 
 /*
- * Tear a VM down once it is out of the file's table (see DOC: VM lifetime);
- * its GPU SVM and page table go with the last reference.
+ * Destroy a VM once it is out of the file's table (see DOC: VM lifetime);
+ * its GPU SVM and page table go with the last reference. Waits for nothing.
  */
 static void vsvm_vm_destroy(struct vsvm_vm *vm)
 {
-	struct vsvm_device *vdev = vm->vdev;
 	struct vsvm_submit *submit;
 	unsigned long idx;
 
 	/*
-	 * Cancel the jobs (the engine checks at every page). Under the submit
-	 * lock and the driver lock: an exec or an ioctl adding state racing
-	 * with us either came before, and is waited for below, or sees the
-	 * flag and does nothing.
+	 * Under the submit lock and the driver lock: an exec or an ioctl
+	 * adding state racing with us either came before, and is cancelled
+	 * or counted in @inflight, or sees the flag and does nothing.
 	 */
 	mutex_lock(&vm->submit_lock);
 	mutex_lock(&vm->svm->lock);
 	WRITE_ONCE(vm->closing, true);
 	mutex_unlock(&vm->svm->lock);
 	mutex_unlock(&vm->submit_lock);
-	wait_event(vm->idle_wq, !atomic_read(&vm->inflight));
+	vsvm_engine_vm_close(vm);
 
 	mutex_lock(&vm->submit_lock);
 	xa_for_each(&vm->submits, idx, submit) {
@@ -260,12 +297,8 @@ static void vsvm_vm_destroy(struct vsvm_vm *vm)
 	}
 	mutex_unlock(&vm->submit_lock);
 
-	vsvm_userptr_destroy_all(vm);
-
-	mutex_lock(&vdev->vms_lock);
-	list_del(&vm->dev_link);
-	mutex_unlock(&vdev->vms_lock);
-	vsvm_vm_put(vm);
+	if (atomic_dec_and_test(&vm->inflight))
+		vsvm_vm_teardown(vm);
 }
 
 static int vsvm_get_info_ioctl(struct drm_device *drm, void *data,
@@ -288,7 +321,7 @@ static int vsvm_get_info_ioctl(struct drm_device *drm, void *data,
 }
 
 /*
- * Check an ioctl's extension chain. No extension is defined yet: a chain's
+ * Check the extension chain of an ioctl that knows no extension: a chain's
  * first link names an unknown one.
  */
 static int vsvm_extensions_check(u64 extensions)
@@ -326,15 +359,17 @@ static int vsvm_vm_create_ioctl(struct drm_device *drm, void *data,
 	INIT_LIST_HEAD(&vm->svm_link);
 	xa_init(&vm->pt);
 	xa_init_flags(&vm->userptrs, XA_FLAGS_ALLOC1);
-	atomic_set(&vm->inflight, 0);
-	init_waitqueue_head(&vm->idle_wq);
+	atomic_set(&vm->inflight, 1);	/* until the VM is destroyed */
 	mutex_init(&vm->submit_lock);
 	xa_init(&vm->submits);
 	vm->next_seqno = 1;
 
-	err = vsvm_svm_attach(vm, current->mm);
+	err = vsvm_engine_vm_init(vm);
 	if (err)
 		goto err_free;
+	err = vsvm_svm_attach(vm, current->mm);
+	if (err)
+		goto err_entity;
 
 	/* Reserve the id: VM_DESTROY of it fails until the VM is stored. */
 	err = xa_alloc(&vfile->vms, &id, NULL,
@@ -354,8 +389,11 @@ static int vsvm_vm_create_ioctl(struct drm_device *drm, void *data,
 	return 0;
 
 err_put:
+	drm_sched_entity_fini(&vm->entity);
 	vsvm_vm_put(vm);
 	return err;
+err_entity:
+	drm_sched_entity_fini(&vm->entity);
 err_free:
 	kfree(vm);
 	return err;
@@ -429,58 +467,174 @@ static int vsvm_submit_copy_results(struct vsvm_submit *submit)
 	return 0;
 }
 
-static int vsvm_exec_ioctl(struct drm_device *drm, void *data,
-			   struct drm_file *file)
+/**
+ * struct vsvm_exec_syncs - the syncs of an exec
+ * @num: number of syncs
+ * @syncs: the syncs, checked
+ * @syncobjs: the syncobjs to signal (NULL for a WAIT sync)
+ * @chains: the timeline links of the syncobjs to signal at a point
+ */
+struct vsvm_exec_syncs {
+	unsigned int num;
+	struct drm_vsvm_sync *syncs;
+	struct drm_syncobj **syncobjs;
+	struct dma_fence_chain **chains;
+};
+
+static bool vsvm_sync_ok(const struct drm_vsvm_sync *sync)
 {
-	struct drm_vsvm_exec *args = data;
-	struct vsvm_submit *submit;
-	struct vsvm_vm *vm;
+	return (sync->flags == DRM_VSVM_SYNC_WAIT ||
+		sync->flags == DRM_VSVM_SYNC_SIGNAL) && !sync->reserved;
+}
+
+/* Read and check the %DRM_VSVM_EXT_EXEC_SYNCS extension at @uptr. */
+static int vsvm_exec_syncs_read(u64 uptr, struct vsvm_exec_syncs *es)
+{
+	struct drm_vsvm_ext_exec_syncs ext;
+	unsigned int i;
+
+	if (es->syncs)
+		return -EINVAL;		/* a second one */
+	if (copy_from_user(&ext, u64_to_user_ptr(uptr), sizeof(ext)))
+		return -EFAULT;
+	if (ext.pad || !ext.num_syncs || ext.num_syncs > VSVM_MAX_SYNCS)
+		return -EINVAL;
+	es->syncs = memdup_user(u64_to_user_ptr(ext.syncs),
+				array_size(ext.num_syncs, sizeof(*es->syncs)));
+	if (IS_ERR(es->syncs)) {
+		int err = PTR_ERR(es->syncs);
+
+		es->syncs = NULL;
+		return err;
+	}
+	es->num = ext.num_syncs;
+	for (i = 0; i < es->num; i++)
+		if (!vsvm_sync_ok(&es->syncs[i]))
+			return -EINVAL;
+	return 0;
+}
+
+/* Read and check an exec's extension chain. */
+static int vsvm_exec_extensions(u64 extensions, struct vsvm_exec_syncs *es)
+{
+	while (extensions) {
+		struct drm_vsvm_user_extension ext;
+		int err;
+
+		if (copy_from_user(&ext, u64_to_user_ptr(extensions),
+				   sizeof(ext)))
+			return -EFAULT;
+		if (ext.pad || ext.name != DRM_VSVM_EXT_EXEC_SYNCS)
+			return -EINVAL;
+		err = vsvm_exec_syncs_read(extensions, es);
+		if (err)
+			return err;
+		extensions = ext.next_extension;
+	}
+	return 0;
+}
+
+/*
+ * Resolve the syncs once the VM is known: the fences to wait for become
+ * dependencies of the submission; the syncobjs to signal, and the chain
+ * links of their timeline points, are looked up and allocated now so that
+ * nothing fails once the submission is pushed.
+ */
+static int vsvm_exec_syncs_prepare(struct drm_file *file,
+				   struct vsvm_submit *submit,
+				   struct vsvm_exec_syncs *es)
+{
 	unsigned int i;
 	int err;
 
-	if (args->flags & ~DRM_VSVM_EXEC_ASYNC || args->pad ||
-	    !args->num_jobs || args->num_jobs > VSVM_MAX_JOBS)
-		return -EINVAL;
-	err = vsvm_extensions_check(args->extensions);
-	if (err)
-		return err;
-
-	/* The jobs are arguments too: checked before the VM is looked up. */
-	submit = kvzalloc(struct_size(submit, jobs, args->num_jobs),
-			  GFP_KERNEL_ACCOUNT);
-	if (!submit)
+	if (!es->num)
+		return 0;
+	es->syncobjs = kcalloc(es->num, sizeof(*es->syncobjs), GFP_KERNEL);
+	es->chains = kcalloc(es->num, sizeof(*es->chains), GFP_KERNEL);
+	if (!es->syncobjs || !es->chains)
 		return -ENOMEM;
-	if (copy_from_user(submit->jobs, u64_to_user_ptr(args->jobs),
-			   array_size(args->num_jobs, sizeof(submit->jobs[0])))) {
-		err = -EFAULT;
-		goto out_free;
-	}
-	for (i = 0; i < args->num_jobs; i++) {
-		struct drm_vsvm_job *job = &submit->jobs[i];
+	for (i = 0; i < es->num; i++) {
+		struct drm_vsvm_sync *sync = &es->syncs[i];
+		struct dma_fence *fence;
 
-		if (!vsvm_job_ok(job)) {
-			err = -EINVAL;
-			goto out_free;
+		if (sync->flags == DRM_VSVM_SYNC_WAIT) {
+			err = drm_syncobj_find_fence(file, sync->handle,
+						     sync->timeline_point, 0,
+						     &fence);
+			if (err)
+				return err;
+			/* Takes over the reference, also on failure. */
+			err = drm_sched_job_add_dependency(&submit->base, fence);
+			if (err)
+				return err;
+			continue;
 		}
-		job->status = 0;
-		job->fault_addr = 0;
-		job->result = 0;
+		es->syncobjs[i] = drm_syncobj_find(file, sync->handle);
+		if (!es->syncobjs[i])
+			return -ENOENT;
+		if (sync->timeline_point) {
+			es->chains[i] = dma_fence_chain_alloc();
+			if (!es->chains[i])
+				return -ENOMEM;
+		}
 	}
-	vm = vsvm_vm_get_current(file, args->vm_id, &err);
-	if (!vm)
-		goto out_free;
+	return 0;
+}
 
-	submit->vm = vm;	/* takes over the reference */
-	kref_init(&submit->refcount);
-	INIT_LIST_HEAD(&submit->link);
-	init_completion(&submit->done);
-	submit->user_jobs = args->jobs;
-	submit->num_jobs = args->num_jobs;
+/* Give the syncobjs to signal the pushed submission's completion fence. */
+static void vsvm_exec_syncs_signal(struct vsvm_submit *submit,
+				   struct vsvm_exec_syncs *es)
+{
+	unsigned int i;
+
+	for (i = 0; i < es->num; i++) {
+		if (!es->syncobjs[i])
+			continue;
+		if (es->chains[i]) {
+			drm_syncobj_add_point(es->syncobjs[i], es->chains[i],
+					      submit->done,
+					      es->syncs[i].timeline_point);
+			es->chains[i] = NULL;	/* the syncobj's now */
+		} else {
+			drm_syncobj_replace_fence(es->syncobjs[i], submit->done);
+		}
+	}
+}
+
+static void vsvm_exec_syncs_free(struct vsvm_exec_syncs *es)
+{
+	unsigned int i;
+
+	for (i = 0; es->syncobjs && i < es->num; i++) {
+		if (es->syncobjs[i])
+			drm_syncobj_put(es->syncobjs[i]);
+		if (es->chains && es->chains[i])
+			dma_fence_chain_free(es->chains[i]);
+	}
+	kfree(es->chains);
+	kfree(es->syncobjs);
+	kfree(es->syncs);
+}
+
+/*
+ * Queue a submission: under the submit lock, so that seqnos follow the
+ * order of the entity's queue. Return: 0 or a negative errno.
+ */
+static int vsvm_exec_push(struct vsvm_vm *vm, struct vsvm_submit *submit,
+			  bool async)
+{
+	int err = 0;
 
 	mutex_lock(&vm->submit_lock);
 	if (READ_ONCE(vm->closing)) {
 		err = -ENOENT;
-	} else if (args->flags & DRM_VSVM_EXEC_ASYNC) {
+		goto out;
+	}
+	if (atomic_read(&vm->pending) >= VSVM_MAX_PENDING) {
+		err = -EBUSY;
+		goto out;
+	}
+	if (async) {
 		unsigned long idx, n = 0;
 		struct vsvm_submit *s;
 
@@ -489,30 +643,116 @@ static int vsvm_exec_ioctl(struct drm_device *drm, void *data,
 		err = n >= VSVM_MAX_INFLIGHT ? -EBUSY :
 			xa_insert(&vm->submits, vm->next_seqno, submit,
 				  GFP_KERNEL);
-		if (!err)
-			kref_get(&submit->refcount);	/* the table's */
+		if (err)
+			goto out;
+		vsvm_submit_get(submit);	/* the table's */
 	}
-	if (!err) {
-		submit->seqno = vm->next_seqno++;
-		kref_get(&submit->refcount);	/* the engine's */
-		vsvm_engine_queue(submit);
-	}
+	submit->seqno = vm->next_seqno++;
+	atomic_inc(&vm->pending);
+	vsvm_submit_get(submit);	/* the scheduler's */
+	vsvm_submit_push(submit);
+out:
 	mutex_unlock(&vm->submit_lock);
+	return err;
+}
+
+struct vsvm_fence_waiter {
+	struct dma_fence_cb cb;
+	struct completion done;
+};
+
+static void vsvm_fence_waiter_cb(struct dma_fence *fence,
+				 struct dma_fence_cb *cb)
+{
+	complete(&container_of(cb, struct vsvm_fence_waiter, cb)->done);
+}
+
+/* Wait for a fence, killably. Return: 0 or -ERESTARTSYS. */
+static int vsvm_fence_wait_killable(struct dma_fence *fence)
+{
+	struct vsvm_fence_waiter waiter;
+	int err;
+
+	init_completion(&waiter.done);
+	if (dma_fence_add_callback(fence, &waiter.cb, vsvm_fence_waiter_cb))
+		return 0;	/* signalled */
+	err = wait_for_completion_killable(&waiter.done);
+	/* Once removed (or run: under the fence's lock), it is ours again. */
+	dma_fence_remove_callback(fence, &waiter.cb);
+	return err;
+}
+
+static int vsvm_exec_ioctl(struct drm_device *drm, void *data,
+			   struct drm_file *file)
+{
+	struct drm_vsvm_exec *args = data;
+	bool async = args->flags & DRM_VSVM_EXEC_ASYNC;
+	struct vsvm_exec_syncs es = {};
+	struct drm_vsvm_job *jobs;
+	struct vsvm_submit *submit;
+	struct vsvm_vm *vm;
+	unsigned int i;
+	int err;
+
+	if (args->flags & ~DRM_VSVM_EXEC_ASYNC || args->pad ||
+	    !args->num_jobs || args->num_jobs > VSVM_MAX_JOBS)
+		return -EINVAL;
+	err = vsvm_exec_extensions(args->extensions, &es);
 	if (err)
-		goto out_put;
+		goto out_syncs;
+
+	/* The jobs are arguments too: checked before the VM is looked up. */
+	jobs = vmemdup_user(u64_to_user_ptr(args->jobs),
+			    array_size(args->num_jobs, sizeof(*jobs)));
+	if (IS_ERR(jobs)) {
+		err = PTR_ERR(jobs);
+		goto out_syncs;
+	}
+	for (i = 0; i < args->num_jobs; i++) {
+		if (!vsvm_job_ok(&jobs[i])) {
+			err = -EINVAL;
+			goto out_jobs;
+		}
+		/* The engine overwrites the status of each job it runs. */
+		jobs[i].status = -ECANCELED;
+		jobs[i].fault_addr = 0;
+		jobs[i].result = 0;
+	}
+	vm = vsvm_vm_get_current(file, args->vm_id, &err);
+	if (!vm)
+		goto out_jobs;
+
+	submit = vsvm_submit_create(vm, args->num_jobs);
+	if (IS_ERR(submit)) {
+		err = PTR_ERR(submit);
+		vsvm_vm_put(vm);
+		goto out_jobs;
+	}
+	/* The submission took over the VM reference. */
+	memcpy(submit->jobs, jobs, array_size(args->num_jobs, sizeof(*jobs)));
+	submit->user_jobs = args->jobs;
+
+	err = vsvm_exec_syncs_prepare(file, submit, &es);
+	if (!err)
+		err = vsvm_exec_push(vm, submit, async);
+	if (err) {
+		vsvm_submit_abort(submit);
+		goto out_jobs;
+	}
+	vsvm_exec_syncs_signal(submit, &es);
 	args->seqno = submit->seqno;
 
-	if (!(args->flags & DRM_VSVM_EXEC_ASYNC)) {
+	if (!async) {
 		/* Killable: the engine finishes or cancels it anyway. */
-		err = wait_for_completion_killable(&submit->done);
+		err = vsvm_fence_wait_killable(submit->done);
 		if (!err)
 			err = vsvm_submit_copy_results(submit);
 	}
-out_put:
 	vsvm_submit_put(submit);
-	return err;
-out_free:
-	kvfree(submit);
+out_jobs:
+	kvfree(jobs);
+out_syncs:
+	vsvm_exec_syncs_free(&es);
 	return err;
 }
 
@@ -534,18 +774,18 @@ static int vsvm_wait_ioctl(struct drm_device *drm, void *data,
 	mutex_lock(&vm->submit_lock);
 	submit = xa_load(&vm->submits, args->seqno);
 	if (submit)
-		kref_get(&submit->refcount);
+		vsvm_submit_get(submit);
 	mutex_unlock(&vm->submit_lock);
 	if (!submit) {
 		err = -ENOENT;
 		goto out_vm;
 	}
 
-	ret = wait_for_completion_killable_timeout(&submit->done,
-						   nsecs_to_jiffies(args->timeout_ns));
+	ret = dma_fence_wait_timeout(submit->done, true,
+				     nsecs_to_jiffies(args->timeout_ns));
 	if (ret < 0) {
 		err = ret;
-	} else if (!ret && !completion_done(&submit->done)) {
+	} else if (!ret) {
 		err = -ETIME;
 	} else {
 		/* Only one waiter takes the results. */
@@ -801,7 +1041,8 @@ static const struct file_operations vsvm_fops = {
 };
 
 static const struct drm_driver vsvm_drm_driver = {
-	.driver_features = DRIVER_RENDER,
+	.driver_features = DRIVER_RENDER | DRIVER_SYNCOBJ |
+			   DRIVER_SYNCOBJ_TIMELINE,
 	.open = vsvm_open,
 	.postclose = vsvm_postclose,
 	.ioctls = vsvm_ioctls,
@@ -847,7 +1088,9 @@ static int vsvm_probe(struct platform_device *pdev)
 		return err;
 	}
 	platform_set_drvdata(pdev, vdev);
+	kernel_param_lock(THIS_MODULE);
 	vsvm_devices[vdev->index] = vdev;
+	kernel_param_unlock(THIS_MODULE);
 	return 0;
 }
 
@@ -855,11 +1098,13 @@ static int vsvm_remove(struct platform_device *pdev)
 {
 	struct vsvm_device *vdev = platform_get_drvdata(pdev);
 
+	kernel_param_lock(THIS_MODULE);
+	vsvm_devices[vdev->index] = NULL;
+	kernel_param_unlock(THIS_MODULE);
 	drm_dev_unregister(&vdev->drm);
 	/* Before devres removes the pagemap: no device page may remain. */
 	vsvm_vram_fini(vdev);
 	vsvm_engine_stop(vdev);
-	vsvm_devices[vdev->index] = NULL;
 	return 0;
 }
 

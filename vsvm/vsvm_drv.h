@@ -7,7 +7,7 @@
 
 #include <linux/atomic.h>
 #include <linux/sizes.h>
-#include <linux/completion.h>
+#include <linux/dma-fence.h>
 #include <linux/kref.h>
 #include <linux/list.h>
 #include <linux/mmu_notifier.h>
@@ -20,12 +20,21 @@
 
 #include <drm/drm_device.h>
 #include <drm/drm_gpusvm.h>
+#include <drm/gpu_scheduler.h>
 
 #include "vsvm_drm.h"
 
 #define VSVM_MAX_DEVICES	8
 #define VSVM_MAX_JOBS		1024
 #define VSVM_MAX_INFLIGHT	16
+/* Submissions of a VM queued or running (EXEC fails with -EBUSY beyond). */
+#define VSVM_MAX_PENDING	64
+/* Syncs of one EXEC. */
+#define VSVM_MAX_SYNCS		64
+/* Time slice of a submission on the engine. */
+#define VSVM_SLICE_NS		(2 * NSEC_PER_MSEC)
+/* Submissions the scheduler hands to the engine at once (one per VM). */
+#define VSVM_HW_SUBMISSIONS	256
 #define VSVM_USERPTR_MAX_SIZE	SZ_256M
 /* Caps on what one file and one VM may hold (-ENOSPC beyond). */
 #define VSVM_MAX_VMS_PER_FILE	64
@@ -68,10 +77,16 @@ struct vsvm_counters {
  * struct vsvm_device - one virtual GPU
  * @drm: the DRM device (its render node is the UAPI)
  * @index: index among the vsvm devices (the pages-object index in N:1)
- * @engine: the engine thread, running submissions in order
- * @queue_lock: protects @queue
- * @queue: submissions waiting for the engine
- * @queue_wq: the engine sleeps here
+ * @sched: the GPU scheduler of the job engine (see DOC: Engine)
+ * @engine: the engine thread, time-slicing the submissions it was handed
+ * @hw_lock: protects @hw_active and @copy_queue
+ * @hw_active: submissions on the engine (one per VM at most), in
+ *             round-robin order
+ * @hw_wq: the engine sleeps here
+ * @fence_lock: the lock of the engine's fences
+ * @wq: releases submissions and finishes the entities of destroyed VMs
+ * @submits: submissions allocated and not yet released
+ * @submits_wq: woken when @submits drops to 0
  * @tlb_sem: the engine's "TLB": held for read while the engine uses
  *           translations it read from a page table; an invalidation zaps
  *           PTEs, then takes it for write once, which waits until the engine
@@ -80,7 +95,7 @@ struct vsvm_counters {
  * @copy_engine: the copy engine, a kthread moving data between VRAM and
  *               system memory; it never waits for anything, so any context
  *               (a CPU fault, the GPU fault queue) may wait for it
- * @copy_queue: copies waiting for the copy engine (under @queue_lock)
+ * @copy_queue: copies waiting for the copy engine (under @hw_lock)
  * @copy_wq: the copy engine sleeps here
  * @vram: the device memory (NULL without)
  * @dma_bounces: the device's DMA goes through swiotlb bounce buffers (forced,
@@ -94,10 +109,15 @@ struct vsvm_counters {
 struct vsvm_device {
 	struct drm_device drm;
 	unsigned int index;
+	struct drm_gpu_scheduler sched;
 	struct task_struct *engine;
-	spinlock_t queue_lock;		/* protects @queue */
-	struct list_head queue;
-	wait_queue_head_t queue_wq;
+	spinlock_t hw_lock;		/* protects @hw_active, @copy_queue */
+	struct list_head hw_active;
+	wait_queue_head_t hw_wq;
+	spinlock_t fence_lock;		/* the engine's fences */
+	struct workqueue_struct *wq;
+	atomic_t submits;
+	wait_queue_head_t submits_wq;
 	struct rw_semaphore tlb_sem;
 	struct workqueue_struct *fault_wq;
 	struct task_struct *copy_engine;
@@ -188,9 +208,10 @@ struct vsvm_range {
  * struct vsvm_vm - a GPU VM: a page table mirroring one process
  * @vdev: the device
  * @id: id in the file (user-visible)
- * @refcount: the file's reference, one per submission and one per ioctl
- *            running on the VM; the last one detaches the VM from @svm and
- *            frees @pt (see DOC: VM lifetime)
+ * @refcount: the file's reference, one per submission, one per ioctl
+ *            running on the VM and one while @fini_work is pending; the last
+ *            one detaches the VM from @svm and frees @pt (see DOC: VM
+ *            lifetime)
  * @svm: the GPU SVM (for as long as the VM is referenced)
  * @svm_link: entry in &vsvm_svm.vms
  * @dev_link: entry in &vsvm_device.vms
@@ -200,10 +221,16 @@ struct vsvm_range {
  * @closing: the VM is being destroyed: the engine cancels its jobs, and
  *           nothing new is added to the VM (set under @submit_lock and
  *           &vsvm_svm.lock)
- * @inflight: submissions queued or running, and ioctls adding state to the
- *            VM running
- * @idle_wq: woken when @inflight drops to 0
- * @submit_lock: protects @submits and @next_seqno
+ * @inflight: ioctls adding state to the VM running, plus one until the VM
+ *            is destroyed; the last one tears the VM down
+ * @entity: the VM's scheduler entity: its submissions, in order
+ * @fini_work: finishes @entity once the VM is destroyed
+ * @fence_context: the context of the VM's engine fences
+ * @fence_seqno: the last engine fence's seqno (scheduler thread only)
+ * @last_hw_fence: the engine fence of the VM's last submission handed to the
+ *                 engine (scheduler thread only)
+ * @pending: submissions queued or running (at most %VSVM_MAX_PENDING)
+ * @submit_lock: protects @submits and @next_seqno, orders submissions
  * @submits: asynchronous submissions not yet waited for, by seqno
  * @next_seqno: the next submission's seqno
  * @stats: counters
@@ -219,7 +246,12 @@ struct vsvm_vm {
 	struct xarray userptrs;
 	bool closing;
 	atomic_t inflight;
-	wait_queue_head_t idle_wq;
+	struct drm_sched_entity entity;
+	struct work_struct fini_work;
+	u64 fence_context;
+	u64 fence_seqno;
+	struct dma_fence *last_hw_fence;
+	atomic_t pending;
 	struct mutex submit_lock;	/* protects @submits */
 	struct xarray submits;
 	u64 next_seqno;
@@ -252,22 +284,45 @@ struct vsvm_userptr {
 };
 
 /**
- * struct vsvm_submit - one exec: a list of jobs for the engine
+ * struct vsvm_submit - one exec: a scheduler job running a list of jobs
+ * @base: the scheduler job
  * @vm: the VM (a reference is held)
- * @refcount: the engine's, the ioctl's and, when asynchronous, the VM's
- *            submission table's
- * @link: entry in &vsvm_device.queue
- * @done: completed when every job has run
+ * @refcount: the scheduler's (until free_job), the engine's (while it runs
+ *            it), the ioctl's and, when asynchronous, the VM's submission
+ *            table's
+ * @free_work: releases the submission (on &vsvm_device.wq)
+ * @done: the scheduler's finished fence: the submission's completion
+ * @pending_cb: counts the submission out of &vsvm_vm.pending when @done
+ *              signals
+ * @hw_fence: the engine fence, signalled when the engine is done with the
+ *            submission; initialised when the engine takes it
+ * @on_hw: the engine took the submission (scheduler thread only)
+ * @waited_prev: the dependency on the VM's previous submission was returned
+ * @hw_link: entry in &vsvm_device.hw_active
+ * @cancel: 0, or why the engine must stop the submission (-ETIME)
+ * @error: the status of the first failed job
+ * @cur: the job the engine is at
+ * @cur_done: bytes of job @cur done
  * @seqno: sequence number in the VM
  * @user_jobs: where the job results go
  * @num_jobs: number of jobs
  * @jobs: the jobs, with their results
  */
 struct vsvm_submit {
+	struct drm_sched_job base;
 	struct vsvm_vm *vm;
 	struct kref refcount;
-	struct list_head link;
-	struct completion done;
+	struct work_struct free_work;
+	struct dma_fence *done;
+	struct dma_fence_cb pending_cb;
+	struct dma_fence *hw_fence;
+	bool on_hw;
+	bool waited_prev;
+	struct list_head hw_link;
+	int cancel;
+	int error;
+	unsigned int cur;
+	u64 cur_done;
 	u64 seqno;
 	u64 user_jobs;
 	unsigned int num_jobs;
@@ -306,16 +361,25 @@ static inline struct vsvm_device *to_vsvm_device(struct drm_device *drm)
 }
 
 extern unsigned int vsvm_num_devices;
+extern unsigned int vsvm_job_timeout_ms;
 extern bool vsvm_layout_shared;
 extern unsigned long vsvm_notifier_size;
 struct vsvm_vram;
 struct vsvm_device *vsvm_device_get_by_index(unsigned int index);
+void vsvm_vm_put(struct vsvm_vm *vm);
 
 /* vsvm_engine.c */
 int vsvm_engine_start(struct vsvm_device *vdev);
 void vsvm_engine_stop(struct vsvm_device *vdev);
-void vsvm_engine_queue(struct vsvm_submit *submit);
+void vsvm_engine_set_timeout(struct vsvm_device *vdev);
+int vsvm_engine_vm_init(struct vsvm_vm *vm);
+void vsvm_engine_vm_close(struct vsvm_vm *vm);
+struct vsvm_submit *vsvm_submit_create(struct vsvm_vm *vm,
+				       unsigned int num_jobs);
+void vsvm_submit_get(struct vsvm_submit *submit);
 void vsvm_submit_put(struct vsvm_submit *submit);
+void vsvm_submit_abort(struct vsvm_submit *submit);
+void vsvm_submit_push(struct vsvm_submit *submit);
 u64 vsvm_pt_lookup(struct vsvm_vm *vm, unsigned long va);
 int vsvm_pt_prepare(struct vsvm_vm *vm, unsigned long start,
 		    unsigned long end);

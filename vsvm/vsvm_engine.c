@@ -3,19 +3,60 @@
  * vsvm: the software engine and its GPU page table.
  */
 
+#include <linux/completion.h>
 #include <linux/dma-direct.h>
 #include <linux/highmem.h>
 #include <linux/kthread.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
+#include <drm/drm_print.h>
+
 #include "vsvm_drv.h"
 
 /**
  * DOC: Engine
  *
- * Each device has one engine, a kernel thread that runs submissions in
- * order. A job is executed page by page like a DMA engine would: for each
+ * Submissions (one DRM_IOCTL_VSVM_EXEC each) are jobs of the GPU scheduler
+ * (drm_sched): each device has one &drm_gpu_scheduler, the job engine, and
+ * each VM one &drm_sched_entity, so the scheduler picks the VMs' submissions
+ * in turn, in order within a VM, once their dependencies (the syncobjs an
+ * exec waits for) signalled. The scheduler's finished fence of a submission
+ * is its completion: what DRM_IOCTL_VSVM_WAIT, a synchronous exec and the
+ * syncobjs an exec signals wait for. It signals with the status of the
+ * submission's first failed job as its error, if any.
+ *
+ * run_job() hands a submission to the engine, a kernel thread standing for
+ * the hardware, and returns the engine fence (one fence context per VM)
+ * that the engine signals when it is done with the submission. The engine
+ * runs the submissions it holds round-robin in time slices of
+ * %VSVM_SLICE_NS: a job stops between two pages when its slice is over and
+ * resumes there at its next turn, so a VM's huge job does not hold up
+ * another VM's small one. Submissions of one VM run one after the other:
+ * the scheduler hands a VM's submission to the engine only after the engine
+ * fence of the VM's previous one signalled (the dependency() callback), so
+ * the engine holds at most one submission per VM and an engine fence
+ * context signals in order.
+ *
+ * A submission still on the engine ``job_timeout_ms`` (module parameter,
+ * writable at run time, 0: no timeout) after the scheduler handed it over
+ * times out: timedout_job() cancels it, its running job ends with -ETIME,
+ * the jobs after it with -ECANCELED, and its fences signal with -ETIME. The
+ * engine and the other submissions go on.
+ *
+ * Destroying a VM (VM_DESTROY, closing the file, process exit) sets
+ * &vsvm_vm.closing: the engine stops the VM's running submission at its
+ * next page (-ECANCELED), and the VM's submissions still queued complete
+ * without running, once the syncobj fences they wait for signalled:
+ * run_job() completes them at once. A work item waits for the VM's entity
+ * to drain and finishes it; nothing else waits: VM_DESTROY returns at once.
+ *
+ * Submissions of other VMs waiting for one (through a syncobj) wait for its
+ * completion: the finished fences are marked
+ * %DRM_SCHED_FENCE_DONT_PIPELINE, since the engine does not run them in the
+ * order the scheduler hands them over.
+ *
+ * The engine runs a job page by page like a DMA engine would: for each
  * page the engine takes its "TLB" (&vsvm_device.tlb_sem for read), reads the
  * PTEs of the source and destination pages from the VM's page table, and
  * accesses the memory through the device addresses found there: the DMA
@@ -278,13 +319,31 @@ static void *vsvm_engine_kmap(struct vsvm_device *vdev, u64 pte,
 	return kmap_local_page(pfn_to_page(PHYS_PFN(phys))) + offset_in_page(va);
 }
 
+static inline struct vsvm_submit *to_vsvm_submit(struct drm_sched_job *job)
+{
+	return container_of(job, struct vsvm_submit, base);
+}
+
+/* Why the engine must stop @submit now, or 0. */
+static int vsvm_submit_cancelled(struct vsvm_submit *submit)
+{
+	int cancel = READ_ONCE(submit->cancel);
+
+	if (cancel)
+		return cancel;
+	return READ_ONCE(submit->vm->closing) ? -ECANCELED : 0;
+}
+
 /*
  * One access of a job: @len bytes at @dst and/or @src, within one page each.
- * Faults and retries as needed.
+ * Faults and retries as needed; fails with the cancellation's status first
+ * if the submission was cancelled.
  */
-static int vsvm_engine_access(struct vsvm_vm *vm, struct drm_vsvm_job *job,
-			      unsigned long dst, unsigned long src, size_t len)
+static int vsvm_engine_access(struct vsvm_submit *submit,
+			      struct drm_vsvm_job *job, unsigned long dst,
+			      unsigned long src, size_t len)
 {
+	struct vsvm_vm *vm = submit->vm;
 	struct vsvm_device *vdev = vm->vdev;
 	bool has_dst = vsvm_job_has_dst(job->op);
 	bool has_src = vsvm_job_has_src(job->op);
@@ -298,8 +357,9 @@ static int vsvm_engine_access(struct vsvm_vm *vm, struct drm_vsvm_job *job,
 		void *d = NULL, *s = NULL;
 		size_t i;
 
-		if (READ_ONCE(vm->closing))
-			return -ECANCELED;
+		err = vsvm_submit_cancelled(submit);
+		if (err)
+			return err;
 
 		down_read(&vdev->tlb_sem);
 		if (has_dst) {
@@ -364,61 +424,76 @@ fault:
 	return err;
 }
 
-/* Run one job, page by page, in address order. */
-static int vsvm_engine_run_job(struct vsvm_vm *vm, struct drm_vsvm_job *job)
+/*
+ * Run one job from where it stopped, page by page in address order, until
+ * it is done or @deadline passed (-EAGAIN: resume it at its next turn).
+ */
+static int vsvm_engine_run_job(struct vsvm_submit *submit,
+			       struct drm_vsvm_job *job, ktime_t deadline)
 {
-	u64 done;
-
-	if (job->op == DRM_VSVM_OP_CHECKSUM)
+	if (!submit->cur_done && job->op == DRM_VSVM_OP_CHECKSUM)
 		job->result = 0xcbf29ce484222325ULL;	/* FNV-1a 64 basis */
 
-	for (done = 0; done < job->size; ) {
-		unsigned long dst = job->dst + done, src = job->src + done;
-		size_t len = job->size - done;
+	while (submit->cur_done < job->size) {
+		unsigned long dst = job->dst + submit->cur_done;
+		unsigned long src = job->src + submit->cur_done;
+		size_t len = job->size - submit->cur_done;
 		int err;
 
+		if (ktime_after(ktime_get(), deadline))
+			return -EAGAIN;
 		if (vsvm_job_has_dst(job->op))
 			len = min_t(size_t, len, PAGE_SIZE - offset_in_page(dst));
 		if (vsvm_job_has_src(job->op))
 			len = min_t(size_t, len, PAGE_SIZE - offset_in_page(src));
-		err = vsvm_engine_access(vm, job, dst, src, len);
+		err = vsvm_engine_access(submit, job, dst, src, len);
 		if (err)
 			return err;
-		done += len;
+		submit->cur_done += len;
 		cond_resched();
 	}
 	return 0;
 }
 
-static void vsvm_engine_run(struct vsvm_submit *submit)
+/*
+ * Run a submission for one time slice. Return: true when it is done (its
+ * jobs all ran, one failed, or it was cancelled).
+ */
+static bool vsvm_engine_run_slice(struct vsvm_submit *submit)
 {
-	struct vsvm_vm *vm = submit->vm;
-	int err = 0;
-	unsigned int i;
+	ktime_t deadline = ktime_add_ns(ktime_get(), VSVM_SLICE_NS);
 
-	for (i = 0; i < submit->num_jobs; i++) {
-		struct drm_vsvm_job *job = &submit->jobs[i];
+	while (submit->cur < submit->num_jobs) {
+		struct drm_vsvm_job *job = &submit->jobs[submit->cur];
+		int err = vsvm_engine_run_job(submit, job, deadline);
 
-		if (err || READ_ONCE(vm->closing))
-			job->status = -ECANCELED;
-		else
-			job->status = vsvm_engine_run_job(vm, job);
-		err = job->status;
-		vsvm_count(vm, jobs, 1);
+		if (err == -EAGAIN)
+			return false;
+		/* The jobs after a failed one keep their -ECANCELED. */
+		job->status = err;
+		submit->cur++;
+		submit->cur_done = 0;
+		if (err) {
+			submit->error = err;
+			break;
+		}
 	}
+	return true;
 }
 
-static struct vsvm_submit *vsvm_engine_next(struct vsvm_device *vdev)
+/* The engine is done with @submit: signal its engine fence. */
+static void vsvm_engine_complete(struct vsvm_submit *submit)
 {
-	struct vsvm_submit *submit;
+	struct vsvm_vm *vm = submit->vm;
 
-	spin_lock(&vdev->queue_lock);
-	submit = list_first_entry_or_null(&vdev->queue, struct vsvm_submit,
-					  link);
-	if (submit)
-		list_del_init(&submit->link);
-	spin_unlock(&vdev->queue_lock);
-	return submit;
+	vsvm_count(vm, jobs, submit->num_jobs);
+	if (submit->error) {
+		/* The scheduler does not pass the engine fence's error on. */
+		dma_fence_set_error(&submit->base.s_fence->finished,
+				    submit->error);
+		dma_fence_set_error(submit->hw_fence, submit->error);
+	}
+	dma_fence_signal(submit->hw_fence);
 }
 
 static int vsvm_engine_thread(void *data)
@@ -427,22 +502,332 @@ static int vsvm_engine_thread(void *data)
 
 	while (!kthread_should_stop()) {
 		struct vsvm_submit *submit;
-		struct vsvm_vm *vm;
+		bool done;
 
-		wait_event_interruptible(vdev->queue_wq,
-					 !list_empty(&vdev->queue) ||
+		wait_event_interruptible(vdev->hw_wq,
+					 !list_empty_careful(&vdev->hw_active) ||
 					 kthread_should_stop());
-		submit = vsvm_engine_next(vdev);
+		/* Only this thread takes submissions off the list. */
+		spin_lock(&vdev->hw_lock);
+		submit = list_first_entry_or_null(&vdev->hw_active,
+						  struct vsvm_submit, hw_link);
+		spin_unlock(&vdev->hw_lock);
 		if (!submit)
 			continue;
-		vm = submit->vm;
-		vsvm_engine_run(submit);
-		complete_all(&submit->done);
-		if (atomic_dec_and_test(&vm->inflight))
-			wake_up_all(&vm->idle_wq);
-		vsvm_submit_put(submit);
+
+		done = vsvm_engine_run_slice(submit);
+		spin_lock(&vdev->hw_lock);
+		if (done)
+			list_del_init(&submit->hw_link);
+		else
+			list_move_tail(&submit->hw_link, &vdev->hw_active);
+		spin_unlock(&vdev->hw_lock);
+		if (done) {
+			vsvm_engine_complete(submit);
+			vsvm_submit_put(submit);
+		}
 	}
 	return 0;
+}
+
+static const char *vsvm_hw_fence_driver_name(struct dma_fence *fence)
+{
+	return "vsvm";
+}
+
+static const char *vsvm_hw_fence_timeline_name(struct dma_fence *fence)
+{
+	return "vsvm-engine";
+}
+
+static const struct dma_fence_ops vsvm_hw_fence_ops = {
+	.get_driver_name = vsvm_hw_fence_driver_name,
+	.get_timeline_name = vsvm_hw_fence_timeline_name,
+};
+
+/*
+ * Hold a VM's submission back until the engine is done with the VM's
+ * previous one: the engine holds one submission per VM at most.
+ */
+static struct dma_fence *vsvm_sched_dependency(struct drm_sched_job *job,
+					       struct drm_sched_entity *entity)
+{
+	struct vsvm_submit *submit = to_vsvm_submit(job);
+	struct vsvm_vm *vm = submit->vm;
+
+	if (submit->waited_prev || READ_ONCE(vm->closing))
+		return NULL;
+	submit->waited_prev = true;
+	if (!vm->last_hw_fence || dma_fence_is_signaled(vm->last_hw_fence))
+		return NULL;
+	return dma_fence_get(vm->last_hw_fence);
+}
+
+/* Hand a submission to the engine; return its engine fence. */
+static struct dma_fence *vsvm_sched_run_job(struct drm_sched_job *job)
+{
+	struct vsvm_submit *submit = to_vsvm_submit(job);
+	struct vsvm_vm *vm = submit->vm;
+	struct vsvm_device *vdev = vm->vdev;
+
+	/* Resubmitted after a timeout: the engine still has it. */
+	if (submit->on_hw)
+		return dma_fence_get(submit->hw_fence);
+	if (READ_ONCE(vm->closing)) {
+		/* Its jobs keep their -ECANCELED. */
+		vsvm_count(vm, jobs, submit->num_jobs);
+		return ERR_PTR(-ECANCELED);
+	}
+
+	dma_fence_init(submit->hw_fence, &vsvm_hw_fence_ops, &vdev->fence_lock,
+		       vm->fence_context, ++vm->fence_seqno);
+	submit->on_hw = true;
+	dma_fence_put(vm->last_hw_fence);
+	vm->last_hw_fence = dma_fence_get(submit->hw_fence);
+
+	vsvm_submit_get(submit);	/* the engine's */
+	spin_lock(&vdev->hw_lock);
+	list_add_tail(&submit->hw_link, &vdev->hw_active);
+	spin_unlock(&vdev->hw_lock);
+	wake_up(&vdev->hw_wq);
+	return dma_fence_get(submit->hw_fence);
+}
+
+/*
+ * A submission was on the engine longer than job_timeout_ms: cancel it. The
+ * scheduler is stopped meanwhile and the submissions still on the engine
+ * are handed over again (run_job() returns their engine fences).
+ */
+static enum drm_gpu_sched_stat vsvm_sched_timedout_job(struct drm_sched_job *job)
+{
+	struct vsvm_submit *submit = to_vsvm_submit(job);
+	struct drm_gpu_scheduler *sched = job->sched;
+
+	drm_sched_stop(sched, job);
+	if (submit->on_hw && !dma_fence_is_signaled(submit->hw_fence)) {
+		drm_info(&submit->vm->vdev->drm,
+			 "vm %u: submission %llu timed out, cancelled\n",
+			 submit->vm->id, submit->seqno);
+		WRITE_ONCE(submit->cancel, -ETIME);
+	}
+	drm_sched_resubmit_jobs(sched);
+	drm_sched_start(sched, true);
+	return DRM_GPU_SCHED_STAT_NOMINAL;
+}
+
+static void vsvm_sched_free_job(struct drm_sched_job *job)
+{
+	struct vsvm_submit *submit = to_vsvm_submit(job);
+
+	drm_sched_job_cleanup(job);
+	vsvm_submit_put(submit);
+}
+
+static const struct drm_sched_backend_ops vsvm_sched_ops = {
+	.dependency = vsvm_sched_dependency,
+	.run_job = vsvm_sched_run_job,
+	.timedout_job = vsvm_sched_timedout_job,
+	.free_job = vsvm_sched_free_job,
+};
+
+static void vsvm_submit_free_work(struct work_struct *work)
+{
+	struct vsvm_submit *submit = container_of(work, struct vsvm_submit,
+						  free_work);
+	struct vsvm_device *vdev = submit->vm->vdev;
+
+	if (submit->on_hw)
+		dma_fence_put(submit->hw_fence);
+	else
+		kfree(submit->hw_fence);
+	dma_fence_put(submit->done);
+	vsvm_vm_put(submit->vm);
+	kvfree(submit);
+	if (atomic_dec_and_test(&vdev->submits))
+		wake_up_all(&vdev->submits_wq);
+}
+
+static void vsvm_submit_release(struct kref *kref)
+{
+	struct vsvm_submit *submit = container_of(kref, struct vsvm_submit,
+						  refcount);
+
+	/* The VM's last reference may go: not in the scheduler's threads. */
+	queue_work(submit->vm->vdev->wq, &submit->free_work);
+}
+
+/**
+ * vsvm_submit_create() - allocate a submission and its scheduler job
+ * @vm: the VM; the submission takes over the caller's reference on success
+ * @num_jobs: number of jobs (copied in by the caller)
+ *
+ * The jobs' statuses start as -ECANCELED: the engine overwrites those it
+ * runs. Before vsvm_submit_push(), vsvm_submit_put() drops the submission.
+ *
+ * Return: the submission or an ERR_PTR().
+ */
+struct vsvm_submit *vsvm_submit_create(struct vsvm_vm *vm,
+				       unsigned int num_jobs)
+{
+	struct vsvm_device *vdev = vm->vdev;
+	struct vsvm_submit *submit;
+	int err;
+
+	submit = kvzalloc(struct_size(submit, jobs, num_jobs),
+			  GFP_KERNEL_ACCOUNT);
+	if (!submit)
+		return ERR_PTR(-ENOMEM);
+	submit->hw_fence = kzalloc(sizeof(*submit->hw_fence),
+				   GFP_KERNEL_ACCOUNT);
+	if (!submit->hw_fence) {
+		err = -ENOMEM;
+		goto err_free;
+	}
+	err = drm_sched_job_init(&submit->base, &vm->entity, vm);
+	if (err)
+		goto err_fence;
+	submit->vm = vm;
+	kref_init(&submit->refcount);
+	INIT_WORK(&submit->free_work, vsvm_submit_free_work);
+	INIT_LIST_HEAD(&submit->hw_link);
+	submit->num_jobs = num_jobs;
+	atomic_inc(&vdev->submits);
+	return submit;
+
+err_fence:
+	kfree(submit->hw_fence);
+err_free:
+	kvfree(submit);
+	return ERR_PTR(err);
+}
+
+/**
+ * vsvm_submit_get() - take a reference on a submission
+ * @submit: the submission
+ */
+void vsvm_submit_get(struct vsvm_submit *submit)
+{
+	kref_get(&submit->refcount);
+}
+
+/**
+ * vsvm_submit_put() - drop a reference on a submission
+ * @submit: the submission
+ *
+ * The last one releases it (and its VM reference) from a work item.
+ */
+void vsvm_submit_put(struct vsvm_submit *submit)
+{
+	kref_put(&submit->refcount, vsvm_submit_release);
+}
+
+/**
+ * vsvm_submit_abort() - drop a submission that was never pushed
+ * @submit: the submission, only the caller's reference
+ */
+void vsvm_submit_abort(struct vsvm_submit *submit)
+{
+	drm_sched_job_cleanup(&submit->base);
+	vsvm_submit_put(submit);
+}
+
+static void vsvm_submit_pending_cb(struct dma_fence *fence,
+				   struct dma_fence_cb *cb)
+{
+	struct vsvm_submit *submit = container_of(cb, struct vsvm_submit,
+						  pending_cb);
+
+	atomic_dec(&submit->vm->pending);
+}
+
+/**
+ * vsvm_submit_push() - queue a submission to its VM's entity
+ * @submit: the submission, its dependencies added
+ *
+ * Sets &vsvm_submit.done, which holds a reference of its own. The scheduler
+ * takes over the caller's reference (dropped by free_job). The caller holds
+ * &vsvm_vm.submit_lock, has checked the VM is not closing and has counted
+ * the submission in &vsvm_vm.pending.
+ */
+void vsvm_submit_push(struct vsvm_submit *submit)
+{
+	lockdep_assert_held(&submit->vm->submit_lock);
+
+	drm_sched_job_arm(&submit->base);
+	submit->done = dma_fence_get(&submit->base.s_fence->finished);
+	/*
+	 * The engine time-slices: a submission depending on this one must
+	 * wait for its completion, not only for its start on the engine.
+	 */
+	set_bit(DRM_SCHED_FENCE_DONT_PIPELINE, &submit->done->flags);
+	/* Not signalled before it is pushed: the callback is added. */
+	dma_fence_add_callback(submit->done, &submit->pending_cb,
+			       vsvm_submit_pending_cb);
+	drm_sched_entity_push_job(&submit->base);
+}
+
+static void vsvm_vm_fini_work(struct work_struct *work)
+{
+	struct vsvm_vm *vm = container_of(work, struct vsvm_vm, fini_work);
+
+	/*
+	 * The VM is closing: the scheduler takes its submissions as soon as
+	 * their syncobj fences signalled, and run_job() completes them at
+	 * once. Let it drain the entity rather than have
+	 * drm_sched_entity_fini() kill the jobs left: in 6.1 that leaks a
+	 * reference on the entity's last scheduled fence.
+	 */
+	drm_sched_entity_flush(&vm->entity, MAX_SCHEDULE_TIMEOUT);
+	drm_sched_entity_fini(&vm->entity);
+	vsvm_vm_put(vm);
+}
+
+/**
+ * vsvm_engine_vm_init() - set a new VM's scheduler entity up
+ * @vm: the VM
+ *
+ * Return: 0 or a negative errno.
+ */
+int vsvm_engine_vm_init(struct vsvm_vm *vm)
+{
+	struct drm_gpu_scheduler *sched = &vm->vdev->sched;
+
+	INIT_WORK(&vm->fini_work, vsvm_vm_fini_work);
+	vm->fence_context = dma_fence_context_alloc(1);
+	atomic_set(&vm->pending, 0);
+	return drm_sched_entity_init(&vm->entity, DRM_SCHED_PRIORITY_NORMAL,
+				     &sched, 1, NULL);
+}
+
+/**
+ * vsvm_engine_vm_close() - stop the submissions of a closing VM
+ * @vm: the VM, &vsvm_vm.closing set
+ *
+ * The engine stops the VM's running submission at its next page, and the
+ * submissions queued complete without running once their dependencies
+ * signalled: the VM's entity is drained and finished from a work item
+ * holding a VM reference, nothing waits here.
+ */
+void vsvm_engine_vm_close(struct vsvm_vm *vm)
+{
+	WARN_ON_ONCE(!READ_ONCE(vm->closing));
+	kref_get(&vm->refcount);
+	queue_work(vm->vdev->wq, &vm->fini_work);
+}
+
+/**
+ * vsvm_engine_set_timeout() - apply job_timeout_ms to a device's scheduler
+ * @vdev: the device
+ *
+ * The scheduler reads its timeout when it arms its timer: the new value
+ * applies from the next submission it hands to the engine (or completes).
+ */
+void vsvm_engine_set_timeout(struct vsvm_device *vdev)
+{
+	unsigned int ms = READ_ONCE(vsvm_job_timeout_ms);
+
+	WRITE_ONCE(vdev->sched.timeout,
+		   ms ? (long)msecs_to_jiffies(ms) : MAX_SCHEDULE_TIMEOUT);
 }
 
 /**
@@ -469,12 +854,12 @@ static int vsvm_copy_engine_thread(void *data)
 		wait_event_interruptible(vdev->copy_wq,
 					 !list_empty(&vdev->copy_queue) ||
 					 kthread_should_stop());
-		spin_lock(&vdev->queue_lock);
+		spin_lock(&vdev->hw_lock);
 		copy = list_first_entry_or_null(&vdev->copy_queue,
 						struct vsvm_copy, link);
 		if (copy)
 			list_del(&copy->link);
-		spin_unlock(&vdev->queue_lock);
+		spin_unlock(&vdev->hw_lock);
 		if (!copy)
 			continue;
 		copy->fn(copy->arg);
@@ -498,41 +883,36 @@ void vsvm_copy_engine_run(struct vsvm_device *vdev, void (*fn)(void *arg),
 	struct vsvm_copy copy = { .fn = fn, .arg = arg };
 
 	init_completion(&copy.done);
-	spin_lock(&vdev->queue_lock);
+	spin_lock(&vdev->hw_lock);
 	list_add_tail(&copy.link, &vdev->copy_queue);
-	spin_unlock(&vdev->queue_lock);
+	spin_unlock(&vdev->hw_lock);
 	wake_up(&vdev->copy_wq);
 	wait_for_completion(&copy.done);
 }
 
 /**
- * vsvm_engine_queue() - queue a submission to its device's engine
- * @submit: the submission; the engine takes over one reference
- */
-void vsvm_engine_queue(struct vsvm_submit *submit)
-{
-	struct vsvm_device *vdev = submit->vm->vdev;
-
-	atomic_inc(&submit->vm->inflight);
-	spin_lock(&vdev->queue_lock);
-	list_add_tail(&submit->link, &vdev->queue);
-	spin_unlock(&vdev->queue_lock);
-	wake_up(&vdev->queue_wq);
-}
-
-/**
- * vsvm_engine_start() - start a device's engines
+ * vsvm_engine_start() - start a device's engines and its scheduler
  * @vdev: the device
  *
  * Return: 0 or a negative errno.
  */
 int vsvm_engine_start(struct vsvm_device *vdev)
 {
+	struct drm_sched_init_args args = {
+		.ops = &vsvm_sched_ops,
+		.credit_limit = VSVM_HW_SUBMISSIONS,
+		.timeout = MAX_SCHEDULE_TIMEOUT,
+		.name = vdev->drm.unique,
+		.dev = vdev->drm.dev,
+	};
 	int err;
 
-	spin_lock_init(&vdev->queue_lock);
-	INIT_LIST_HEAD(&vdev->queue);
-	init_waitqueue_head(&vdev->queue_wq);
+	spin_lock_init(&vdev->hw_lock);
+	INIT_LIST_HEAD(&vdev->hw_active);
+	init_waitqueue_head(&vdev->hw_wq);
+	spin_lock_init(&vdev->fence_lock);
+	atomic_set(&vdev->submits, 0);
+	init_waitqueue_head(&vdev->submits_wq);
 	init_rwsem(&vdev->tlb_sem);
 	INIT_LIST_HEAD(&vdev->copy_queue);
 	init_waitqueue_head(&vdev->copy_wq);
@@ -540,6 +920,11 @@ int vsvm_engine_start(struct vsvm_device *vdev)
 	vdev->fault_wq = alloc_ordered_workqueue("vsvm%u-fault", 0, vdev->index);
 	if (!vdev->fault_wq)
 		return -ENOMEM;
+	vdev->wq = alloc_workqueue("vsvm%u", WQ_UNBOUND, 0, vdev->index);
+	if (!vdev->wq) {
+		err = -ENOMEM;
+		goto err_fault_wq;
+	}
 	vdev->copy_engine = kthread_run(vsvm_copy_engine_thread, vdev,
 					"vsvm%u-copy", vdev->index);
 	if (IS_ERR(vdev->copy_engine)) {
@@ -552,23 +937,38 @@ int vsvm_engine_start(struct vsvm_device *vdev)
 		err = PTR_ERR(vdev->engine);
 		goto err_copy;
 	}
+	err = drm_sched_init(&vdev->sched, &args);
+	if (err)
+		goto err_engine;
+	vsvm_engine_set_timeout(vdev);
 	return 0;
 
+err_engine:
+	kthread_stop(vdev->engine);
 err_copy:
 	kthread_stop(vdev->copy_engine);
 err_wq:
+	destroy_workqueue(vdev->wq);
+err_fault_wq:
 	destroy_workqueue(vdev->fault_wq);
 	return err;
 }
 
 /**
- * vsvm_engine_stop() - stop a device's engines (no VM may be left)
- * @vdev: the device
+ * vsvm_engine_stop() - stop a device's scheduler and engines
+ * @vdev: the device, no VM left
+ *
+ * Waits until the entities of the destroyed VMs are finished and every
+ * submission is released.
  */
 void vsvm_engine_stop(struct vsvm_device *vdev)
 {
+	flush_workqueue(vdev->wq);
+	wait_event(vdev->submits_wq, !atomic_read(&vdev->submits));
+	drm_sched_fini(&vdev->sched);
 	kthread_stop(vdev->engine);
-	WARN_ON(!list_empty(&vdev->queue));
+	WARN_ON(!list_empty(&vdev->hw_active));
 	kthread_stop(vdev->copy_engine);
+	destroy_workqueue(vdev->wq);
 	destroy_workqueue(vdev->fault_wq);
 }

@@ -41,7 +41,9 @@
  *   USERPTR_DESTROY   ENOENT, EACCES
  *   STATS             ENOENT
  *   DRM core ioctls   EACCES (not for render nodes), EINVAL, EFAULT,
- *                     EOPNOTSUPP (no GEM, syncobj), ENOSYS (no PRIME)
+ *                     EOPNOTSUPP (no GEM), ENOSYS (no PRIME), ENOENT
+ *                     (unknown syncobj), ETIME (syncobj wait), EMFILE
+ *                     (syncobj file descriptors)
  *   any, argument over 128 bytes: ENOMEM (the DRM core's copy)
  *   job status        EFAULT, EACCES, EPERM, EBUSY, ECANCELED, ENOMEM
  *
@@ -295,7 +297,8 @@ static const struct kind_desc {
 
 /* What the DRM core ioctls may return on a vsvm render node. */
 static const int core_errnos[] = {
-	0, EACCES, EINVAL, EFAULT, EOPNOTSUPP, ENOSYS, ENOMEM, -1
+	0, EACCES, EINVAL, EFAULT, EOPNOTSUPP, ENOSYS, ENOMEM, ENOENT, ETIME,
+	EMFILE, -1
 };
 
 static const int job_statuses[] = {
@@ -326,11 +329,28 @@ static const unsigned long core_cmds[] = {
 	DRM_IOCTL_MODE_REVOKE_LEASE, DRM_IOCTL_MODE_GETFB2,
 	DRM_IOCTL_SYNCOBJ_CREATE, DRM_IOCTL_SYNCOBJ_DESTROY,
 	DRM_IOCTL_SYNCOBJ_HANDLE_TO_FD, DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE,
-	DRM_IOCTL_SYNCOBJ_WAIT, DRM_IOCTL_SYNCOBJ_RESET,
-	DRM_IOCTL_SYNCOBJ_SIGNAL, DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT,
-	DRM_IOCTL_SYNCOBJ_QUERY, DRM_IOCTL_SYNCOBJ_TRANSFER,
-	DRM_IOCTL_SYNCOBJ_TIMELINE_SIGNAL,
+	DRM_IOCTL_SYNCOBJ_TRANSFER,
 };
+
+/*
+ * The syncobj ioctls taking an array of handles. The 6.1 DRM core allocates
+ * the array with the count user space gives, without __GFP_NOWARN: a count
+ * beyond the page allocator's largest order warns (a core bug, not vsvm's;
+ * vsvm supports syncobjs since UAPI version 2). The fuzzer leaves them out.
+ */
+static bool syncobj_array_cmd(unsigned long cmd)
+{
+	switch (_IOC_NR(cmd)) {
+	case _IOC_NR(DRM_IOCTL_SYNCOBJ_WAIT):
+	case _IOC_NR(DRM_IOCTL_SYNCOBJ_RESET):
+	case _IOC_NR(DRM_IOCTL_SYNCOBJ_SIGNAL):
+	case _IOC_NR(DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT):
+	case _IOC_NR(DRM_IOCTL_SYNCOBJ_QUERY):
+	case _IOC_NR(DRM_IOCTL_SYNCOBJ_TIMELINE_SIGNAL):
+		return _IOC_TYPE(cmd) == DRM_IOCTL_BASE;
+	}
+	return false;
+}
 
 /* Where a call's argument is. */
 enum where {
@@ -790,18 +810,30 @@ static enum mem classify(struct worker *w, uint64_t p, uint64_t len,
 	return MEM_UNKNOWN;
 }
 
-/* An extension chain: no name is known, so a readable one is -EINVAL. */
-static void model_extensions(struct worker *w, uint64_t ext, struct model *m)
+/*
+ * An extension chain. @known is the one extension name the ioctl knows (0:
+ * none): a readable chain naming another is -EINVAL. One naming it (EXEC's
+ * syncs) is then read further; the fuzzer creates no syncobj, so a
+ * well-formed one fails on its handle (-ENOENT) if not on the VM first.
+ */
+static void model_extensions(struct worker *w, uint64_t ext, struct model *m,
+			     uint32_t known)
 {
+	const struct drm_vsvm_user_extension *e = (const void *)(uintptr_t)ext;
 	bool writable;
 
-	switch (classify(w, ext, sizeof(struct drm_vsvm_user_extension),
-			 &writable)) {
+	switch (classify(w, ext, sizeof(*e), &writable)) {
 	case MEM_BAD:
 		exact(m, EFAULT, "unreadable extension");
 		break;
+	case MEM_STABLE:
+		if (!known || e->name != known)
+			return exact(m, EINVAL, "unknown extension");
+		/* fall through */
 	case MEM_UNKNOWN:
-		m->allowed = ES(EINVAL, EFAULT);
+	case MEM_READABLE:
+		m->allowed = known ? ES(EINVAL, EFAULT, ENOENT, EACCES, ENOMEM) :
+				     ES(EINVAL, EFAULT);
 		m->rule = "extension chain";
 		break;
 	default:
@@ -821,7 +853,8 @@ static void model_exec(struct worker *w, const struct drm_vsvm_exec *a,
 	    a->num_jobs > info.max_jobs)
 		return exact(m, EINVAL, "exec flags, pad or num_jobs");
 	if (a->extensions)
-		return model_extensions(w, a->extensions, m);
+		return model_extensions(w, a->extensions, m,
+					DRM_VSVM_EXT_EXEC_SYNCS);
 
 	m->allowed = ES(0, ENOENT, EACCES, ENOMEM);
 	if (async)
@@ -858,7 +891,8 @@ static void model_vsvm(struct worker *w, enum kind k, const union args *v,
 		if (v->vm_create.flags)
 			return exact(m, EINVAL, "VM_CREATE flags");
 		if (v->vm_create.extensions)
-			return model_extensions(w, v->vm_create.extensions, m);
+			return model_extensions(w, v->vm_create.extensions, m,
+						0);
 		m->allowed = ES(0, ENOMEM, EOPNOTSUPP);
 		break;
 	case K_VM_DESTROY:
@@ -1647,11 +1681,14 @@ static void op_drm(struct worker *w, struct call *c, bool any)
 	if (!any) {
 		c->cmd = core_cmds[below(w, ARRAY_SIZE(core_cmds))];
 	} else {
-		nr = chance(w, 400) ? DRM_COMMAND_BASE + below(w, 16) :
-				     below(w, 256);
-		c->cmd = _IOC(dirs[below(w, 4)],
-			      chance(w, 980) ? DRM_IOCTL_BASE : 'V', nr,
-			      chance(w, 800) ? below(w, 129) : below(w, 1 << 14));
+		do {
+			nr = chance(w, 400) ? DRM_COMMAND_BASE + below(w, 16) :
+					     below(w, 256);
+			c->cmd = _IOC(dirs[below(w, 4)],
+				      chance(w, 980) ? DRM_IOCTL_BASE : 'V', nr,
+				      chance(w, 800) ? below(w, 129) :
+						       below(w, 1 << 14));
+		} while (syncobj_array_cmd(c->cmd));
 	}
 	len = _IOC_SIZE(c->cmd);
 	if (len > sizeof(c->a))

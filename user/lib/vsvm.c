@@ -162,6 +162,39 @@ int vsvm_submit(struct vsvm_dev *dev, uint32_t vm_id,
 			  seqno);
 }
 
+/**
+ * vsvm_exec_syncs() - submit jobs with syncobjs to wait for and to signal
+ *
+ * @flags are DRM_VSVM_EXEC_* (DRM_VSVM_EXEC_ASYNC: see vsvm_wait()); the
+ * syncs go in a DRM_VSVM_EXT_EXEC_SYNCS extension (none when @num_syncs is
+ * 0).
+ *
+ * Return: the ioctl's result (the jobs' results are in their status).
+ */
+int vsvm_exec_syncs(struct vsvm_dev *dev, uint32_t vm_id,
+		    struct drm_vsvm_job *jobs, unsigned int num_jobs,
+		    uint32_t flags, const struct drm_vsvm_sync *syncs,
+		    unsigned int num_syncs, uint64_t *seqno)
+{
+	struct drm_vsvm_ext_exec_syncs ext = {
+		.base.name = DRM_VSVM_EXT_EXEC_SYNCS,
+		.num_syncs = num_syncs,
+		.syncs = (uintptr_t)syncs,
+	};
+	struct drm_vsvm_exec args = {
+		.vm_id = vm_id,
+		.flags = flags,
+		.num_jobs = num_jobs,
+		.jobs = (uintptr_t)jobs,
+		.extensions = num_syncs ? (uintptr_t)&ext : 0,
+	};
+	int err = vsvm_ioctl(dev->fd, DRM_IOCTL_VSVM_EXEC, &args);
+
+	if (!err && seqno)
+		*seqno = args.seqno;
+	return err;
+}
+
 /** vsvm_wait() - wait for a submission; its jobs' results are then written */
 int vsvm_wait(struct vsvm_dev *dev, uint32_t vm_id, uint64_t seqno,
 	      int64_t timeout_ns)

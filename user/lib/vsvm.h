@@ -37,6 +37,10 @@ int vsvm_exec(struct vsvm_dev *dev, uint32_t vm_id, struct drm_vsvm_job *jobs,
 int vsvm_submit(struct vsvm_dev *dev, uint32_t vm_id,
 		struct drm_vsvm_job *jobs, unsigned int num_jobs,
 		uint64_t *seqno);
+int vsvm_exec_syncs(struct vsvm_dev *dev, uint32_t vm_id,
+		    struct drm_vsvm_job *jobs, unsigned int num_jobs,
+		    uint32_t flags, const struct drm_vsvm_sync *syncs,
+		    unsigned int num_syncs, uint64_t *seqno);
 int vsvm_wait(struct vsvm_dev *dev, uint32_t vm_id, uint64_t seqno,
 	      int64_t timeout_ns);
 int vsvm_jobs_status(const struct drm_vsvm_job *jobs, unsigned int num_jobs);

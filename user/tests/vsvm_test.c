@@ -34,6 +34,8 @@
 #define SZ_1M	(1UL << 20)
 #define SZ_2M	(2UL << 20)
 
+#define VSVM_TEST_MAX_SYNCS	64	/* syncs in one exec */
+
 static char data_buf[SZ_64K] = { 1 };	/* .data */
 static char bss_buf[SZ_64K];		/* .bss */
 
@@ -2960,16 +2962,17 @@ TEST_F(vsvm, uapi_argument_errors_before_process_check)
 }
 
 /*
- * Extension chains (VM_CREATE, EXEC): no extension is defined, so every
- * chain fails, -EINVAL (-EFAULT when unreadable), before the call does
- * anything: no VM is created, no job runs.
+ * Extension chains (VM_CREATE, EXEC): a chain naming an extension the ioctl
+ * does not know (@unknown; VM_CREATE knows none) fails, -EINVAL (-EFAULT
+ * when unreadable), before the call does anything: no VM is created, no job
+ * runs.
  */
 static void check_extensions(struct __test_metadata *_metadata,
 			     int (*call)(void *ctx, uint64_t extensions),
-			     void *ctx)
+			     void *ctx, uint32_t unknown)
 {
 	struct drm_vsvm_user_extension ext[2] = {
-		{ .name = 0 }, { .name = 1 },
+		{ .name = 0 }, { .name = unknown },
 	};
 	/* A readable page of zeros, then an inaccessible one. */
 	char *ro = mmap(NULL, 2 * SZ_4K, PROT_READ,
@@ -3005,7 +3008,7 @@ TEST_F(vsvm, uapi_vm_create_extensions)
 {
 	uint32_t vm;
 
-	check_extensions(_metadata, vm_create_ext, &self->dev);
+	check_extensions(_metadata, vm_create_ext, &self->dev, 1);
 	/* No failed call used an id: the next VM gets the next one. */
 	ASSERT_EQ(0, vsvm_vm_create(&self->dev, &vm));
 	EXPECT_EQ(self->vm + 1, vm);
@@ -3036,7 +3039,7 @@ TEST_F(vsvm, uapi_exec_extensions)
 	struct exec_ext_ctx c = { &self->dev, self->vm, map_anon(SZ_4K) };
 
 	ASSERT_NE(NULL, c.p);
-	check_extensions(_metadata, exec_ext, &c);
+	check_extensions(_metadata, exec_ext, &c, DRM_VSVM_EXT_EXEC_SYNCS + 1);
 	EXPECT_EQ(0, c.p[0]);	/* no job ran */
 	EXPECT_EQ(0, exec_ext(&c, 0));
 	EXPECT_EQ(0x0101010101010101ULL, c.p[0]);
@@ -3103,6 +3106,570 @@ TEST_F(vsvm, uapi_userptr_handle_zero)
 	EXPECT_EQ(0, vsvm_userptr_destroy(&self->dev, self->vm, h1));
 	EXPECT_EQ(0, vsvm_userptr_destroy(&self->dev, self->vm, h2));
 	munmap(p, SZ_4K);
+}
+
+/*
+ * The GPU scheduler: syncobjs, fairness between VMs, job timeout, kill and
+ * destroy during long jobs.
+ */
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int64_t abs_timeout_ns(int64_t ns)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec + ns;
+}
+
+static int syncobj_create(struct vsvm_dev *dev, uint32_t *handle)
+{
+	struct drm_syncobj_create args = {};
+	int err = raw_ioctl(dev, DRM_IOCTL_SYNCOBJ_CREATE, &args);
+
+	*handle = args.handle;
+	return err;
+}
+
+/* DRM_IOCTL_SYNCOBJ_WAIT (point 0) or _TIMELINE_WAIT of one syncobj. */
+static int syncobj_wait(struct vsvm_dev *dev, uint32_t handle, uint64_t point,
+			int64_t timeout_ns)
+{
+	struct drm_syncobj_timeline_wait tw = {
+		.handles = (uintptr_t)&handle, .points = (uintptr_t)&point,
+		.timeout_nsec = abs_timeout_ns(timeout_ns), .count_handles = 1,
+	};
+	struct drm_syncobj_wait w = {
+		.handles = (uintptr_t)&handle,
+		.timeout_nsec = abs_timeout_ns(timeout_ns), .count_handles = 1,
+	};
+
+	if (point)
+		return raw_ioctl(dev, DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT, &tw);
+	return raw_ioctl(dev, DRM_IOCTL_SYNCOBJ_WAIT, &w);
+}
+
+/* sw_sync (debugfs): a timeline whose fences the test signals. */
+struct sw_sync_create_fence_data {
+	__u32 value;
+	char name[32];
+	__s32 fence;
+};
+
+#define SW_SYNC_IOC_CREATE_FENCE \
+	_IOWR('W', 0, struct sw_sync_create_fence_data)
+#define SW_SYNC_IOC_INC		_IOW('W', 1, __u32)
+#define SW_SYNC_PATH		"/sys/kernel/debug/sync/sw_sync"
+
+/*
+ * Put a fence user space signals (sw_sync timeline @timeline, value 1) into
+ * a new binary syncobj.
+ */
+static int syncobj_user_fence(struct vsvm_dev *dev, int timeline,
+			      uint32_t *handle)
+{
+	struct sw_sync_create_fence_data f = { .value = 1, .name = "test" };
+	struct drm_syncobj_handle imp = {
+		.flags = DRM_SYNCOBJ_FD_TO_HANDLE_FLAGS_IMPORT_SYNC_FILE,
+	};
+	int err;
+
+	if (ioctl(timeline, SW_SYNC_IOC_CREATE_FENCE, &f))
+		return -errno;
+	err = syncobj_create(dev, handle);
+	imp.handle = *handle;
+	imp.fd = f.fence;
+	if (!err)
+		err = raw_ioctl(dev, DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE, &imp);
+	close(f.fence);
+	return err;
+}
+
+static int sw_sync_signal(int timeline)
+{
+	__u32 one = 1;
+
+	return ioctl(timeline, SW_SYNC_IOC_INC, &one) ? -errno : 0;
+}
+
+#define BIG_BUF		(32 * SZ_1M)
+
+/*
+ * Fill jobs over a BIG_BUF buffer (faulted in here) keeping the engine busy
+ * for about @ms: the number of them, at most @max.
+ */
+static unsigned int big_fill_jobs(struct vsvm_dev *dev, uint32_t vm,
+				  char *buf, struct drm_vsvm_job *jobs,
+				  unsigned int max, double ms)
+{
+	double t0, one;
+	unsigned int i, n;
+
+	if (vsvm_fill(dev, vm, buf, 1, BIG_BUF))
+		return 0;
+	t0 = now_ms();
+	if (vsvm_fill(dev, vm, buf, 2, BIG_BUF))
+		return 0;
+	one = now_ms() - t0;
+	n = ms / (one > 0.1 ? one : 0.1) + 1;
+	n = n < 2 ? 2 : n > max ? max : n;
+	for (i = 0; i < n; i++)
+		jobs[i] = (struct drm_vsvm_job){
+			.op = DRM_VSVM_OP_FILL, .dst = (uintptr_t)buf,
+			.size = BIG_BUF, .value = 0x10 + i % 0x40,
+		};
+	return n;
+}
+
+/* An exec waiting for a syncobj runs only once user space signalled it. */
+TEST_F(vsvm, sched_syncobj_wait_user_signal)
+{
+	uint64_t *p = map_anon(SZ_4K), seqno;
+	struct drm_vsvm_job job = { .op = DRM_VSVM_OP_FILL,
+				    .dst = (uintptr_t)p, .size = SZ_4K,
+				    .value = 0x5a };
+	struct drm_vsvm_sync sync = { .flags = DRM_VSVM_SYNC_WAIT };
+	int timeline = open(SW_SYNC_PATH, O_RDWR);
+
+	ASSERT_NE(NULL, p);
+	ASSERT_LE(0, timeline) TH_LOG("no %s (CONFIG_SW_SYNC)", SW_SYNC_PATH);
+	ASSERT_EQ(0, syncobj_user_fence(&self->dev, timeline, &sync.handle));
+	ASSERT_EQ(0, vsvm_exec_syncs(&self->dev, self->vm, &job, 1,
+				     DRM_VSVM_EXEC_ASYNC, &sync, 1, &seqno));
+	usleep(200000);
+	EXPECT_EQ(-ETIME, vsvm_wait(&self->dev, self->vm, seqno, 0));
+	EXPECT_EQ(0, p[0]);	/* not run */
+	ASSERT_EQ(0, sw_sync_signal(timeline));
+	ASSERT_EQ(0, vsvm_wait(&self->dev, self->vm, seqno, 10000000000LL));
+	EXPECT_EQ(0, job.status);
+	EXPECT_EQ(-1, first_diff(p, 0x5a, SZ_4K));
+	close(timeline);
+	munmap(p, SZ_4K);
+}
+
+/* An exec signals a binary syncobj and a timeline point when it is done. */
+TEST_F(vsvm, sched_syncobj_signal_binary_and_timeline)
+{
+	char *p = map_anon(SZ_1M);
+	struct drm_vsvm_job job = { .op = DRM_VSVM_OP_FILL,
+				    .dst = (uintptr_t)p, .size = SZ_1M,
+				    .value = 0x33 };
+	struct drm_vsvm_sync syncs[2] = {
+		{ .flags = DRM_VSVM_SYNC_SIGNAL },
+		{ .flags = DRM_VSVM_SYNC_SIGNAL, .timeline_point = 7 },
+	};
+	struct drm_syncobj_timeline_array query = {
+		.count_handles = 1,
+	};
+	uint64_t seqno, point = 0;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, syncobj_create(&self->dev, &syncs[0].handle));
+	ASSERT_EQ(0, syncobj_create(&self->dev, &syncs[1].handle));
+	ASSERT_EQ(0, vsvm_exec_syncs(&self->dev, self->vm, &job, 1,
+				     DRM_VSVM_EXEC_ASYNC, syncs, 2, &seqno));
+	ASSERT_EQ(0, syncobj_wait(&self->dev, syncs[0].handle, 0,
+				  10000000000LL));
+	EXPECT_EQ(-1, first_diff(p, 0x33, SZ_1M));
+	ASSERT_EQ(0, syncobj_wait(&self->dev, syncs[1].handle, 7,
+				  10000000000LL));
+	query.handles = (uintptr_t)&syncs[1].handle;
+	query.points = (uintptr_t)&point;
+	ASSERT_EQ(0, raw_ioctl(&self->dev, DRM_IOCTL_SYNCOBJ_QUERY, &query));
+	EXPECT_EQ(7, point);
+	EXPECT_EQ(0, vsvm_wait(&self->dev, self->vm, seqno, 0));
+	EXPECT_EQ(0, job.status);
+	munmap(p, SZ_1M);
+}
+
+/*
+ * Two VMs chained through a syncobj: the second VM's checksum runs after
+ * the first VM's long fill, and sees all of it.
+ */
+TEST_F(vsvm, sched_syncobj_chain_two_vms)
+{
+	static struct drm_vsvm_job jobs[64];
+	char *buf = map_anon(BIG_BUF);
+	struct drm_vsvm_job sum = { .op = DRM_VSVM_OP_CHECKSUM,
+				    .size = BIG_BUF };
+	struct drm_vsvm_sync sync = { .flags = DRM_VSVM_SYNC_SIGNAL };
+	uint64_t seq1, seq2;
+	unsigned int n;
+	uint32_t vm2;
+	char *want;
+
+	ASSERT_NE(NULL, buf);
+	want = malloc(BIG_BUF);
+	ASSERT_NE(NULL, want);
+	ASSERT_EQ(0, vsvm_vm_create(&self->dev, &vm2));
+	n = big_fill_jobs(&self->dev, self->vm, buf, jobs, 64, 1000);
+	ASSERT_LE(2, n);
+	ASSERT_EQ(0, vsvm_fill(&self->dev, vm2, buf, 3, BIG_BUF));
+	memset(want, jobs[n - 1].value, BIG_BUF);
+	sum.src = (uintptr_t)buf;
+
+	ASSERT_EQ(0, syncobj_create(&self->dev, &sync.handle));
+	ASSERT_EQ(0, vsvm_exec_syncs(&self->dev, self->vm, jobs, n,
+				     DRM_VSVM_EXEC_ASYNC, &sync, 1, &seq1));
+	sync.flags = DRM_VSVM_SYNC_WAIT;
+	ASSERT_EQ(0, vsvm_exec_syncs(&self->dev, vm2, &sum, 1,
+				     DRM_VSVM_EXEC_ASYNC, &sync, 1, &seq2));
+	EXPECT_EQ(-ETIME, vsvm_wait(&self->dev, vm2, seq2, 0));
+	ASSERT_EQ(0, vsvm_wait(&self->dev, vm2, seq2, 60000000000LL));
+	EXPECT_EQ(0, vsvm_wait(&self->dev, self->vm, seq1, 0));
+	EXPECT_EQ(0, vsvm_jobs_status(jobs, n));
+	EXPECT_EQ(0, sum.status);
+	EXPECT_EQ(vsvm_fnv1a(want, BIG_BUF), sum.result);
+	EXPECT_EQ(0, vsvm_vm_destroy(&self->dev, vm2));
+	free(want);
+	munmap(buf, BIG_BUF);
+}
+
+static int exec_syncs_raw(struct vsvm_dev *dev, uint32_t vm, uint64_t *p,
+			  struct drm_vsvm_ext_exec_syncs *ext)
+{
+	struct drm_vsvm_job job = { .op = DRM_VSVM_OP_FILL,
+				    .dst = (uintptr_t)p, .size = 8,
+				    .value = 1 };
+	struct drm_vsvm_exec exec = { .vm_id = vm, .num_jobs = 1,
+				      .jobs = (uintptr_t)&job,
+				      .extensions = (uintptr_t)ext };
+
+	return raw_ioctl(dev, DRM_IOCTL_VSVM_EXEC, &exec);
+}
+
+/*
+ * Malformed syncs fail with -EINVAL before the VM lookup, unknown handles
+ * with -ENOENT, a wait for a fence nobody submitted with -EINVAL; a failed
+ * exec runs nothing and signals no syncobj.
+ */
+TEST_F(vsvm, sched_syncobj_bad_arguments)
+{
+	uint64_t *p = map_anon(SZ_4K);
+	struct drm_vsvm_sync syncs[VSVM_TEST_MAX_SYNCS + 1] = {};
+	struct drm_vsvm_ext_exec_syncs ext = {
+		.base.name = DRM_VSVM_EXT_EXEC_SYNCS, .num_syncs = 1,
+		.syncs = (uintptr_t)syncs,
+	}, ext2 = ext;
+	uint32_t bin, tl, vms[2] = { self->vm, 0 };
+	unsigned int i;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, syncobj_create(&self->dev, &bin));
+	ASSERT_EQ(0, syncobj_create(&self->dev, &tl));
+	for (i = 0; i < 2; i++) {
+		struct vsvm_dev *d = &self->dev;
+
+		syncs[0] = (struct drm_vsvm_sync){ .handle = bin };
+		EXPECT_EQ(-EINVAL, exec_syncs_raw(d, vms[i], p, &ext));
+		syncs[0].flags = DRM_VSVM_SYNC_WAIT | DRM_VSVM_SYNC_SIGNAL;
+		EXPECT_EQ(-EINVAL, exec_syncs_raw(d, vms[i], p, &ext));
+		syncs[0].flags = 1u << 2;
+		EXPECT_EQ(-EINVAL, exec_syncs_raw(d, vms[i], p, &ext));
+		syncs[0].flags = DRM_VSVM_SYNC_SIGNAL;
+		syncs[0].reserved = 1;
+		EXPECT_EQ(-EINVAL, exec_syncs_raw(d, vms[i], p, &ext));
+		syncs[0].reserved = 0;
+		ext.pad = 1;
+		EXPECT_EQ(-EINVAL, exec_syncs_raw(d, vms[i], p, &ext));
+		ext.pad = 0;
+		ext.base.pad = 1;
+		EXPECT_EQ(-EINVAL, exec_syncs_raw(d, vms[i], p, &ext));
+		ext.base.pad = 0;
+		ext.num_syncs = 0;
+		EXPECT_EQ(-EINVAL, exec_syncs_raw(d, vms[i], p, &ext));
+		ext.num_syncs = VSVM_TEST_MAX_SYNCS + 1;
+		EXPECT_EQ(-EINVAL, exec_syncs_raw(d, vms[i], p, &ext));
+		ext.num_syncs = 1;
+		ext.base.next_extension = (uintptr_t)&ext2;	/* twice */
+		EXPECT_EQ(-EINVAL, exec_syncs_raw(d, vms[i], p, &ext));
+		ext.base.next_extension = 0;
+		ext.syncs = 8;
+		EXPECT_EQ(-EFAULT, exec_syncs_raw(d, vms[i], p, &ext));
+		ext.syncs = (uintptr_t)syncs;
+	}
+	/* Well-formed: now the handles count. */
+	syncs[0] = (struct drm_vsvm_sync){ .handle = 0xdead,
+					   .flags = DRM_VSVM_SYNC_WAIT };
+	EXPECT_EQ(-ENOENT, exec_syncs_raw(&self->dev, self->vm, p, &ext));
+	syncs[0].flags = DRM_VSVM_SYNC_SIGNAL;
+	EXPECT_EQ(-ENOENT, exec_syncs_raw(&self->dev, self->vm, p, &ext));
+	/* No fence to wait for: not submitted yet. */
+	syncs[0] = (struct drm_vsvm_sync){ .handle = bin,
+					   .flags = DRM_VSVM_SYNC_WAIT };
+	EXPECT_EQ(-EINVAL, exec_syncs_raw(&self->dev, self->vm, p, &ext));
+	syncs[0] = (struct drm_vsvm_sync){ .handle = tl, .timeline_point = 3,
+					   .flags = DRM_VSVM_SYNC_WAIT };
+	EXPECT_EQ(-EINVAL, exec_syncs_raw(&self->dev, self->vm, p, &ext));
+	/* Failing after the lookups: the syncobj to signal stays empty. */
+	syncs[0] = (struct drm_vsvm_sync){ .handle = bin,
+					   .flags = DRM_VSVM_SYNC_SIGNAL };
+	syncs[1] = (struct drm_vsvm_sync){ .handle = 0xdead,
+					   .flags = DRM_VSVM_SYNC_WAIT };
+	ext.num_syncs = 2;
+	EXPECT_EQ(-ENOENT, exec_syncs_raw(&self->dev, self->vm, p, &ext));
+	EXPECT_EQ(-EINVAL, syncobj_wait(&self->dev, bin, 0, 0));
+	EXPECT_EQ(0, p[0]);	/* no job ran */
+	/* And the same exec with a good handle works. */
+	syncs[1].handle = tl;
+	syncs[1].flags = DRM_VSVM_SYNC_SIGNAL;
+	syncs[1].timeline_point = 1;
+	EXPECT_EQ(0, exec_syncs_raw(&self->dev, self->vm, p, &ext));
+	EXPECT_EQ(0x0101010101010101ULL, p[0]);
+	EXPECT_EQ(0, syncobj_wait(&self->dev, bin, 0, 0));
+	EXPECT_EQ(0, syncobj_wait(&self->dev, tl, 1, 0));
+	munmap(p, SZ_4K);
+}
+
+/*
+ * Fairness: another VM's small job submitted while a VM's long submission
+ * runs completes long before it, not after it.
+ */
+TEST_F_TIMEOUT(vsvm, sched_fair_between_vms, 120)
+{
+	static struct drm_vsvm_job jobs[1024];
+	char *buf = map_anon(BIG_BUF), *small = map_anon(SZ_64K);
+	double t0, t_small, t_big;
+	uint64_t seqno;
+	unsigned int n;
+	uint32_t vm2;
+	int running;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_NE(NULL, small);
+	ASSERT_EQ(0, vsvm_vm_create(&self->dev, &vm2));
+	n = big_fill_jobs(&self->dev, self->vm, buf, jobs, 1024, 4000);
+	ASSERT_LE(2, n);
+
+	t0 = now_ms();
+	ASSERT_EQ(0, vsvm_submit(&self->dev, self->vm, jobs, n, &seqno));
+	usleep(200000);
+	ASSERT_EQ(0, vsvm_fill(&self->dev, vm2, small, 0x42, SZ_64K));
+	t_small = now_ms() - t0 - 200;
+	running = vsvm_wait(&self->dev, self->vm, seqno, 0);
+	ASSERT_EQ(0, vsvm_wait(&self->dev, self->vm, seqno, 120000000000LL));
+	t_big = now_ms() - t0;
+	TH_LOG("%u fills of 32 MiB: %.0f ms; 64 KiB fill of another VM: %.1f ms",
+	       n, t_big, t_small);
+	EXPECT_EQ(-ETIME, running);	/* the big one was still running */
+	EXPECT_LT(t_small * 4, t_big);
+	EXPECT_EQ(0, vsvm_jobs_status(jobs, n));
+	EXPECT_EQ(-1, first_diff(small, 0x42, SZ_64K));
+	EXPECT_EQ(0, vsvm_vm_destroy(&self->dev, vm2));
+	munmap(small, SZ_64K);
+	munmap(buf, BIG_BUF);
+}
+
+#define JOB_TIMEOUT_PARAM	"/sys/module/vsvm/parameters/job_timeout_ms"
+
+static int write_param(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	close(fd);
+	return n == (ssize_t)strlen(val) ? 0 : -EIO;
+}
+
+/*
+ * A submission longer than job_timeout_ms is cancelled: its running job
+ * ends with -ETIME, the later ones with -ECANCELED; the VM still works.
+ */
+TEST_F_TIMEOUT(vsvm, sched_job_timeout, 120)
+{
+	static struct drm_vsvm_job jobs[1024];
+	char *buf = map_anon(BIG_BUF), old[32];
+	unsigned int n, i, first_err = 0;
+	double t0, elapsed;
+	int err;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_GT(read_param("job_timeout_ms", old, sizeof(old)), 0);
+	n = big_fill_jobs(&self->dev, self->vm, buf, jobs, 1024, 5000);
+	ASSERT_LE(2, n);
+
+	ASSERT_EQ(0, write_param(JOB_TIMEOUT_PARAM, "500"));
+	t0 = now_ms();
+	err = vsvm_exec(&self->dev, self->vm, jobs, n);
+	elapsed = now_ms() - t0;
+	ASSERT_EQ(0, write_param(JOB_TIMEOUT_PARAM, old));
+	TH_LOG("%u fills of 32 MiB (about 5 s) timed out after %.0f ms", n,
+	       elapsed);
+	EXPECT_EQ(-ETIME, err);
+	for (i = 0; i < n && !jobs[i].status; i++)
+		;
+	first_err = i;
+	ASSERT_LT(first_err, n);
+	EXPECT_EQ(-ETIME, jobs[first_err].status);
+	for (i = first_err + 1; i < n; i++)
+		EXPECT_EQ(-ECANCELED, jobs[i].status);
+	EXPECT_LE(500, elapsed);
+	EXPECT_GT(2500, elapsed);
+	/* The VM still runs jobs. */
+	EXPECT_EQ(0, roundtrip(&self->dev, self->vm, buf, SZ_1M, 0x61));
+	munmap(buf, BIG_BUF);
+}
+
+/*
+ * SIGKILL during a long job, queued while another VM's long job runs: the
+ * process exits within a second, without waiting for either job.
+ */
+TEST_F_TIMEOUT(vsvm, sched_killed_during_long_job_exits, 120)
+{
+	static struct drm_vsvm_job pjobs[1024];
+	char *pbuf = map_anon(BIG_BUF), c;
+	int ready[2], go[2], status;
+	double t0, exit_ms;
+	unsigned int pn;
+	uint64_t seqno;
+	pid_t pid;
+
+	ASSERT_NE(NULL, pbuf);
+	ASSERT_EQ(0, pipe(ready));
+	ASSERT_EQ(0, pipe(go));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		static struct drm_vsvm_job jobs[1024];
+		char *buf = map_anon(BIG_BUF);
+		struct vsvm_dev dev;
+		unsigned int n;
+		uint32_t vm;
+
+		if (!buf || vsvm_open(0, &dev) || vsvm_vm_create(&dev, &vm))
+			_exit(1);
+		/* Minutes of work (job_timeout_ms is 30 s: one job is less). */
+		n = big_fill_jobs(&dev, vm, buf, jobs, 1024, 1e6);
+		if (write(ready[1], "x", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(1);
+		vsvm_exec(&dev, vm, jobs, n);
+		_exit(2);
+	}
+	close(ready[1]);
+	close(go[0]);
+	ASSERT_EQ(1, read(ready[0], &c, 1));
+	/* This VM's long job runs when the child submits its own. */
+	pn = big_fill_jobs(&self->dev, self->vm, pbuf, pjobs, 1024, 3000);
+	ASSERT_LE(2, pn);
+	ASSERT_EQ(0, vsvm_submit(&self->dev, self->vm, pjobs, pn, &seqno));
+	ASSERT_EQ(1, write(go[1], "x", 1));
+	usleep(300000);
+	t0 = now_ms();
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	exit_ms = now_ms() - t0;
+	TH_LOG("killed during its job, exited in %.1f ms", exit_ms);
+	EXPECT_TRUE(WIFSIGNALED(status));
+	EXPECT_GT(1000, exit_ms);
+	EXPECT_EQ(-ETIME, vsvm_wait(&self->dev, self->vm, seqno, 0));
+	close(ready[0]);
+	close(go[1]);
+
+	/* The other job completes, the device still works. */
+	ASSERT_EQ(0, vsvm_wait(&self->dev, self->vm, seqno, 60000000000LL));
+	EXPECT_EQ(0, vsvm_jobs_status(pjobs, pn));
+	EXPECT_EQ(0, roundtrip(&self->dev, self->vm, data_buf, SZ_64K, 0x22));
+	munmap(pbuf, BIG_BUF);
+}
+
+struct long_exec {
+	struct vsvm_dev *dev;
+	uint32_t vm;
+	struct drm_vsvm_job *jobs;
+	unsigned int n;
+	int ret;
+	double end_ms;
+};
+
+static void *long_exec_thread(void *arg)
+{
+	struct long_exec *le = arg;
+	struct drm_vsvm_exec exec = { .vm_id = le->vm, .num_jobs = le->n,
+				      .jobs = (uintptr_t)le->jobs };
+
+	le->ret = raw_ioctl(le->dev, DRM_IOCTL_VSVM_EXEC, &exec);
+	le->end_ms = now_ms();
+	return NULL;
+}
+
+/*
+ * VM_DESTROY of a VM with a long job, running while another VM's long job
+ * runs, returns at once; the exec waiting for the job returns with it
+ * cancelled. A VM whose job waits for a fence nobody signals is destroyed at
+ * once too.
+ */
+TEST_F_TIMEOUT(vsvm, sched_destroy_during_long_job, 120)
+{
+	static struct drm_vsvm_job jobs[1024], pjobs[1024];
+	char *buf = map_anon(BIG_BUF), *pbuf = map_anon(BIG_BUF);
+	struct long_exec le = { .dev = &self->dev, .jobs = jobs };
+	struct drm_vsvm_sync sync = { .flags = DRM_VSVM_SYNC_WAIT };
+	struct drm_vsvm_job job = { .op = DRM_VSVM_OP_FILL, .size = SZ_4K };
+	double t0, destroy_ms, exec_ms;
+	int timeline = open(SW_SYNC_PATH, O_RDWR);
+	unsigned int i, pn, ran = 0;
+	uint64_t seqno, pseqno;
+	pthread_t thread;
+	uint32_t vm3;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_NE(NULL, pbuf);
+	ASSERT_LE(0, timeline) TH_LOG("no %s (CONFIG_SW_SYNC)", SW_SYNC_PATH);
+	ASSERT_EQ(0, vsvm_vm_create(&self->dev, &le.vm));
+	le.n = big_fill_jobs(&self->dev, le.vm, buf, jobs, 1024, 20000);
+	ASSERT_LE(2, le.n);
+	pn = big_fill_jobs(&self->dev, self->vm, pbuf, pjobs, 1024, 3000);
+	ASSERT_LE(2, pn);
+	ASSERT_EQ(0, vsvm_submit(&self->dev, self->vm, pjobs, pn, &pseqno));
+	ASSERT_EQ(0, pthread_create(&thread, NULL, long_exec_thread, &le));
+	usleep(300000);
+	t0 = now_ms();
+	ASSERT_EQ(0, vsvm_vm_destroy(&self->dev, le.vm));
+	destroy_ms = now_ms() - t0;
+	ASSERT_EQ(0, pthread_join(thread, NULL));
+	exec_ms = le.end_ms - t0;
+	TH_LOG("destroy took %.1f ms, the exec returned %.1f ms after it",
+	       destroy_ms, exec_ms);
+	EXPECT_GT(200, destroy_ms);
+	EXPECT_GT(1000, exec_ms);
+	EXPECT_EQ(0, le.ret);
+	for (i = 0; i < le.n; i++) {
+		if (!jobs[i].status) {
+			ran++;
+			continue;
+		}
+		EXPECT_EQ(-ECANCELED, jobs[i].status);
+	}
+	EXPECT_GT(le.n, ran);
+	EXPECT_EQ(-ETIME, vsvm_wait(&self->dev, self->vm, pseqno, 0));
+	ASSERT_EQ(0, vsvm_wait(&self->dev, self->vm, pseqno, 60000000000LL));
+	EXPECT_EQ(0, vsvm_jobs_status(pjobs, pn));
+
+	/* A job held back by a fence user space never signals. */
+	ASSERT_EQ(0, vsvm_vm_create(&self->dev, &vm3));
+	ASSERT_EQ(0, syncobj_user_fence(&self->dev, timeline, &sync.handle));
+	job.dst = (uintptr_t)buf;
+	ASSERT_EQ(0, vsvm_exec_syncs(&self->dev, vm3, &job, 1,
+				     DRM_VSVM_EXEC_ASYNC, &sync, 1, &seqno));
+	t0 = now_ms();
+	ASSERT_EQ(0, vsvm_vm_destroy(&self->dev, vm3));
+	destroy_ms = now_ms() - t0;
+	TH_LOG("destroy with a job waiting for a fence took %.1f ms",
+	       destroy_ms);
+	EXPECT_GT(200, destroy_ms);
+	close(timeline);	/* signals the fence (with an error) */
+	munmap(pbuf, BIG_BUF);
+	munmap(buf, BIG_BUF);
 }
 
 /* Whether @name is in @list, names separated by ':'. */

@@ -19,9 +19,9 @@
  *
  * Every ioctl checks its flags and reserved fields (must be zero), sizes and
  * address overflow; errors are -EINVAL (bad argument), -ENOENT (unknown VM
- * or userptr handle), -EFAULT (bad user pointer), -ENOMEM, -EBUSY (too many
- * async submissions outstanding), -EACCES (the VM belongs to another process),
- * -ETIME (wait timed out).
+ * or userptr handle, or syncobj), -EFAULT (bad user pointer), -ENOMEM,
+ * -EBUSY (too many submissions outstanding), -EACCES (the VM belongs to
+ * another process), -ETIME (wait timed out).
  *
  * Rules that keep the UAPI extensible (as in xe and amdgpu): an ioctl fails
  * with -EINVAL when a flag it does not know is set, when a pad or reserved
@@ -33,8 +33,9 @@
  * whatever its ids.
  *
  * Structs likely to grow have an ``extensions`` field: a user pointer to a
- * chain of &struct drm_vsvm_user_extension, or 0. No extension is defined
- * yet, so any chain fails with -EINVAL (-EFAULT if unreadable).
+ * chain of &struct drm_vsvm_user_extension, or 0. An extension the ioctl does
+ * not know fails it with -EINVAL (-EFAULT if unreadable). Defined:
+ * %DRM_VSVM_EXT_EXEC_SYNCS (EXEC only).
  *
  * Fields appended to a struct later are zero for older binaries (the DRM core
  * zero-fills a shorter struct), but an older kernel ignores the bytes of a
@@ -93,15 +94,18 @@ extern "C" {
  *
  * 0: the first UAPI (the field was padding). 1: the rules above are
  * enforced, &drm_vsvm_vm_create.extensions and &drm_vsvm_exec.extensions
- * exist.
+ * exist. 2: submissions go through the GPU scheduler: fair between VMs,
+ * time-sliced, a job timeout (-ETIME), at most 64 submissions pending per VM
+ * (-EBUSY), and the %DRM_VSVM_EXT_EXEC_SYNCS extension (syncobjs, the
+ * device supports DRIVER_SYNCOBJ and DRIVER_SYNCOBJ_TIMELINE).
  */
-#define DRM_VSVM_UAPI_VERSION	1
+#define DRM_VSVM_UAPI_VERSION	2
 
 /**
  * struct drm_vsvm_user_extension - one link of an extension chain
  * @next_extension: user pointer to the next link, 0 ends the chain
- * @name: which extension this is (its struct starts with this one); none
- *        is defined yet: every name fails with -EINVAL
+ * @name: which extension this is (its struct starts with this one): a
+ *        DRM_VSVM_EXT_* the ioctl knows, -EINVAL otherwise
  * @pad: zero
  */
 struct drm_vsvm_user_extension {
@@ -164,10 +168,15 @@ struct drm_vsvm_vm_create {
  * @vm_id: the VM
  * @pad: zero
  *
- * Jobs of the VM still queued or running are cancelled (-ECANCELED). Ioctls
- * adding to the VM (SET_ATTR, PREFETCH, USERPTR_CREATE, USERPTR_BIND) that
- * run meanwhile finish first; from then on every ioctl on the VM fails with
- * -ENOENT.
+ * Jobs of the VM still queued or running are cancelled (-ECANCELED): the
+ * running one stops at its next page, the queued ones do not run. VM_DESTROY
+ * waits for none of it and returns at once; a synchronous exec or a WAIT of
+ * the VM already in progress returns when the submission completes, with
+ * the jobs' statuses. A submission still waiting for a syncobj completes
+ * (cancelled) once that fence signalled.
+ * Ioctls adding to the VM (SET_ATTR, PREFETCH, USERPTR_CREATE, USERPTR_BIND)
+ * that run meanwhile finish before the VM is torn down; every ioctl on the
+ * VM after VM_DESTROY fails with -ENOENT.
  */
 struct drm_vsvm_vm_destroy {
 	__u32 vm_id;
@@ -196,8 +205,10 @@ struct drm_vsvm_vm_destroy {
  *          read-only), -EPERM (memory the GPU cannot mirror: VM_IO,
  *          VM_PFNMAP, special mappings such as the vDSO, PROT_NONE,
  *          memfd_secret(), userfaultfd-registered memory), -EBUSY (the
- *          fault kept racing invalidations),
- *          -ECANCELED (an earlier job failed, or the VM went away), -ENOMEM
+ *          fault kept racing invalidations), -ETIME (the submission timed
+ *          out while this job ran), -ECANCELED (an earlier job failed, the
+ *          submission timed out before this job, or the VM went away),
+ *          -ENOMEM
  * @pad: zero
  * @fault_addr: out: the GPU VA of the unrecoverable fault
  * @result: out: the CHECKSUM result
@@ -216,6 +227,57 @@ struct drm_vsvm_job {
 };
 
 #define DRM_VSVM_EXEC_ASYNC	(1u << 0)	/* return at once; see WAIT */
+
+/* &drm_vsvm_sync.flags: exactly one of them */
+#define DRM_VSVM_SYNC_WAIT	(1u << 0)	/* run after the fence signals */
+#define DRM_VSVM_SYNC_SIGNAL	(1u << 1)	/* signal when the exec completes */
+
+/**
+ * struct drm_vsvm_sync - a syncobj an exec waits for or signals
+ * @handle: the syncobj (DRM_IOCTL_SYNCOBJ_CREATE on the same file)
+ * @flags: %DRM_VSVM_SYNC_WAIT or %DRM_VSVM_SYNC_SIGNAL
+ * @timeline_point: 0 for a binary syncobj; else the timeline point
+ * @reserved: zero
+ *
+ * WAIT: the submission runs only after the syncobj's fence (of
+ * @timeline_point) signalled, whatever its error. The fence must be there
+ * when the exec is made: a binary syncobj without one, or a point nobody
+ * submitted yet, fails the exec with -EINVAL.
+ *
+ * SIGNAL: the syncobj gets the submission's completion fence: in place of
+ * its fence for a binary syncobj, as point @timeline_point of a timeline.
+ * It signals when the exec completes (when a synchronous exec would
+ * return), with an error if a job failed (its status), the submission timed
+ * out (-ETIME) or its VM was destroyed (-ECANCELED).
+ */
+struct drm_vsvm_sync {
+	__u32 handle;
+	__u32 flags;
+	__u64 timeline_point;
+	__u64 reserved;
+};
+
+/** &drm_vsvm_user_extension.name of &struct drm_vsvm_ext_exec_syncs */
+#define DRM_VSVM_EXT_EXEC_SYNCS	1
+
+/**
+ * struct drm_vsvm_ext_exec_syncs - exec extension: syncobjs (UAPI version 2)
+ * @base: the chain link, name %DRM_VSVM_EXT_EXEC_SYNCS
+ * @num_syncs: number of syncs at @syncs (1..64)
+ * @pad: zero
+ * @syncs: user pointer to an array of &struct drm_vsvm_sync
+ *
+ * At most one per exec (a second one fails with -EINVAL). Flags and
+ * reserved fields are checked with the rest of the arguments, before the VM
+ * lookup; handles after it: an unknown one fails with -ENOENT. A failed exec
+ * changes no syncobj.
+ */
+struct drm_vsvm_ext_exec_syncs {
+	struct drm_vsvm_user_extension base;
+	__u32 num_syncs;
+	__u32 pad;
+	__u64 syncs;
+};
 
 /**
  * struct drm_vsvm_exec - run jobs on the device's engine
@@ -236,6 +298,17 @@ struct drm_vsvm_job {
  * rest are cancelled. The ioctl's return value only tells whether the
  * submission was accepted (and, when synchronous, completed): the jobs' own
  * results are in their @status.
+ *
+ * The submissions of a VM run in order; the device's GPU scheduler takes
+ * the VMs in turn, and its engine time-slices the submissions of different
+ * VMs, so a long submission does not hold up another VM's short one. A
+ * submission still on the engine job_timeout_ms (vsvm module parameter,
+ * default 30000, 0: none) after it started is cancelled: its running job
+ * ends with -ETIME, the later ones with -ECANCELED; the VM stays usable. A
+ * VM has at most 64 submissions queued or running (synchronous ones
+ * included): the exec fails with -EBUSY beyond (and beyond max_inflight
+ * asynchronous submissions not yet waited for). A synchronous exec waits
+ * killably: only a fatal signal interrupts it.
  */
 struct drm_vsvm_exec {
 	__u32 vm_id;
@@ -256,7 +329,8 @@ struct drm_vsvm_exec {
  *
  * On success the submission's job results are copied to its job array and
  * the submission is released (a second wait returns -ENOENT). -ETIME when
- * it is still running at the timeout.
+ * it is still running at the timeout. The wait is interruptible
+ * (-ERESTARTSYS, restarted with the same timeout).
  */
 struct drm_vsvm_wait {
 	__u32 vm_id;
