@@ -33,9 +33,13 @@ FUZZ_CALLS ?= 10000
 # (user/fuzz) makes FUZZ_CALLS calls.
 VSVM_CONFIGS := layout=1:1 layout=n:1 layout=1:1,vram_size=0
 STRESS_CONFIGS := layout=1:1 layout=n:1
-VSVM_TESTS := vsvm_test vsvm_dma_bounce_test
+# The xe SVM scenario matrix (vsvm_xe_matrix_test, issue 11) runs after
+# vsvm_test in each layout; the summary counts it on its "matrix:" line.
+MATRIX_CONFIGS := layout=1:1 layout=n:1
+VSVM_TESTS := vsvm_test vsvm_dma_bounce_test vsvm_xe_matrix_test
 TESTS ?= kunit:drm_gpusvm_test $(addprefix selftest:,$(filter-out $(VSVM_TESTS),$(USER_TESTS))) \
 	$(foreach c,$(VSVM_CONFIGS),load:vsvm,$(c) selftest:vsvm_test \
+		$(if $(filter $(c),$(MATRIX_CONFIGS)),selftest:vsvm_xe_matrix_test) \
 		$(if $(filter $(c),$(STRESS_CONFIGS)),cmd:vsvm_stress) unload:vsvm) \
 	load:vsvm,layout=n:1 cmd:vsvm_fuzz unload:vsvm
 # vsvm_stress's duration per run and seed (empty: a new one each run). They
