@@ -1518,6 +1518,54 @@ static void reserve_hugepages(void)
 	close(fd);
 }
 
+/* Whether @name is in @list, names separated by ':'. */
+static bool listed(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p;
+
+	for (p = list; p; p = strchr(p, ':')) {
+		p += *p == ':';
+		if (!strncmp(p, name, n) && (p[n] == ':' || !p[n]))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * $VSVM_XE_ONLY=NAME[:NAME...] runs only these cases (6.1's harness has no
+ * filter): matrix variants by SECTION__PREFIX, the other cases by test name.
+ */
+static void keep_only(const char *list)
+{
+	struct __fixture_metadata *f;
+
+	for (f = __fixture_list; f; f = f->next) {
+		struct __fixture_variant_metadata **vlink = &f->variant, *v;
+		struct __test_metadata **tlink = &f->tests, *t;
+
+		if (f->variant) {
+			for (v = f->variant; v; v = v->next) {
+				if (listed(list, v->name)) {
+					*vlink = v;
+					vlink = &v->next;
+				}
+			}
+			*vlink = NULL;
+			if (!f->variant)
+				f->tests = NULL;
+			continue;
+		}
+		for (t = f->tests; t; t = t->next) {
+			if (listed(list, t->name)) {
+				*tlink = t;
+				tlink = &t->next;
+			}
+		}
+		*tlink = NULL;
+	}
+}
+
 static struct timespec start_time;
 static pid_t main_pid;
 
@@ -1537,6 +1585,10 @@ static void print_time(void)
 
 int main(int argc, char **argv)
 {
+	const char *only = getenv("VSVM_XE_ONLY");
+
+	if (only)
+		keep_only(only);
 	reserve_hugepages();
 	main_pid = getpid();
 	clock_gettime(CLOCK_MONOTONIC, &start_time);
