@@ -30,7 +30,7 @@ def summarize(log, check, counts, failures):
             m = re.match(r'^GPUSVM-TEST-BEGIN (\S+) (\S+)', line)
             if m:
                 unit = {'kind': m.group(1), 'name': m.group(2), 'cases': 0, 'failed': 0,
-                        'matrix': m.group(2).startswith(MATRIX_UNIT)}
+                        'matrix': MATRIX_UNIT in m.group(2)}
                 if unit['matrix']:
                     counts['matrix_units'] += 1
                 continue
