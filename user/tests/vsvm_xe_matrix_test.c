@@ -720,16 +720,19 @@ FIXTURE(xe)
 	struct vsvm_dev dev[MAX_DEVS];
 	unsigned int ndev;
 	uint32_t vm;
+	struct timespec start;
 };
 
 FIXTURE_VARIANT(xe)
 {
+	const char *name;
 	unsigned int sec;
 	struct prefix px;
 };
 
 #define ADD_PREFIX(s, f, p, n, stride_, workers_, large_, shared_, procs_) \
 	FIXTURE_VARIANT_ADD(xe, s##__##p) { \
+		.name = #s "__" #p, \
 		.sec = (f), \
 		.px = { .execs = (n), .stride = (stride_), \
 			.workers = (workers_), .large = (large_), \
@@ -748,15 +751,28 @@ FIXTURE_SETUP(xe)
 	for (i = 1; i < self->ndev; i++)
 		ASSERT_EQ(0, vsvm_open(i, &self->dev[i]));
 	ASSERT_EQ(0, vsvm_vm_create(&self->dev[0], &self->vm));
+	clock_gettime(CLOCK_MONOTONIC, &self->start);
 }
+
+/* The slow cases say how long they took: the matrix is sized by time. */
+#define SLOW_CASE_S	1.0
 
 FIXTURE_TEARDOWN(xe)
 {
+	struct timespec t;
 	unsigned int i;
+	double s;
 
 	EXPECT_EQ(0, vsvm_vm_destroy(&self->dev[0], self->vm));
 	for (i = 0; i < self->ndev; i++)
 		vsvm_close(&self->dev[i]);
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	s = t.tv_sec - self->start.tv_sec +
+	    (t.tv_nsec - self->start.tv_nsec) / 1e9;
+	if (s >= SLOW_CASE_S) {
+		printf("# %s: %.1f s\n", variant->name, s);
+		fflush(stdout);
+	}
 }
 
 static void worker_init(struct worker *w, struct vsvm_dev *dev, uint32_t vm,
