@@ -36,11 +36,15 @@ FUZZ_CALLS ?= 10000
 # the modules RELOAD_CYCLES times after using every device.
 VSVM_CONFIGS := layout=1:1 layout=n:1 layout=1:1,vram_size=0
 STRESS_CONFIGS := layout=1:1 layout=n:1
+# The xe SVM scenario matrix (vsvm_xe_matrix_test, issue 11) runs after
+# vsvm_test in each layout; the summary counts it on its "matrix:" line.
 TEARDOWN_CONFIGS := layout=1:1 layout=n:1
+MATRIX_CONFIGS := layout=1:1 layout=n:1
 RELOAD_CYCLES ?= 5
-VSVM_TESTS := vsvm_test vsvm_dma_bounce_test vsvm_teardown_test
+VSVM_TESTS := vsvm_test vsvm_dma_bounce_test vsvm_teardown_test vsvm_xe_matrix_test
 TESTS ?= kunit:drm_gpusvm_test $(addprefix selftest:,$(filter-out $(VSVM_TESTS),$(USER_TESTS))) \
 	$(foreach c,$(VSVM_CONFIGS),load:vsvm,$(c) selftest:vsvm_test \
+		$(if $(filter $(c),$(MATRIX_CONFIGS)),selftest:vsvm_xe_matrix_test) \
 		$(if $(filter $(c),$(TEARDOWN_CONFIGS)),selftest:vsvm_teardown_test) \
 		$(if $(filter $(c),$(STRESS_CONFIGS)),cmd:vsvm_stress) unload:vsvm) \
 	cmd:reload-loop,$(RELOAD_CYCLES) \

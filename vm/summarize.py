@@ -10,12 +10,14 @@ Inside, results are TAP: KUnit test cases are the lines one level deep
 A unit that exits non-zero without a failing case, or reports no case at all,
 counts as one failure. Kernel problem reports (check-log.sh) count as one
 failure of the pseudo-test "kernel log" (per log). Ends with one line for all
-the logs: "N passed, N failed, N skipped".
+the logs: "N passed, N failed, N skipped", after "matrix: N passed, M failed"
+when the xe scenario matrix (units vsvm_xe_matrix_test*, every layout) ran.
 """
 import re
 import subprocess
 import sys
 
+MATRIX_UNIT = 'vsvm_xe_matrix_test'
 TAP = re.compile(r'^(?P<indent>\s*)(?P<not>not )?ok \d+ (?:- )?(?P<name>[^#]*?)\s*(?:#\s*(?P<dir>\S+).*)?$')
 
 
@@ -27,13 +29,18 @@ def summarize(log, check, counts, failures):
             line = raw.rstrip('\r\n')
             m = re.match(r'^GPUSVM-TEST-BEGIN (\S+) (\S+)', line)
             if m:
-                unit = {'kind': m.group(1), 'name': m.group(2), 'cases': 0, 'failed': 0}
+                unit = {'kind': m.group(1), 'name': m.group(2), 'cases': 0, 'failed': 0,
+                        'matrix': MATRIX_UNIT in m.group(2)}
+                if unit['matrix']:
+                    counts['matrix_units'] += 1
                 continue
             m = re.match(r'^GPUSVM-TEST-END (\S+) rc=(\d+)', line)
             if m and unit:
                 rc = int(m.group(2))
                 if unit['cases'] == 0 or (rc != 0 and unit['failed'] == 0):
                     counts['failed'] += 1
+                    if unit['matrix']:
+                        counts['matrix_failed'] += 1
                     why = 'no test case ran' if unit['cases'] == 0 else f'exit code {rc}'
                     failures.append(f"{unit['name']}: {why}")
                 print(f"unit {unit['name']}: {unit['cases']} cases, rc={rc}")
@@ -56,10 +63,16 @@ def summarize(log, check, counts, failures):
                 counts['failed'] += 1
                 unit['failed'] += 1
                 failures.append(f"{unit['name']}: {m.group('name')}")
+                if unit['matrix']:
+                    counts['matrix_failed'] += 1
             else:
                 counts['passed'] += 1
+                if unit['matrix']:
+                    counts['matrix_passed'] += 1
     if unit is not None:
         counts['failed'] += 1
+        if unit['matrix']:
+            counts['matrix_failed'] += 1
         failures.append(f"{unit['name']}: never finished (VM died or timed out)")
     if check:
         if subprocess.call([check, log]) == 0:
@@ -78,12 +91,15 @@ def main():
     if not args:
         print(__doc__)
         return 2
-    counts = {'passed': 0, 'failed': 0, 'skipped': 0}
+    counts = {'passed': 0, 'failed': 0, 'skipped': 0,
+              'matrix_units': 0, 'matrix_passed': 0, 'matrix_failed': 0}
     failures = []
     for log in args:
         summarize(log, check, counts, failures)
     for fl in failures:
         print(f'FAILED: {fl}')
+    if counts['matrix_units']:
+        print(f"matrix: {counts['matrix_passed']} passed, {counts['matrix_failed']} failed")
     print(f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
     return 0 if counts['failed'] == 0 and counts['passed'] > 0 else 1
 
