@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
+#include "harness_only.h"
 #include "vsvm.h"
 
 #define SZ_4K	4096UL
@@ -3672,54 +3673,15 @@ TEST_F_TIMEOUT(vsvm, sched_destroy_during_long_job, 120)
 	munmap(buf, BIG_BUF);
 }
 
-/* Whether @name is in @list, names separated by ':'. */
-static bool name_listed(const char *list, const char *name)
-{
-	size_t n = strlen(name);
-	const char *p;
-
-	for (p = list; p; p = strchr(p, ':')) {
-		p += *p == ':';
-		if (!strncmp(p, name, n) && (p[n] == ':' || !p[n]))
-			return true;
-	}
-	return false;
-}
-
 /*
- * $VSVM_TEST_ONLY=NAME[:NAME...] runs only these tests (6.1's harness has no
- * filter): make check-full runs page_table_follows_munmap alone with 10000
- * cycles this way. The harness walks each fixture's list by its next links.
+ * $VSVM_TEST_ONLY=NAME[:NAME...] runs only these tests: make check-full runs
+ * page_table_follows_munmap alone with 10000 cycles this way.
  */
-static void keep_only(const char *list)
-{
-	struct __fixture_metadata *f;
-
-	for (f = __fixture_list; f; f = f->next) {
-		struct __test_metadata **link = &f->tests, *t;
-
-		for (t = f->tests; t; t = t->next) {
-			if (name_listed(list, t->name)) {
-				*link = t;
-				link = &t->next;
-			}
-		}
-		*link = NULL;
-	}
-}
-
-/* TEST_HARNESS_MAIN, with the filter. */
-static void __attribute__((constructor)) __constructor_order_last(void)
-{
-	if (!__constructor_order)
-		__constructor_order = _CONSTRUCTOR_ORDER_BACKWARD;
-}
-
 int main(int argc, char **argv)
 {
 	const char *only = getenv("VSVM_TEST_ONLY");
 
 	if (only)
-		keep_only(only);
+		harness_keep_only(only);
 	return test_harness_run(argc, argv);
 }

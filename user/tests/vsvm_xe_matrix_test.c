@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
+#include "harness_only.h"
 #include "vsvm.h"
 
 #ifndef MAP_HUGE_2MB
@@ -1508,13 +1509,7 @@ TEST_F_TIMEOUT(xe_evict, processes_evict, 120)
 	munmap(sh, sizeof(*sh));
 }
 
-/* TEST_HARNESS_MAIN, with huge pages reserved and the time it took. */
-static void __attribute__((constructor)) __constructor_order_last(void)
-{
-	if (!__constructor_order)
-		__constructor_order = _CONSTRUCTOR_ORDER_BACKWARD;
-}
-
+/* Huge pages for mmap-huge (hugetlb), if none are reserved yet. */
 static void reserve_hugepages(void)
 {
 	char buf[32];
@@ -1535,54 +1530,6 @@ static void reserve_hugepages(void)
 	close(fd);
 }
 
-/* Whether @name is in @list, names separated by ':'. */
-static bool listed(const char *list, const char *name)
-{
-	size_t n = strlen(name);
-	const char *p;
-
-	for (p = list; p; p = strchr(p, ':')) {
-		p += *p == ':';
-		if (!strncmp(p, name, n) && (p[n] == ':' || !p[n]))
-			return true;
-	}
-	return false;
-}
-
-/*
- * $VSVM_XE_ONLY=NAME[:NAME...] runs only these cases (6.1's harness has no
- * filter): matrix variants by SECTION__PREFIX, the other cases by test name.
- */
-static void keep_only(const char *list)
-{
-	struct __fixture_metadata *f;
-
-	for (f = __fixture_list; f; f = f->next) {
-		struct __fixture_variant_metadata **vlink = &f->variant, *v;
-		struct __test_metadata **tlink = &f->tests, *t;
-
-		if (f->variant) {
-			for (v = f->variant; v; v = v->next) {
-				if (listed(list, v->name)) {
-					*vlink = v;
-					vlink = &v->next;
-				}
-			}
-			*vlink = NULL;
-			if (!f->variant)
-				f->tests = NULL;
-			continue;
-		}
-		for (t = f->tests; t; t = t->next) {
-			if (listed(list, t->name)) {
-				*tlink = t;
-				tlink = &t->next;
-			}
-		}
-		*tlink = NULL;
-	}
-}
-
 static struct timespec start_time;
 static pid_t main_pid;
 
@@ -1600,12 +1547,14 @@ static void print_time(void)
 	fflush(stdout);
 }
 
+/* The harness's main(), with a filter, huge pages and the time it took. */
 int main(int argc, char **argv)
 {
 	const char *only = getenv("VSVM_XE_ONLY");
 
+	/* Matrix variants by SECTION__PREFIX, other cases by test name. */
 	if (only)
-		keep_only(only);
+		harness_keep_only(only);
 	reserve_hugepages();
 	main_pid = getpid();
 	clock_gettime(CLOCK_MONOTONIC, &start_time);
