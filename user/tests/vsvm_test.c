@@ -28,6 +28,7 @@
 
 #include "kselftest_harness.h"
 #include "harness_only.h"
+#include "vsvm_reload.h"
 #include "vsvm.h"
 
 #define SZ_4K	4096UL
@@ -1779,18 +1780,6 @@ TEST_F(vsvm, vram_other_device_never_stale)
 	munmap(p, SZ_2M);
 }
 
-static int read_param(const char *name, char *buf, size_t size)
-{
-	char path[128];
-	int n;
-
-	snprintf(path, sizeof(path), "/sys/module/vsvm/parameters/%s", name);
-	n = read_file(path, buf, size);
-	if (n > 0 && buf[n - 1] == '\n')
-		buf[n - 1] = 0;
-	return n;
-}
-
 /* --- VRAM allocator and prefetch to system (issue 9) --- */
 
 /*
@@ -1898,35 +1887,20 @@ FIXTURE(small_vram)
 
 FIXTURE_SETUP(small_vram)
 {
-	char layout[16], nsz[32], vram[16], ndev[16], cmd[256];
-	int err;
+	char vram[16];
 
 	ASSERT_GT(read_param("vram_size", vram, sizeof(vram)), 0);
 	if (!strcmp(vram, "0"))
 		return;
-	ASSERT_GT(read_param("layout", layout, sizeof(layout)), 0);
-	ASSERT_GT(read_param("notifier_size", nsz, sizeof(nsz)), 0);
-	ASSERT_GT(read_param("num_devices", ndev, sizeof(ndev)), 0);
-	snprintf(self->restore, sizeof(self->restore),
-		 "modprobe vsvm layout=%s notifier_size=%s vram_size=%s num_devices=%s",
-		 layout, nsz, vram, ndev);
-	snprintf(cmd, sizeof(cmd),
-		 "modprobe vsvm layout=%s notifier_size=%s vram_size=%d num_devices=%s",
-		 layout, nsz, SMALL_VRAM_MB, ndev);
-	ASSERT_EQ(0, system("modprobe -r vsvm"));
-	err = system(cmd);
-	if (err)
-		EXPECT_EQ(0, system(self->restore));
-	ASSERT_EQ(0, err);
+	ASSERT_EQ(0, vsvm_reload_vram(SMALL_VRAM_MB, self->restore,
+				      sizeof(self->restore)));
 	self->reloaded = true;
 }
 
 FIXTURE_TEARDOWN(small_vram)
 {
-	if (!self->reloaded)
-		return;
-	EXPECT_EQ(0, system("modprobe -r vsvm"));
-	EXPECT_EQ(0, system(self->restore));
+	if (self->reloaded)
+		EXPECT_EQ(0, vsvm_reload_restore(self->restore));
 }
 
 /* Shared by the racing processes and the test. */

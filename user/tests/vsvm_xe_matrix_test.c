@@ -39,6 +39,7 @@
 
 #include "kselftest_harness.h"
 #include "harness_only.h"
+#include "vsvm_reload.h"
 #include "vsvm.h"
 
 #ifndef MAP_HUGE_2MB
@@ -1291,26 +1292,6 @@ TEST_F(xe_dev, madvise_no_range_invalidate_same_attr)
 #define EVICT_STRIDE	SZ_64K	/* xe: 1 MiB */
 #define EVICT_PROCS	4
 
-static int read_param(const char *name, char *buf, size_t size)
-{
-	char path[128];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/sys/module/vsvm/parameters/%s", name);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	if (buf[n - 1] == '\n')
-		buf[n - 1] = 0;
-	return n;
-}
-
 FIXTURE(xe_evict)
 {
 	char restore[256];
@@ -1319,33 +1300,15 @@ FIXTURE(xe_evict)
 
 FIXTURE_SETUP(xe_evict)
 {
-	char layout[16], nsz[32], vram[16], ndev[16], cmd[256];
-	int err;
-
-	ASSERT_GT(read_param("layout", layout, sizeof(layout)), 0);
-	ASSERT_GT(read_param("notifier_size", nsz, sizeof(nsz)), 0);
-	ASSERT_GT(read_param("vram_size", vram, sizeof(vram)), 0);
-	ASSERT_GT(read_param("num_devices", ndev, sizeof(ndev)), 0);
-	snprintf(self->restore, sizeof(self->restore),
-		 "modprobe vsvm layout=%s notifier_size=%s vram_size=%s num_devices=%s",
-		 layout, nsz, vram, ndev);
-	snprintf(cmd, sizeof(cmd),
-		 "modprobe vsvm layout=%s notifier_size=%s vram_size=%d num_devices=%s",
-		 layout, nsz, EVICT_VRAM_MB, ndev);
-	ASSERT_EQ(0, system("modprobe -r vsvm"));
-	err = system(cmd);
-	if (err)
-		EXPECT_EQ(0, system(self->restore));
-	ASSERT_EQ(0, err);
+	ASSERT_EQ(0, vsvm_reload_vram(EVICT_VRAM_MB, self->restore,
+				      sizeof(self->restore)));
 	self->reloaded = true;
 }
 
 FIXTURE_TEARDOWN(xe_evict)
 {
-	if (!self->reloaded)
-		return;
-	EXPECT_EQ(0, system("modprobe -r vsvm"));
-	EXPECT_EQ(0, system(self->restore));
+	if (self->reloaded)
+		EXPECT_EQ(0, vsvm_reload_restore(self->restore));
 }
 
 /*
