@@ -161,7 +161,27 @@ user: kernel
 		gcc $(USER_CFLAGS) -o $(BUILD)/bin/$$t user/stress/$$t.c \
 			$(USER_LIBS) || exit 1; \
 	done
-	@echo "user: libvsvm $(USER_TESTS) $(USER_DEMOS) $(USER_BENCHES) $(USER_FUZZ) $(USER_STRESS)"
+	@$(MAKE) -s hmm-tests
+	@echo "user: libvsvm $(USER_TESTS) $(USER_DEMOS) $(USER_BENCHES) $(USER_FUZZ) $(USER_STRESS) hmm-tests"
+
+# The kernel's HMM selftest, built from the test kernel's source tree (never
+# copied into this repository): hmm-tests opens test_hmm's /dev/hmm_dmirrorN;
+# hmm-tests-vsvm is the same program from a copy in build/ whose one change is
+# the node name, /dev/vsvm_dmirrorN (vsvm's dmirror personality).
+HMM_TESTS_SRC = $(ksrc)/tools/testing/selftests/vm/hmm-tests.c
+HMM_TESTS_CFLAGS = -static -O2 -g -Wall -I$(ksrc) -I$(ksrc)/tools/testing/selftests
+
+.PHONY: hmm-tests
+hmm-tests:
+	@mkdir -p $(BUILD)/bin $(BUILD)/hmm-tests
+	@gcc $(HMM_TESTS_CFLAGS) -o $(BUILD)/bin/hmm-tests $(HMM_TESTS_SRC) -lpthread
+	@src=$(HMM_TESTS_SRC); \
+	sed 's|"/dev/hmm_dmirror%d"|"/dev/vsvm_dmirror%d"|' "$$src" \
+		>$(BUILD)/hmm-tests/hmm-tests-vsvm.c; \
+	grep -q '"/dev/vsvm_dmirror%d"' $(BUILD)/hmm-tests/hmm-tests-vsvm.c || \
+		{ echo "hmm-tests: no /dev/hmm_dmirror%d in $$src"; exit 1; }; \
+	gcc $(HMM_TESTS_CFLAGS) -I$$(dirname "$$src") -o $(BUILD)/bin/hmm-tests-vsvm \
+		$(BUILD)/hmm-tests/hmm-tests-vsvm.c -lpthread
 
 initramfs: modules user
 	@bash $(VM)/mkinitramfs.sh $(addprefix $(BUILD)/kmod-test/,$(KMODS))
