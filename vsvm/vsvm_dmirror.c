@@ -53,6 +53,7 @@
  *   that were in this device's VRAM before.
  * - RELEASE: test_hmm evicts all of its device memory; vsvm brings the
  *   request's range back to system memory (as MIGRATE_TO_SYS).
+ * - mmap() of the node maps zeroed kernel pages (a VM_MIXEDMAP mapping).
  * - SNAPSHOT reports the CPU page table's state of each page, something
  *   drm_gpusvm has no concept of: it calls hmm_range_fault() directly,
  *   without faulting, under a temporary interval notifier of its own.
@@ -525,7 +526,32 @@ static long vsvm_dmirror_ioctl(struct file *file, unsigned int op,
 	return copy_to_user(uarg, &cmd, sizeof(cmd)) ? -EFAULT : 0;
 }
 
+/*
+ * mmap() of the node: zeroed kernel pages inserted in the VMA, which makes
+ * it VM_MIXEDMAP (hmm-tests' mixedmap test snapshots such a mapping). The
+ * VMA holds the only references: the pages go with the mapping.
+ */
+static int vsvm_dmirror_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	unsigned long addr;
+
+	for (addr = vma->vm_start; addr < vma->vm_end; addr += PAGE_SIZE) {
+		struct page *page;
+		int err;
+
+		page = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+		if (!page)
+			return -ENOMEM;
+		err = vm_insert_page(vma, addr, page);
+		put_page(page);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 static const struct file_operations vsvm_dmirror_fops = {
+	.mmap = vsvm_dmirror_mmap,
 	.owner = THIS_MODULE,
 	.open = vsvm_dmirror_open,
 	.release = vsvm_dmirror_release,
