@@ -43,7 +43,8 @@
  *   than as engine jobs: test_hmm's semantics are synchronous and per page,
  *   and the page table and the fault path are the same ones the engine
  *   uses.
- * - MIGRATE_TO_DEV is a prefetch to the device's VRAM
+ * - MIGRATE_TO_DEV is (after test_hmm's check that VMAs with read access
+ *   cover the range, -EINVAL otherwise) a prefetch to the device's VRAM
  *   (vsvm_svm_prefetch()), then a READ of the range into the user's buffer
  *   (test_hmm returns what the device read). &vsvm_dmirror_cmd.cpages counts
  *   the pages the GPU page table maps in VRAM; if some page is not in VRAM
@@ -298,6 +299,29 @@ static u64 vsvm_dmirror_count_devmem(struct vsvm_dmirror *dm,
 	return n;
 }
 
+/*
+ * Whether VMAs cover [start, end) with read access: test_hmm refuses to
+ * migrate anything else with -EINVAL. The caller's own mm.
+ */
+static bool vsvm_dmirror_readable(struct mm_struct *mm, unsigned long start,
+				  unsigned long end)
+{
+	struct vm_area_struct *vma;
+	bool ok = true;
+
+	mmap_read_lock(mm);
+	while (start < end) {
+		vma = vma_lookup(mm, start);
+		if (!vma || !(vma->vm_flags & VM_READ)) {
+			ok = false;
+			break;
+		}
+		start = vma->vm_end;
+	}
+	mmap_read_unlock(mm);
+	return ok;
+}
+
 static int vsvm_dmirror_migrate_to_dev(struct vsvm_dmirror *dm,
 				       struct vsvm_dmirror_cmd *cmd)
 {
@@ -307,6 +331,8 @@ static int vsvm_dmirror_migrate_to_dev(struct vsvm_dmirror *dm,
 
 	if (!dm->vdev->vram)
 		return -EOPNOTSUPP;
+	if (!vsvm_dmirror_readable(dm->mm, cmd->addr, end))
+		return -EINVAL;
 	err = vsvm_svm_prefetch(dm->vm, cmd->addr, end, true);
 	if (err)
 		return err == -EACCES ? -EPERM : err;
