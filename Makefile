@@ -31,6 +31,8 @@ FUZZ_CALLS ?= 10000
 # memory (the configuration of kernels without DEVICE_PRIVATE); the race
 # stress (user/stress) after it in each layout; then the ioctl fuzzer
 # (user/fuzz) makes FUZZ_CALLS calls.
+# The kernel's hmm-tests runs against test_hmm, our peer (hmm-peer-tests;
+# vsvm's dmirror personality does not pass all of it yet, see README.md).
 # The teardown tests (memcg charging and OOM, SIGKILL during GPU work) run
 # in each layout with device memory; then reload-loop unloads and reloads
 # the modules RELOAD_CYCLES times after using every device.
@@ -43,6 +45,7 @@ MATRIX_CONFIGS := layout=1:1 layout=n:1
 RELOAD_CYCLES ?= 5
 VSVM_TESTS := vsvm_test vsvm_dma_bounce_test vsvm_teardown_test vsvm_xe_matrix_test
 TESTS ?= kunit:drm_gpusvm_test $(addprefix selftest:,$(filter-out $(VSVM_TESTS),$(USER_TESTS))) \
+	selftest:hmm-peer-tests,test_hmm \
 	$(foreach c,$(VSVM_CONFIGS),load:vsvm,$(c) selftest:vsvm_test \
 		$(if $(filter $(c),$(MATRIX_CONFIGS)),selftest:vsvm_xe_matrix_test) \
 		$(if $(filter $(c),$(TEARDOWN_CONFIGS)),selftest:vsvm_teardown_test) \
@@ -161,7 +164,27 @@ user: kernel
 		gcc $(USER_CFLAGS) -o $(BUILD)/bin/$$t user/stress/$$t.c \
 			$(USER_LIBS) || exit 1; \
 	done
-	@echo "user: libvsvm $(USER_TESTS) $(USER_DEMOS) $(USER_BENCHES) $(USER_FUZZ) $(USER_STRESS)"
+	@$(MAKE) -s hmm-tests
+	@echo "user: libvsvm $(USER_TESTS) $(USER_DEMOS) $(USER_BENCHES) $(USER_FUZZ) $(USER_STRESS) hmm-tests"
+
+# The kernel's HMM selftest, built from the test kernel's source tree (never
+# copied into this repository): hmm-tests opens test_hmm's /dev/hmm_dmirrorN;
+# hmm-tests-vsvm is the same program from a copy in build/ whose one change is
+# the node name, /dev/vsvm_dmirrorN (vsvm's dmirror personality).
+HMM_TESTS_SRC = $(ksrc)/tools/testing/selftests/vm/hmm-tests.c
+HMM_TESTS_CFLAGS = -static -O2 -g -Wall -I$(ksrc) -I$(ksrc)/tools/testing/selftests
+
+.PHONY: hmm-tests
+hmm-tests:
+	@mkdir -p $(BUILD)/bin $(BUILD)/hmm-tests
+	@gcc $(HMM_TESTS_CFLAGS) -o $(BUILD)/bin/hmm-tests $(HMM_TESTS_SRC) -lpthread
+	@src=$(HMM_TESTS_SRC); \
+	sed 's|"/dev/hmm_dmirror%d"|"/dev/vsvm_dmirror%d"|' "$$src" \
+		>$(BUILD)/hmm-tests/hmm-tests-vsvm.c; \
+	grep -q '"/dev/vsvm_dmirror%d"' $(BUILD)/hmm-tests/hmm-tests-vsvm.c || \
+		{ echo "hmm-tests: no /dev/hmm_dmirror%d in $$src"; exit 1; }; \
+	gcc $(HMM_TESTS_CFLAGS) -I$$(dirname "$$src") -o $(BUILD)/bin/hmm-tests-vsvm \
+		$(BUILD)/hmm-tests/hmm-tests-vsvm.c -lpthread
 
 initramfs: modules user
 	@bash $(VM)/mkinitramfs.sh $(addprefix $(BUILD)/kmod-test/,$(KMODS))

@@ -269,11 +269,14 @@ static void vsvm_vm_put_active(struct vsvm_vm *vm)
 	vsvm_vm_put(vm);
 }
 
-/*
- * Destroy a VM once it is out of the file's table (see DOC: VM lifetime);
- * its GPU SVM and page table go with the last reference. Waits for nothing.
+/**
+ * vsvm_vm_destroy() - destroy a VM
+ * @vm: the VM, out of the file's table (if it was in one)
+ *
+ * See DOC: VM lifetime: its GPU SVM and page table go with the last
+ * reference. Waits for nothing.
  */
-static void vsvm_vm_destroy(struct vsvm_vm *vm)
+void vsvm_vm_destroy(struct vsvm_vm *vm)
 {
 	struct vsvm_submit *submit;
 	unsigned long idx;
@@ -335,6 +338,54 @@ static int vsvm_extensions_check(u64 extensions)
 	return -EINVAL;
 }
 
+/**
+ * vsvm_vm_create() - create a VM mirroring a process
+ * @vdev: the device
+ * @mm: the process (the caller's)
+ *
+ * The VM is on the device's list, in no file's table: the caller owns its
+ * file reference and its count in &vsvm_vm.inflight, which
+ * vsvm_vm_destroy() drops.
+ *
+ * Return: the VM or an ERR_PTR().
+ */
+struct vsvm_vm *vsvm_vm_create(struct vsvm_device *vdev, struct mm_struct *mm)
+{
+	struct vsvm_vm *vm;
+	int err;
+
+	vm = kzalloc(sizeof(*vm), GFP_KERNEL_ACCOUNT);
+	if (!vm)
+		return ERR_PTR(-ENOMEM);
+	vm->vdev = vdev;
+	kref_init(&vm->refcount);
+	INIT_LIST_HEAD(&vm->svm_link);
+	xa_init(&vm->pt);
+	xa_init_flags(&vm->userptrs, XA_FLAGS_ALLOC1);
+	atomic_set(&vm->inflight, 1);	/* until the VM is destroyed */
+	mutex_init(&vm->submit_lock);
+	xa_init(&vm->submits);
+	vm->next_seqno = 1;
+
+	err = vsvm_engine_vm_init(vm);
+	if (err)
+		goto err_free;
+	err = vsvm_svm_attach(vm, mm);
+	if (err)
+		goto err_entity;
+
+	mutex_lock(&vdev->vms_lock);
+	list_add_tail(&vm->dev_link, &vdev->vms);
+	mutex_unlock(&vdev->vms_lock);
+	return vm;
+
+err_entity:
+	drm_sched_entity_fini(&vm->entity);
+err_free:
+	kfree(vm);
+	return ERR_PTR(err);
+}
+
 static int vsvm_vm_create_ioctl(struct drm_device *drm, void *data,
 				struct drm_file *file)
 {
@@ -351,52 +402,22 @@ static int vsvm_vm_create_ioctl(struct drm_device *drm, void *data,
 	if (err)
 		return err;
 
-	vm = kzalloc(sizeof(*vm), GFP_KERNEL_ACCOUNT);
-	if (!vm)
-		return -ENOMEM;
-	vm->vdev = vdev;
-	kref_init(&vm->refcount);
-	INIT_LIST_HEAD(&vm->svm_link);
-	xa_init(&vm->pt);
-	xa_init_flags(&vm->userptrs, XA_FLAGS_ALLOC1);
-	atomic_set(&vm->inflight, 1);	/* until the VM is destroyed */
-	mutex_init(&vm->submit_lock);
-	xa_init(&vm->submits);
-	vm->next_seqno = 1;
-
-	err = vsvm_engine_vm_init(vm);
-	if (err)
-		goto err_free;
-	err = vsvm_svm_attach(vm, current->mm);
-	if (err)
-		goto err_entity;
-
 	/* Reserve the id: VM_DESTROY of it fails until the VM is stored. */
 	err = xa_alloc(&vfile->vms, &id, NULL,
 		       XA_LIMIT(1, VSVM_MAX_VMS_PER_FILE), GFP_KERNEL_ACCOUNT);
-	if (err) {
-		err = err == -EBUSY ? -ENOSPC : err;
-		goto err_put;
+	if (err)
+		return err == -EBUSY ? -ENOSPC : err;
+	vm = vsvm_vm_create(vdev, current->mm);
+	if (IS_ERR(vm)) {
+		xa_erase(&vfile->vms, id);
+		return PTR_ERR(vm);
 	}
 	vm->id = id;
-	mutex_lock(&vdev->vms_lock);
-	list_add_tail(&vm->dev_link, &vdev->vms);
-	mutex_unlock(&vdev->vms_lock);
 
 	/* Publish it last (storing at a reserved index cannot fail). */
 	xa_store(&vfile->vms, id, vm, GFP_KERNEL);
 	args->vm_id = id;
 	return 0;
-
-err_put:
-	drm_sched_entity_fini(&vm->entity);
-	vsvm_vm_put(vm);
-	return err;
-err_entity:
-	drm_sched_entity_fini(&vm->entity);
-err_free:
-	kfree(vm);
-	return err;
 }
 
 static int vsvm_vm_destroy_ioctl(struct drm_device *drm, void *data,
@@ -1087,6 +1108,12 @@ static int vsvm_probe(struct platform_device *pdev)
 		vsvm_engine_stop(vdev);
 		return err;
 	}
+	err = vsvm_dmirror_register(vdev);
+	if (err) {
+		drm_dev_unregister(&vdev->drm);
+		vsvm_engine_stop(vdev);
+		return err;
+	}
 	platform_set_drvdata(pdev, vdev);
 	kernel_param_lock(THIS_MODULE);
 	vsvm_devices[vdev->index] = vdev;
@@ -1101,6 +1128,7 @@ static int vsvm_remove(struct platform_device *pdev)
 	kernel_param_lock(THIS_MODULE);
 	vsvm_devices[vdev->index] = NULL;
 	kernel_param_unlock(THIS_MODULE);
+	vsvm_dmirror_unregister(vdev);
 	drm_dev_unregister(&vdev->drm);
 	/* Before devres removes the pagemap: no device page may remain. */
 	vsvm_vram_fini(vdev);

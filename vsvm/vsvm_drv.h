@@ -10,6 +10,7 @@
 #include <linux/dma-fence.h>
 #include <linux/kref.h>
 #include <linux/list.h>
+#include <linux/miscdevice.h>
 #include <linux/mmu_notifier.h>
 #include <linux/mutex.h>
 #include <linux/rwsem.h>
@@ -105,6 +106,8 @@ struct vsvm_counters {
  * @stats: counters summed over every VM of the device
  * @vms_lock: protects @vms
  * @vms: the device's VMs (for debugfs)
+ * @dmirror: the device's dmirror node (see DOC: dmirror personality)
+ * @dmirror_name: its name, vsvm_dmirrorN
  */
 struct vsvm_device {
 	struct drm_device drm;
@@ -128,6 +131,8 @@ struct vsvm_device {
 	struct vsvm_counters stats;
 	struct mutex vms_lock;		/* protects @vms */
 	struct list_head vms;
+	struct miscdevice dmirror;
+	char dmirror_name[24];
 };
 
 /**
@@ -367,6 +372,8 @@ extern unsigned long vsvm_notifier_size;
 struct vsvm_vram;
 struct vsvm_device *vsvm_device_get_by_index(unsigned int index);
 void vsvm_vm_put(struct vsvm_vm *vm);
+struct vsvm_vm *vsvm_vm_create(struct vsvm_device *vdev, struct mm_struct *mm);
+void vsvm_vm_destroy(struct vsvm_vm *vm);
 
 /* vsvm_engine.c */
 int vsvm_engine_start(struct vsvm_device *vdev);
@@ -390,6 +397,7 @@ void vsvm_pt_release_leaves(struct vsvm_vm *vm, unsigned long start,
 			    unsigned long end);
 void vsvm_pt_fini(struct vsvm_vm *vm);
 void vsvm_tlb_flush(struct vsvm_device *vdev);
+void *vsvm_engine_kmap(struct vsvm_device *vdev, u64 pte, unsigned long va);
 void vsvm_copy_engine_run(struct vsvm_device *vdev, void (*fn)(void *arg),
 			  void *arg);
 
@@ -445,6 +453,10 @@ static inline void vsvm_vram_stats(struct vsvm_device *vdev,
 {
 }
 #endif
+
+/* vsvm_dmirror.c */
+int vsvm_dmirror_register(struct vsvm_device *vdev);
+void vsvm_dmirror_unregister(struct vsvm_device *vdev);
 
 /* vsvm_userptr.c */
 int vsvm_userptr_create(struct vsvm_vm *vm, unsigned long start,

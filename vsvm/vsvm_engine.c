@@ -307,9 +307,18 @@ static bool vsvm_job_has_src(u32 op)
 	return op == DRM_VSVM_OP_COPY || op == DRM_VSVM_OP_CHECKSUM;
 }
 
-/* Map the page a PTE points to; kunmap_local() when done. */
-static void *vsvm_engine_kmap(struct vsvm_device *vdev, u64 pte,
-			      unsigned long va)
+/**
+ * vsvm_engine_kmap() - map the page a PTE points to, as the engine does
+ * @vdev: the device
+ * @pte: a valid PTE of one of the device's VMs
+ * @va: the GPU VA it translates (its offset in the page is kept)
+ *
+ * The caller holds the device's TLB (&vsvm_device.tlb_sem for read) from
+ * reading @pte until kunmap_local().
+ *
+ * Return: the kernel address of @va's byte.
+ */
+void *vsvm_engine_kmap(struct vsvm_device *vdev, u64 pte, unsigned long va)
 {
 	phys_addr_t phys;
 
