@@ -256,7 +256,8 @@ static int vsvm_dmirror_read(struct vsvm_dmirror *dm,
 	void *buf;
 	int err;
 
-	buf = kvmalloc(size, GFP_KERNEL_ACCOUNT);
+	/* User space chose the size: too big is -ENOMEM, not a warning. */
+	buf = kvmalloc(size, GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!buf)
 		return -ENOMEM;
 	err = vsvm_dmirror_copy(dm, cmd, buf, false);
@@ -273,7 +274,7 @@ static int vsvm_dmirror_write(struct vsvm_dmirror *dm,
 	void *buf;
 	int err;
 
-	buf = kvmalloc(size, GFP_KERNEL_ACCOUNT);
+	buf = kvmalloc(size, GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!buf)
 		return -ENOMEM;
 	err = copy_from_user(buf, u64_to_user_ptr(cmd->ptr), size) ? -EFAULT : 0;
