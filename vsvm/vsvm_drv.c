@@ -1048,6 +1048,7 @@ static void vsvm_debugfs_init(struct drm_minor *minor)
 {
 	debugfs_create_file("vsvm_stats", 0444, minor->debugfs_root,
 			    to_vsvm_device(minor->dev), &vsvm_stats_fops);
+	vsvm_vram_debugfs_init(to_vsvm_device(minor->dev), minor->debugfs_root);
 }
 
 static const struct file_operations vsvm_fops = {

@@ -42,6 +42,8 @@
 #define VSVM_MAX_USERPTRS	1024
 /* Times one GPU access may fault before its job fails with -EBUSY. */
 #define VSVM_FAULT_TRIES	16
+/* Of which, times drm_gpusvm_get_pages() may time out (-EBUSY, 1 s each). */
+#define VSVM_FAULT_BUSY_TRIES	4
 
 /* GPU page table: 4 KiB PTEs in 2 MiB leaves (512 entries). */
 #define VSVM_PTE_VALID		BIT_ULL(0)
@@ -421,6 +423,7 @@ long vsvm_vram_migrate(struct vsvm_device *vdev, struct mm_struct *mm,
 void vsvm_vram_touch(struct vsvm_device *vdev, u64 addr);
 void *vsvm_vram_kmap(struct vsvm_device *vdev, u64 addr);
 void vsvm_vram_stats(struct vsvm_device *vdev, struct drm_vsvm_stats *stats);
+void vsvm_vram_debugfs_init(struct vsvm_device *vdev, struct dentry *root);
 #else
 /* Without device-private pages there is no VRAM: vdev->vram stays NULL. */
 static inline int vsvm_vram_init(struct vsvm_device *vdev, unsigned long size)
@@ -450,6 +453,11 @@ static inline void *vsvm_vram_kmap(struct vsvm_device *vdev, u64 addr)
 
 static inline void vsvm_vram_stats(struct vsvm_device *vdev,
 				   struct drm_vsvm_stats *stats)
+{
+}
+
+static inline void vsvm_vram_debugfs_init(struct vsvm_device *vdev,
+					  struct dentry *root)
 {
 }
 #endif

@@ -693,7 +693,7 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 	unsigned long start, end;
 	unsigned long failed_start = 0, failed_end = 0;
 	bool evicted = false, migrated = false, want_vram, to_devmem;
-	unsigned int tries;
+	unsigned int tries, busy = 0;
 	int err;
 
 	lockdep_assert_held(&svm->lock);
@@ -785,6 +785,16 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 					   &r->notifier->notifier, rs, re, &ctx);
 		if (err == -EAGAIN)
 			continue;
+		if (err == -EBUSY && ++busy < VSVM_FAULT_BUSY_TRIES) {
+			/*
+			 * The pages kept changing for HMM's timeout (1 s): an
+			 * eviction of them to system memory, by another
+			 * process, may take longer on a slow machine, and the
+			 * fault waits for it. A storm of invalidations still
+			 * fails it, after a few more seconds.
+			 */
+			continue;
+		}
 		if (err == -EFAULT) {
 			rflags.__flags = READ_ONCE(r->flags.__flags);
 			if (rflags.unmapped) {

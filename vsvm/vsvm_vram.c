@@ -3,6 +3,8 @@
  * vsvm: device memory ("VRAM") as MEMORY_DEVICE_PRIVATE pages.
  */
 
+#include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/dma-direct.h>
 #include <linux/highmem.h>
 #include <linux/memremap.h>
@@ -76,6 +78,9 @@
  * @pages_out: pages copied back to system memory (CPU faults, GPU faults
  *             of other devices, evictions)
  * @evictions: blocks evicted under VRAM pressure (all their data moved)
+ * @evict_delay_ms: for tests (debugfs ``vram_evict_delay_ms``): an eviction
+ *                  sleeps this long before it copies, its pages under
+ *                  migration meanwhile, as a slow copy engine would
  */
 struct vsvm_vram {
 	struct vsvm_device *vdev;
@@ -93,6 +98,7 @@ struct vsvm_vram {
 	atomic64_t pages_in;
 	atomic64_t pages_out;
 	atomic64_t evictions;
+	u32 evict_delay_ms;
 };
 
 /**
@@ -102,12 +108,14 @@ struct vsvm_vram {
  * @first: index of its first page
  * @lru_link: entry in &vsvm_vram.lru while the block is evictable; empty
  *            while it is being migrated into or evicted
+ * @evicting: vsvm_vram_evict_lru() is evicting it
  */
 struct vsvm_bo {
 	struct drm_pagemap_devmem devmem;
 	struct vsvm_vram *vram;
 	unsigned long first;
 	struct list_head lru_link;
+	bool evicting;
 };
 
 static struct vsvm_bo *to_vsvm_bo(struct drm_pagemap_devmem *devmem)
@@ -247,6 +255,11 @@ static int vsvm_bo_copy_to_ram(struct drm_pagemap_devmem *devmem,
 			       struct page **pages, dma_addr_t *dma_addr,
 			       unsigned long npages)
 {
+	struct vsvm_bo *bo = to_vsvm_bo(devmem);
+	u32 delay = READ_ONCE(bo->vram->evict_delay_ms);
+
+	if (delay && READ_ONCE(bo->evicting))
+		msleep(delay);
 	return vsvm_vram_copy(devmem, pages, dma_addr, npages, false);
 }
 
@@ -329,6 +342,7 @@ static bool vsvm_vram_take(struct vsvm_vram *vram, struct vsvm_bo *bo,
 static bool vsvm_vram_evict_lru(struct vsvm_vram *vram)
 {
 	struct vsvm_bo *bo, *victim = NULL;
+	int err;
 
 	spin_lock(&vram->lock);
 	list_for_each_entry(bo, &vram->lru, lru_link) {
@@ -342,7 +356,10 @@ static bool vsvm_vram_evict_lru(struct vsvm_vram *vram)
 	spin_unlock(&vram->lock);
 	if (!victim)
 		return false;
-	if (drm_pagemap_evict_to_ram(&victim->devmem)) {
+	WRITE_ONCE(victim->evicting, true);
+	err = drm_pagemap_evict_to_ram(&victim->devmem);
+	WRITE_ONCE(victim->evicting, false);
+	if (err) {
 		/* Some data stayed: evictable again. */
 		spin_lock(&vram->lock);
 		list_add_tail(&victim->lru_link, &vram->lru);
@@ -501,6 +518,22 @@ void vsvm_vram_stats(struct vsvm_device *vdev, struct drm_vsvm_stats *stats)
 		used += !!vram->slots[i];
 	spin_unlock(&vram->lock);
 	stats->vram_used = used << PAGE_SHIFT;
+}
+
+/**
+ * vsvm_vram_debugfs_init() - the device memory's debugfs files
+ * @vdev: the device
+ * @root: its DRM minor's debugfs directory
+ *
+ * ``vram_evict_delay_ms``, for tests: see &vsvm_vram.evict_delay_ms. The
+ * VRAM outlives the files (set up before the device registers, torn down
+ * after it unregisters).
+ */
+void vsvm_vram_debugfs_init(struct vsvm_device *vdev, struct dentry *root)
+{
+	if (vdev->vram)
+		debugfs_create_u32("vram_evict_delay_ms", 0600, root,
+				   &vdev->vram->evict_delay_ms);
 }
 
 static void vsvm_kvfree_action(void *ptr)

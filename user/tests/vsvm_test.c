@@ -2044,6 +2044,121 @@ TEST_F_TIMEOUT(small_vram, vram_concurrent_prefetch_small_vram, 300)
 	munmap(st, sizeof(*st));
 }
 
+/* Set debugfs vram_evict_delay_ms of every vsvm device. */
+static int set_evict_delay(unsigned int ms)
+{
+	glob_t g;
+	size_t i;
+	int err = 0;
+
+	if (glob("/sys/kernel/debug/dri/*/vram_evict_delay_ms", 0, NULL, &g))
+		return -ENOENT;
+	for (i = 0; i < g.gl_pathc; i++) {
+		FILE *f = fopen(g.gl_pathv[i], "w");
+
+		if (!f || fprintf(f, "%u\n", ms) < 0)
+			err = -EIO;
+		if (f && fclose(f))
+			err = -EIO;
+	}
+	globfree(&g);
+	return err;
+}
+
+/* Discard page 5 of the buffer @arg half a second from now. */
+static void *dontneed_later(void *arg)
+{
+	usleep(500000);
+	madvise((char *)arg + 5 * SZ_4K, SZ_4K, MADV_DONTNEED);
+	return NULL;
+}
+
+/*
+ * A GPU fault on pages that another process is evicting waits for the
+ * eviction, and reads them exactly, even when the eviction takes longer
+ * than HMM's retry timeout (1 s) and the pages change meanwhile: the fault
+ * used to fail with -EBUSY then (seen with KASAN, where evictions are slow
+ * and a fault can start while one unmaps its pages). With debugfs, each
+ * eviction sleeps 2 s with its pages under migration; a thread discards one
+ * page of the buffer during the wait (MADV_DONTNEED: it reads zeros then).
+ */
+TEST_F_TIMEOUT(small_vram, vram_fault_waits_for_slow_eviction, 120)
+{
+	pthread_t thread;
+	char *resv = map_anon(3 * SZ_2M), *ref = malloc(SZ_2M), *p;
+	struct vsvm_dev dev;
+	struct drm_vsvm_stats s;
+	struct timespec t0, t1;
+	int sync[2], status;
+	uint64_t sum = 0;
+	double ms;
+	uint32_t vm;
+	pid_t pid;
+	char c;
+
+	if (!self->reloaded)
+		SKIP(return, "no device memory");
+	ASSERT_NE(NULL, resv);
+	ASSERT_NE(NULL, ref);
+	p = (char *)(((unsigned long)resv + SZ_2M - 1) & ~(SZ_2M - 1));
+	ASSERT_EQ(0, madvise(p, 2 * SZ_2M, MADV_NOHUGEPAGE));
+	fill_pattern(p, SZ_2M, 1);
+	fill_pattern(p + SZ_2M, SZ_2M, 2);
+	fill_pattern(ref, SZ_2M, 1);
+	ASSERT_EQ(0, vsvm_open(0, &dev));
+	ASSERT_EQ(0, vsvm_vm_create(&dev, &vm));
+	/* Both blocks of VRAM: p's first, the least recently used. */
+	ASSERT_EQ(0, vsvm_prefetch(&dev, vm, p, SZ_2M, DRM_VSVM_LOC_DEVICE));
+	ASSERT_EQ(0, vsvm_prefetch(&dev, vm, p + SZ_2M, SZ_2M,
+				   DRM_VSVM_LOC_DEVICE));
+	ASSERT_EQ(0, vsvm_stats(&dev, vm, &s));
+	ASSERT_EQ((uint64_t)SMALL_VRAM_MB << 20, s.vram_used);
+	ASSERT_EQ(0, set_evict_delay(2000));
+	ASSERT_EQ(0, pipe(sync));
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		/* Another process wants VRAM: it evicts p's block. */
+		char *cres = map_anon(2 * SZ_2M), *cp;
+		struct vsvm_dev cdev;
+		uint32_t cvm;
+
+		cp = (char *)(((unsigned long)cres + SZ_2M - 1) & ~(SZ_2M - 1));
+		memset(cp, 3, SZ_2M);
+		if (vsvm_open(0, &cdev) || vsvm_vm_create(&cdev, &cvm))
+			_exit(2);
+		if (write(sync[1], "g", 1) != 1)
+			_exit(3);
+		_exit(vsvm_prefetch(&cdev, cvm, cp, SZ_2M,
+				    DRM_VSVM_LOC_DEVICE) ? 1 : 0);
+	}
+	ASSERT_EQ(1, read(sync[0], &c, 1));
+	usleep(300000);		/* the eviction is under way */
+	memset(ref + 5 * SZ_4K, 0, SZ_4K);
+	ASSERT_EQ(0, pthread_create(&thread, NULL, dontneed_later, p));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	EXPECT_EQ(0, vsvm_checksum(&dev, vm, p, SZ_2M, &sum));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ASSERT_EQ(0, pthread_join(thread, NULL));
+	ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+	TH_LOG("the fault waited %.0f ms for the eviction", ms);
+	EXPECT_EQ(vsvm_fnv1a(ref, SZ_2M), sum);
+	EXPECT_LE(1000, ms);	/* it did wait past HMM's timeout */
+	EXPECT_GT(10000, ms);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	EXPECT_EQ(0, set_evict_delay(0));
+	EXPECT_EQ(0, memcmp(p, ref, SZ_2M));
+	EXPECT_EQ(0, vsvm_stats(&dev, vm, &s));
+	EXPECT_LE(1, s.vram_evictions);
+	vsvm_close(&dev);
+	close(sync[0]);
+	close(sync[1]);
+	free(ref);
+	munmap(resv, 3 * SZ_2M);
+}
+
 /*
  * Last: unloading the driver with process memory in its VRAM moves the data
  * back and leaves no device page and no device memory region behind; then the
