@@ -31,8 +31,9 @@ FUZZ_CALLS ?= 10000
 # memory (the configuration of kernels without DEVICE_PRIVATE); the race
 # stress (user/stress) after it in each layout; then the ioctl fuzzer
 # (user/fuzz) makes FUZZ_CALLS calls.
-# The kernel's hmm-tests runs against test_hmm, our peer (hmm-peer-tests;
-# vsvm's dmirror personality does not pass all of it yet, see README.md).
+# The kernel's hmm-tests runs against test_hmm, our peer, and against vsvm's
+# dmirror personality, side by side, in each layout (hmm-peer-tests both;
+# the summary sums them on its "hmm-tests:" line).
 # The teardown tests (memcg charging and OOM, SIGKILL during GPU work) run
 # in each layout with device memory; then reload-loop unloads and reloads
 # the modules RELOAD_CYCLES times after using every device.
@@ -42,12 +43,14 @@ STRESS_CONFIGS := layout=1:1 layout=n:1
 # vsvm_test in each layout; the summary counts it on its "matrix:" line.
 TEARDOWN_CONFIGS := layout=1:1 layout=n:1
 MATRIX_CONFIGS := layout=1:1 layout=n:1
+HMM_PEER_CONFIGS := layout=1:1 layout=n:1
+comma := ,
 RELOAD_CYCLES ?= 5
 VSVM_TESTS := vsvm_test vsvm_dma_bounce_test vsvm_teardown_test vsvm_xe_matrix_test
 TESTS ?= kunit:drm_gpusvm_test $(addprefix selftest:,$(filter-out $(VSVM_TESTS),$(USER_TESTS))) \
-	selftest:hmm-peer-tests,test_hmm \
 	$(foreach c,$(VSVM_CONFIGS),load:vsvm,$(c) selftest:vsvm_test \
 		$(if $(filter $(c),$(MATRIX_CONFIGS)),selftest:vsvm_xe_matrix_test) \
+		$(if $(filter $(c),$(HMM_PEER_CONFIGS)),selftest:hmm-peer-tests$(comma)both) \
 		$(if $(filter $(c),$(TEARDOWN_CONFIGS)),selftest:vsvm_teardown_test) \
 		$(if $(filter $(c),$(STRESS_CONFIGS)),cmd:vsvm_stress) unload:vsvm) \
 	cmd:reload-loop,$(RELOAD_CYCLES) \

@@ -75,7 +75,8 @@
  * ranges.
  *
  * Device memory: a range created with &drm_gpusvm_ctx.devmem_possible over
- * anonymous memory is marked &drm_gpusvm_range_flags.migrate_devmem; the driver
+ * anonymous memory or a writable private file mapping (not hugetlbfs) is
+ * marked &drm_gpusvm_range_flags.migrate_devmem; the driver
  * migrates it with the drm_pagemap helpers (gpusvm/drm_pagemap.c, DOC: Device
  * memory). drm_gpusvm_get_pages() then maps the device pages owned by
  * &drm_gpusvm_ctx.device_private_page_owner through their provider's
@@ -371,6 +372,23 @@ static bool drm_gpusvm_vma_mirrorable(struct vm_area_struct *vma)
 		return false;
 	return (vma->vm_flags & VM_READ) && !userfaultfd_armed(vma) &&
 	       !drm_gpusvm_vma_is_secretmem(vma);
+}
+
+/*
+ * Whether a VMA's pages may migrate to device memory: anonymous VMAs, and
+ * writable private file mappings (not DAX), whose pages
+ * drm_pagemap_migrate_to_devmem() makes anonymous first by breaking their
+ * copy-on-write sharing with the page cache. Never hugetlbfs, shared
+ * mappings or read-only private file mappings: their pages are the file's.
+ */
+static bool drm_gpusvm_vma_migratable(struct vm_area_struct *vma)
+{
+	if (is_vm_hugetlb_page(vma))
+		return false;
+	if (vma_is_anonymous(vma))
+		return true;
+	return (vma->vm_flags & (VM_MAYSHARE | VM_WRITE)) == VM_WRITE &&
+	       !vma_is_dax(vma);
 }
 
 /*
@@ -908,8 +926,7 @@ drm_gpusvm_range_find_or_insert(struct drm_gpusvm *gpusvm,
 
 	range = drm_gpusvm_range_alloc(gpusvm, notifier, fault_addr, chunk_size,
 				       ctx->devmem_possible &&
-				       vma_is_anonymous(vma) &&
-				       !is_vm_hugetlb_page(vma));
+				       drm_gpusvm_vma_migratable(vma));
 	if (!range) {
 		err = -ENOMEM;
 		goto err_notifier_remove;

@@ -270,7 +270,15 @@ static void drm_pagemap_abort_devmem(struct drm_pagemap_migration *m,
  *               causes carries it, so the owner's GPU SVM can tell)
  *
  * Pages of the interval that cannot migrate stay in system memory. Page
- * i of the interval goes to device pfn i of the allocation. On any failure
+ * i of the interval goes to device pfn i of the allocation. In a writable
+ * private file mapping, every page of the interval is write-faulted first,
+ * as a CPU write would: that breaks its copy-on-write sharing with the page
+ * cache, so that it is an anonymous page, which can migrate (the core's
+ * migrate_vma would otherwise unmap page-cache pages from every process,
+ * copy them, and then refuse them); the interval ends at the first page
+ * that cannot be faulted so (past the end of the file, say), and its pages
+ * in device memory come back to system memory first. Nothing of a
+ * shared or read-only file mapping migrates. On any failure
  * nothing migrates: every source page stays mapped as it was, with its
  * content, and the device pages prepared for it are freed.
  *
@@ -312,6 +320,20 @@ long drm_pagemap_migrate_to_devmem(struct drm_pagemap_devmem *devmem,
 	if (!vma || end > vma->vm_end) {
 		err = -EFAULT;
 		goto out_unlock;
+	}
+	if (!vma_is_anonymous(vma)) {
+		long faulted;
+
+		if ((vma->vm_flags & (VM_MAYSHARE | VM_WRITE)) != VM_WRITE ||
+		    vma_is_dax(vma))
+			goto out_unlock;
+		/* No pages: only the write faults, mmap_lock kept. */
+		faulted = get_user_pages_remote(mm, start, npages, FOLL_WRITE,
+						NULL, NULL, NULL);
+		if (faulted <= 0)
+			goto out_unlock;
+		npages = faulted;
+		migrate.end = start + (npages << PAGE_SHIFT);
 	}
 	migrate.vma = vma;
 	migrate.src = m.src;

@@ -4,20 +4,26 @@
 
     summarize.py [--check CHECK_LOG_SCRIPT] LOG [LOG...]
 
-Each unit is framed by GPUSVM-TEST-BEGIN KIND NAME / GPUSVM-TEST-END NAME rc=N.
+Each unit is framed by GPUSVM-TEST-BEGIN KIND NAME / GPUSVM-TEST-END NAME rc=N
+time=SECONDS.
 Inside, results are TAP: KUnit test cases are the lines one level deep
 ("    ok 1 - case"), kselftest cases are top-level lines ("ok 1 case").
 A unit that exits non-zero without a failing case, or reports no case at all,
 counts as one failure. Kernel problem reports (check-log.sh) count as one
 failure of the pseudo-test "kernel log" (per log). Ends with one line for all
 the logs: "N passed, N failed, N skipped", after "matrix: N passed, M failed"
-when the xe scenario matrix (units vsvm_xe_matrix_test*, every layout) ran.
+when the xe scenario matrix (units vsvm_xe_matrix_test*, every layout) ran,
+and after "hmm-tests: test_hmm P passed, vsvm Q passed, R of P passed on both"
+when hmm-peer-tests compared the two drivers (the sums of its runs, one per
+layout).
 """
 import re
 import subprocess
 import sys
 
 MATRIX_UNIT = 'vsvm_xe_matrix_test'
+HMM_TESTS = re.compile(r'^hmm-tests: test_hmm (\d+) passed, vsvm (\d+) passed, '
+                       r'(\d+) of (\d+) passed on both')
 TAP = re.compile(r'^(?P<indent>\s*)(?P<not>not )?ok \d+ (?:- )?(?P<name>[^#]*?)\s*(?:#\s*(?P<dir>\S+).*)?$')
 
 
@@ -34,7 +40,7 @@ def summarize(log, check, counts, failures):
                 if unit['matrix']:
                     counts['matrix_units'] += 1
                 continue
-            m = re.match(r'^GPUSVM-TEST-END (\S+) rc=(\d+)', line)
+            m = re.match(r'^GPUSVM-TEST-END (\S+) rc=(\d+)(?: time=(\S+))?', line)
             if m and unit:
                 rc = int(m.group(2))
                 if unit['cases'] == 0 or (rc != 0 and unit['failed'] == 0):
@@ -43,10 +49,17 @@ def summarize(log, check, counts, failures):
                         counts['matrix_failed'] += 1
                     why = 'no test case ran' if unit['cases'] == 0 else f'exit code {rc}'
                     failures.append(f"{unit['name']}: {why}")
-                print(f"unit {unit['name']}: {unit['cases']} cases, rc={rc}")
+                took = f", {m.group(3)} s" if m.group(3) else ''
+                print(f"unit {unit['name']}: {unit['cases']} cases, rc={rc}{took}")
                 unit = None
                 continue
             if unit is None or line.startswith('['):
+                continue
+            m = HMM_TESTS.match(line)
+            if m:
+                counts['hmm_runs'] += 1
+                for i, key in enumerate(('hmm_p', 'hmm_q', 'hmm_r'), 1):
+                    counts[key] += int(m.group(i))
                 continue
             m = TAP.match(line)
             if not m:
@@ -92,7 +105,8 @@ def main():
         print(__doc__)
         return 2
     counts = {'passed': 0, 'failed': 0, 'skipped': 0,
-              'matrix_units': 0, 'matrix_passed': 0, 'matrix_failed': 0}
+              'matrix_units': 0, 'matrix_passed': 0, 'matrix_failed': 0,
+              'hmm_runs': 0, 'hmm_p': 0, 'hmm_q': 0, 'hmm_r': 0}
     failures = []
     for log in args:
         summarize(log, check, counts, failures)
@@ -100,6 +114,9 @@ def main():
         print(f'FAILED: {fl}')
     if counts['matrix_units']:
         print(f"matrix: {counts['matrix_passed']} passed, {counts['matrix_failed']} failed")
+    if counts['hmm_runs']:
+        print(f"hmm-tests: test_hmm {counts['hmm_p']} passed, vsvm {counts['hmm_q']} passed, "
+              f"{counts['hmm_r']} of {counts['hmm_p']} passed on both")
     print(f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
     return 0 if counts['failed'] == 0 and counts['passed'] > 0 else 1
 

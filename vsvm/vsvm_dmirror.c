@@ -4,8 +4,11 @@
  * (lib/test_hmm.c) on vsvm's GPU SVM.
  */
 
+#include <linux/bitmap.h>
+#include <linux/compat.h>
 #include <linux/hmm.h>
 #include <linux/highmem.h>
+#include <linux/interval_tree.h>
 #include <linux/ioctl.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
@@ -48,8 +51,9 @@
  *   (vsvm_svm_prefetch()), then a READ of the range into the user's buffer
  *   (test_hmm returns what the device read). &vsvm_dmirror_cmd.cpages counts
  *   the pages the GPU page table maps in VRAM; if some page is not in VRAM
- *   (drm_gpusvm migrates anonymous memory only) it fails with -ENOENT, as
- *   test_hmm's read-back does.
+ *   (anonymous pages migrate, including the written pages of a private file
+ *   mapping; shared memory and page-cache pages do not) it fails with
+ *   -ENOENT, as test_hmm's read-back does.
  * - MIGRATE_TO_SYS is a prefetch to system memory; cpages counts the pages
  *   that were in this device's VRAM before.
  * - RELEASE: test_hmm evicts all of its device memory; vsvm brings the
@@ -58,9 +62,31 @@
  * - SNAPSHOT reports the CPU page table's state of each page, something
  *   drm_gpusvm has no concept of: it calls hmm_range_fault() directly,
  *   without faulting, under a temporary interval notifier of its own.
+ * - EXCLUSIVE gives the device exclusive access to the range's pages (for
+ *   atomics), something else drm_gpusvm has no concept of: it calls the
+ *   core's make_device_exclusive_range() directly, returns what the device
+ *   reads there, and records the pages in the file's own exclusive map
+ *   (&vsvm_dmirror.excl), under an interval notifier of the file's own
+ *   that drops them at any invalidation: a CPU access, which revokes the
+ *   exclusive access, mprotect(), munmap(), fork()... It works in passes
+ *   of 64 pages, each watching its pages with a temporary interval notifier
+ *   of its own: a pass that an invalidation overlaps is tried again.
+ *   CHECK_EXCLUSIVE fails with -EPERM while a page of its range is still in
+ *   that map. The GPU page table is not involved: making pages exclusive
+ *   invalidates the VM's mappings of them (drm_gpusvm's notifier), and a
+ *   later READ or WRITE faults them back through hmm_range_fault(), which
+ *   revokes the exclusive access as a CPU access does (test_hmm's READ reads
+ *   the pages it holds and keeps them exclusive; no hmm-test tells the two
+ *   apart). As on test_hmm, pages of a transparent huge page cannot be made
+ *   exclusive on 6.1 (-EBUSY). A kernel without CONFIG_DEVICE_PRIVATE has
+ *   no device-exclusive entries: EXCLUSIVE fails with -EOPNOTSUPP there.
  *
- * EXCLUSIVE and CHECK_EXCLUSIVE (device-exclusive access for atomics) are
- * not implemented yet: they fail with -EOPNOTSUPP.
+ * Errors are test_hmm's, which come from hmm_range_fault(): a READ or WRITE
+ * of memory without read access (PROT_NONE, or a VMA no device may mirror)
+ * fails with -EFAULT, a WRITE of read-only memory with -EPERM. One
+ * exception: EXCLUSIVE of memory the process may not write fails with the
+ * -EFAULT of get_user_pages(), where test_hmm, which ignores that error,
+ * says -EBUSY.
  */
 
 /**
@@ -105,16 +131,132 @@ struct vsvm_dmirror_cmd {
 /* Pages one snapshot pass asks hmm_range_fault() about. */
 #define VSVM_DMIRROR_SNAPSHOT_PAGES	64
 
+/* Pages one EXCLUSIVE pass makes exclusive, one node of the exclusive map. */
+#define VSVM_DMIRROR_EXCL_PAGES		64
+
 /**
  * struct vsvm_dmirror - one open file: a mirror of the opening process
  * @vdev: the device
  * @vm: the VM doing the mirroring
  * @mm: the process mirrored (a reference on the mm_struct, mmgrab())
+ * @excl_notifier: interval notifier over the whole address space, which
+ *                 drops pages from @excl when they are invalidated
+ * @excl_lock: protects @excl and orders it against the sequence of an
+ *             EXCLUSIVE pass's notifier (&struct vsvm_dmirror_excl_pass)
+ * @excl: the exclusive map: &struct vsvm_dmirror_excl nodes by page index,
+ *        the pages the device holds exclusive access to
  */
 struct vsvm_dmirror {
 	struct vsvm_device *vdev;
 	struct vsvm_vm *vm;
 	struct mm_struct *mm;
+	struct mmu_interval_notifier excl_notifier;
+	spinlock_t excl_lock;	/* protects excl, orders it against passes */
+	struct rb_root_cached excl;
+};
+
+/**
+ * struct vsvm_dmirror_excl - a node of the exclusive map
+ * @it: the interval of page indices (start and last) it covers
+ * @pages: which of them are held exclusive, bit 0 for @it.start
+ *
+ * One EXCLUSIVE pass inserts one node; invalidations clear bits and free a
+ * node with none left. Nodes of passes over the same pages may overlap.
+ */
+struct vsvm_dmirror_excl {
+	struct interval_tree_node it;
+	DECLARE_BITMAP(pages, VSVM_DMIRROR_EXCL_PAGES);
+};
+
+/* Drop the pages of an invalidated interval from the exclusive map. */
+static void vsvm_dmirror_excl_clear(struct vsvm_dmirror *dm,
+				    const struct mmu_notifier_range *range)
+{
+	unsigned long first = range->start >> PAGE_SHIFT;
+	unsigned long last = (range->end - 1) >> PAGE_SHIFT;
+	struct interval_tree_node *it, *next;
+
+	lockdep_assert_held(&dm->excl_lock);
+
+	for (it = interval_tree_iter_first(&dm->excl, first, last); it;
+	     it = next) {
+		struct vsvm_dmirror_excl *node =
+			container_of(it, struct vsvm_dmirror_excl, it);
+		unsigned long from = max(first, it->start) - it->start;
+		unsigned long to = min(last, it->last) - it->start + 1;
+
+		next = interval_tree_iter_next(it, first, last);
+		bitmap_clear(node->pages, from, to - from);
+		if (bitmap_empty(node->pages, VSVM_DMIRROR_EXCL_PAGES)) {
+			interval_tree_remove(it, &dm->excl);
+			kfree(node);
+		}
+	}
+}
+
+/* Our own make_device_exclusive_range() is not a revocation. */
+static bool vsvm_dmirror_excl_ours(struct vsvm_dmirror *dm,
+				   const struct mmu_notifier_range *range)
+{
+	return range->event == MMU_NOTIFY_EXCLUSIVE && range->owner == dm;
+}
+
+static bool vsvm_dmirror_excl_invalidate(struct mmu_interval_notifier *mni,
+					 const struct mmu_notifier_range *range,
+					 unsigned long cur_seq)
+{
+	struct vsvm_dmirror *dm = container_of(mni, struct vsvm_dmirror,
+					       excl_notifier);
+
+	if (vsvm_dmirror_excl_ours(dm, range))
+		return true;
+	spin_lock(&dm->excl_lock);
+	vsvm_dmirror_excl_clear(dm, range);
+	spin_unlock(&dm->excl_lock);
+	return true;
+}
+
+static const struct mmu_interval_notifier_ops vsvm_dmirror_excl_ops = {
+	.invalidate = vsvm_dmirror_excl_invalidate,
+};
+
+/**
+ * struct vsvm_dmirror_excl_pass - one EXCLUSIVE pass's interval notifier
+ * @notifier: over the pass's pages only: its sequence tells whether they
+ *            were invalidated during the pass (a notifier over the whole
+ *            address space would make passes retry for unrelated
+ *            invalidations)
+ * @dm: the file
+ */
+struct vsvm_dmirror_excl_pass {
+	struct mmu_interval_notifier notifier;
+	struct vsvm_dmirror *dm;
+};
+
+/*
+ * Clears the map too: the file's own notifier may have seen this
+ * invalidation before the pass recorded its pages, and this one after.
+ */
+static bool
+vsvm_dmirror_excl_pass_invalidate(struct mmu_interval_notifier *mni,
+				  const struct mmu_notifier_range *range,
+				  unsigned long cur_seq)
+{
+	struct vsvm_dmirror_excl_pass *pass =
+		container_of(mni, struct vsvm_dmirror_excl_pass, notifier);
+	struct vsvm_dmirror *dm = pass->dm;
+
+	if (vsvm_dmirror_excl_ours(dm, range))
+		return true;
+	spin_lock(&dm->excl_lock);
+	mmu_interval_set_seq(mni, cur_seq);
+	vsvm_dmirror_excl_clear(dm, range);
+	spin_unlock(&dm->excl_lock);
+	return true;
+}
+
+static const struct mmu_interval_notifier_ops vsvm_dmirror_excl_pass_ops = {
+	.invalidate = vsvm_dmirror_excl_pass_invalidate,
 };
 
 static int vsvm_dmirror_open(struct inode *inode, struct file *file)
@@ -123,6 +265,7 @@ static int vsvm_dmirror_open(struct inode *inode, struct file *file)
 	struct vsvm_device *vdev = container_of(misc, struct vsvm_device,
 						dmirror);
 	struct vsvm_dmirror *dm;
+	int err;
 
 	if (!current->mm)
 		return -EINVAL;
@@ -130,24 +273,41 @@ static int vsvm_dmirror_open(struct inode *inode, struct file *file)
 	if (!dm)
 		return -ENOMEM;
 	dm->vdev = vdev;
+	spin_lock_init(&dm->excl_lock);
+	dm->excl = RB_ROOT_CACHED;
+	err = mmu_interval_notifier_insert(&dm->excl_notifier, current->mm, 0,
+					   TASK_SIZE_MAX,
+					   &vsvm_dmirror_excl_ops);
+	if (err)
+		goto err_free;
 	dm->vm = vsvm_vm_create(vdev, current->mm);
 	if (IS_ERR(dm->vm)) {
-		int err = PTR_ERR(dm->vm);
-
-		kfree(dm);
-		return err;
+		err = PTR_ERR(dm->vm);
+		goto err_remove;
 	}
 	dm->mm = current->mm;
 	mmgrab(dm->mm);
 	file->private_data = dm;
 	return 0;
+
+err_remove:
+	mmu_interval_notifier_remove(&dm->excl_notifier);
+err_free:
+	kfree(dm);
+	return err;
 }
 
 static int vsvm_dmirror_release(struct inode *inode, struct file *file)
 {
 	struct vsvm_dmirror *dm = file->private_data;
+	struct interval_tree_node *it;
 
 	vsvm_vm_destroy(dm->vm);
+	mmu_interval_notifier_remove(&dm->excl_notifier);
+	while ((it = interval_tree_iter_first(&dm->excl, 0, ULONG_MAX))) {
+		interval_tree_remove(it, &dm->excl);
+		kfree(container_of(it, struct vsvm_dmirror_excl, it));
+	}
 	mmdrop(dm->mm);
 	kfree(dm);
 	return 0;
@@ -175,10 +335,15 @@ static int vsvm_dmirror_fault(struct vsvm_dmirror *dm, unsigned long addr,
 	}
 	/*
 	 * Memory the process may not access this way, as test_hmm reports it
-	 * (from hmm_range_fault()): -EPERM for a write, -EFAULT for a read.
+	 * (from hmm_range_fault()): a write to read-only memory (-EACCES from
+	 * the fault) is -EPERM; any access to memory without read access or
+	 * that no device may mirror (-EPERM from the fault), and a read
+	 * refused otherwise, is -EFAULT.
 	 */
-	if (err == -EACCES)
-		return write ? -EPERM : -EFAULT;
+	if (err == -EACCES && write)
+		return -EPERM;
+	if (err == -EACCES || err == -EPERM)
+		return -EFAULT;
 	return err;
 }
 
@@ -365,6 +530,181 @@ static int vsvm_dmirror_migrate_to_sys(struct vsvm_dmirror *dm,
 	return 0;
 }
 
+/*
+ * Give the device exclusive access to [addr, addr + n pages), n at most
+ * VSVM_DMIRROR_EXCL_PAGES, copy what it reads there to @buf and record the
+ * pages in the exclusive map (@node, allocated by the caller, inserted or
+ * left to the caller). The caller holds a reference on the mm.
+ *
+ * Return: 0, -EAGAIN if an invalidation raced (try again), -EBUSY if a
+ * page could not be made exclusive, or make_device_exclusive_range()'s
+ * error.
+ */
+static int vsvm_dmirror_exclusive_chunk(struct vsvm_dmirror *dm,
+					unsigned long addr, unsigned long n,
+					void *buf, struct vsvm_dmirror_excl *node)
+{
+	struct page *pages[VSVM_DMIRROR_EXCL_PAGES];
+	struct vsvm_dmirror_excl_pass pass = { .dm = dm };
+	unsigned long seq, i;
+	long got;
+	int err;
+
+	/* make_device_exclusive_range() exists with device-private pages. */
+	if (!IS_ENABLED(CONFIG_DEVICE_PRIVATE))
+		return -EOPNOTSUPP;
+
+	/*
+	 * Revoke, outside the notifier's critical section, an exclusive
+	 * access the pages still have from an earlier pass: the GUP of
+	 * make_device_exclusive_range() would revoke it inside, which is an
+	 * invalidation that makes every pass over such pages retry.
+	 */
+	mmap_read_lock(dm->mm);
+	got = get_user_pages_remote(dm->mm, addr, n, FOLL_WRITE, pages, NULL,
+				    NULL);
+	mmap_read_unlock(dm->mm);
+	if (got < 0)
+		return got;
+	for (i = 0; i < got; i++)
+		put_page(pages[i]);
+	if (got < n)
+		return -EBUSY;
+
+	err = mmu_interval_notifier_insert(&pass.notifier, dm->mm, addr,
+					   n << PAGE_SHIFT,
+					   &vsvm_dmirror_excl_pass_ops);
+	if (err)
+		return err;
+	seq = mmu_interval_read_begin(&pass.notifier);
+	mmap_read_lock(dm->mm);
+	got = make_device_exclusive_range(dm->mm, addr, addr + (n << PAGE_SHIFT),
+					  pages, dm);
+	if (got < 0) {
+		err = got;
+		goto out_unlock_mm;
+	}
+	err = got < n ? -EBUSY : 0;
+	for (i = 0; i < got; i++) {
+		void *p;
+
+		if (!pages[i]) {
+			err = -EBUSY;
+			continue;
+		}
+		/* What the device reads, while it holds the page (locked). */
+		p = kmap_local_page(pages[i]);
+		memcpy(buf + (i << PAGE_SHIFT), p, PAGE_SIZE);
+		kunmap_local(p);
+	}
+	if (!err) {
+		/* The pages are locked: a CPU access waits until they are not. */
+		spin_lock(&dm->excl_lock);
+		if (mmu_interval_read_retry(&pass.notifier, seq)) {
+			err = -EAGAIN;
+		} else {
+			node->it.start = addr >> PAGE_SHIFT;
+			node->it.last = node->it.start + n - 1;
+			bitmap_set(node->pages, 0, n);
+			interval_tree_insert(&node->it, &dm->excl);
+		}
+		spin_unlock(&dm->excl_lock);
+	}
+	for (i = 0; i < got; i++) {
+		if (pages[i]) {
+			unlock_page(pages[i]);
+			put_page(pages[i]);
+		}
+	}
+out_unlock_mm:
+	mmap_read_unlock(dm->mm);
+	mmu_interval_notifier_remove(&pass.notifier);
+	return err;
+}
+
+static int vsvm_dmirror_exclusive(struct vsvm_dmirror *dm,
+				  struct vsvm_dmirror_cmd *cmd)
+{
+	unsigned long end = cmd->addr + (cmd->npages << PAGE_SHIFT);
+	size_t size = cmd->npages << PAGE_SHIFT;
+	struct vsvm_dmirror_excl *node = NULL;
+	unsigned long addr, n;
+	unsigned int tries;
+	void *buf;
+	int err = 0;
+
+	buf = kvmalloc(size, GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+	if (!buf)
+		return -ENOMEM;
+	if (!mmget_not_zero(dm->mm)) {
+		err = -EINVAL;
+		goto out_free;
+	}
+	for (addr = cmd->addr; addr < end; addr += n << PAGE_SHIFT) {
+		void *chunk = buf + (addr - cmd->addr);
+
+		n = min_t(unsigned long, VSVM_DMIRROR_EXCL_PAGES,
+			  (end - addr) >> PAGE_SHIFT);
+		for (tries = 0; tries < VSVM_FAULT_TRIES; tries++) {
+			if (fatal_signal_pending(current)) {
+				err = -EINTR;
+				goto out_mmput;
+			}
+			if (!node)
+				node = kzalloc(sizeof(*node),
+					       GFP_KERNEL_ACCOUNT);
+			if (!node) {
+				err = -ENOMEM;
+				goto out_mmput;
+			}
+			err = vsvm_dmirror_exclusive_chunk(dm, addr, n, chunk,
+							   node);
+			if (err != -EAGAIN)
+				break;
+		}
+		if (err == -EAGAIN)
+			err = -EBUSY;
+		if (err)
+			goto out_mmput;
+		node = NULL;	/* in the exclusive map */
+		cmd->cpages += n;
+	}
+	if (copy_to_user(u64_to_user_ptr(cmd->ptr), buf, size))
+		err = -EFAULT;
+out_mmput:
+	mmput(dm->mm);
+	kfree(node);
+out_free:
+	kvfree(buf);
+	return err;
+}
+
+/* -EPERM while the device holds a page of the range exclusive. */
+static int vsvm_dmirror_check_exclusive(struct vsvm_dmirror *dm,
+					struct vsvm_dmirror_cmd *cmd)
+{
+	unsigned long first = cmd->addr >> PAGE_SHIFT;
+	unsigned long last = first + cmd->npages - 1;
+	struct interval_tree_node *it;
+	int err = 0;
+
+	spin_lock(&dm->excl_lock);
+	for (it = interval_tree_iter_first(&dm->excl, first, last); it;
+	     it = interval_tree_iter_next(it, first, last)) {
+		struct vsvm_dmirror_excl *node =
+			container_of(it, struct vsvm_dmirror_excl, it);
+		unsigned long from = max(first, it->start) - it->start;
+		unsigned long to = min(last, it->last) - it->start + 1;
+
+		if (find_next_bit(node->pages, to, from) < to) {
+			err = -EPERM;
+			break;
+		}
+	}
+	spin_unlock(&dm->excl_lock);
+	return err;
+}
+
 /**
  * struct vsvm_dmirror_snap - a snapshot's temporary interval notifier
  * @notifier: the notifier over the pages asked about
@@ -541,8 +881,10 @@ static long vsvm_dmirror_ioctl(struct file *file, unsigned int op,
 		err = vsvm_dmirror_snapshot(dm, &cmd);
 		break;
 	case VSVM_DMIRROR_EXCLUSIVE:
+		err = vsvm_dmirror_exclusive(dm, &cmd);
+		break;
 	case VSVM_DMIRROR_CHECK_EXCLUSIVE:
-		err = -EOPNOTSUPP;
+		err = vsvm_dmirror_check_exclusive(dm, &cmd);
 		break;
 	default:
 		err = -EINVAL;
@@ -583,6 +925,7 @@ static const struct file_operations vsvm_dmirror_fops = {
 	.open = vsvm_dmirror_open,
 	.release = vsvm_dmirror_release,
 	.unlocked_ioctl = vsvm_dmirror_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
 	.llseek = default_llseek,
 };
 

@@ -3790,6 +3790,253 @@ TEST_F_TIMEOUT(vsvm, sched_destroy_during_long_job, 120)
 }
 
 /*
+ * The dmirror personality (/dev/vsvm_dmirrorN, the ioctls of the kernel's
+ * test_hmm; hmm-tests runs on it in make check): what hmm-tests does not
+ * try. The ABI is lib/test_hmm_uapi.h's, defined again here.
+ */
+struct dmirror_cmd {
+	uint64_t addr;
+	uint64_t ptr;
+	uint64_t npages;
+	uint64_t cpages;
+	uint64_t faults;
+};
+
+#define DMIRROR_READ		_IOWR('H', 0x00, struct dmirror_cmd)
+#define DMIRROR_WRITE		_IOWR('H', 0x01, struct dmirror_cmd)
+#define DMIRROR_MIGRATE_TO_DEV	_IOWR('H', 0x02, struct dmirror_cmd)
+#define DMIRROR_EXCLUSIVE	_IOWR('H', 0x05, struct dmirror_cmd)
+#define DMIRROR_CHECK_EXCLUSIVE	_IOWR('H', 0x06, struct dmirror_cmd)
+
+static int dmirror(int fd, unsigned long op, void *addr, void *ptr,
+		   uint64_t npages, struct dmirror_cmd *out)
+{
+	struct dmirror_cmd cmd = {
+		.addr = (uintptr_t)addr,
+		.ptr = (uintptr_t)ptr,
+		.npages = npages,
+	};
+
+	if (ioctl(fd, op, &cmd))
+		return -errno;
+	if (out)
+		*out = cmd;
+	return 0;
+}
+
+/* Every malformed request fails cleanly, with test_hmm's errno. */
+TEST(dmirror_bad_input)
+{
+	size_t size = 16 * SZ_4K;
+	char *buf = map_anon(size), *mirror = map_anon(size);
+	/* Past the user address space (x86-64, 4-level page tables). */
+	uint64_t max_pages = (1ULL << 47) / SZ_4K;
+	struct dmirror_cmd cmd = {};
+	int fd, status;
+	pid_t pid;
+
+	fd = open("/dev/vsvm_dmirror0", O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_NE(NULL, buf);
+	ASSERT_NE(NULL, mirror);
+	memset(buf, 0x5a, size);
+
+	/* No pages, unaligned, wrapping, beyond user space: -EINVAL. */
+	EXPECT_EQ(-EINVAL, dmirror(fd, DMIRROR_READ, buf, mirror, 0, NULL));
+	EXPECT_EQ(-EINVAL, dmirror(fd, DMIRROR_READ, buf + 1, mirror, 1,
+				   NULL));
+	EXPECT_EQ(-EINVAL, dmirror(fd, DMIRROR_READ, (void *)-SZ_4K, mirror,
+				   2, NULL));
+	EXPECT_EQ(-EINVAL, dmirror(fd, DMIRROR_READ, buf, mirror, ~0ULL,
+				   NULL));
+	EXPECT_EQ(-EINVAL, dmirror(fd, DMIRROR_EXCLUSIVE, buf, mirror,
+				   max_pages, NULL));
+	/* An unknown command: -EINVAL, as test_hmm's. */
+	EXPECT_EQ(-EINVAL, dmirror(fd, _IOWR('H', 0x3f, struct dmirror_cmd),
+				   buf, mirror, 1, NULL));
+	/* A valid range too big for a bounce buffer: -ENOMEM, no warning. */
+	EXPECT_EQ(-ENOMEM, dmirror(fd, DMIRROR_READ, (void *)SZ_4K, mirror,
+				   max_pages - 2, NULL));
+	EXPECT_EQ(-ENOMEM, dmirror(fd, DMIRROR_EXCLUSIVE, (void *)SZ_4K,
+				   mirror, max_pages - 2, NULL));
+	/* The argument or the user buffer unmapped: -EFAULT. */
+	EXPECT_EQ(-1, ioctl(fd, DMIRROR_READ, (void *)8));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(-EFAULT, dmirror(fd, DMIRROR_READ, buf, (void *)SZ_4K, 16,
+				   NULL));
+	EXPECT_EQ(-EFAULT, dmirror(fd, DMIRROR_WRITE, buf, (void *)SZ_4K, 16,
+				   NULL));
+	EXPECT_EQ(-EFAULT, dmirror(fd, DMIRROR_EXCLUSIVE, buf, (void *)SZ_4K,
+				   16, NULL));
+	/* Nothing mapped there: -EFAULT. */
+	EXPECT_EQ(-EFAULT, dmirror(fd, DMIRROR_READ, (void *)SZ_4K, mirror,
+				   1, NULL));
+	EXPECT_EQ(-EFAULT, dmirror(fd, DMIRROR_EXCLUSIVE, (void *)SZ_4K,
+				   mirror, 1, NULL));
+	/* Exclusive access is write access: read-only memory is -EFAULT. */
+	ASSERT_EQ(0, mprotect(buf, size, PROT_READ));
+	EXPECT_EQ(-EFAULT, dmirror(fd, DMIRROR_EXCLUSIVE, buf, mirror, 16,
+				   NULL));
+	EXPECT_EQ(0, dmirror(fd, DMIRROR_CHECK_EXCLUSIVE, buf, NULL, 16,
+			     NULL));
+	ASSERT_EQ(0, mprotect(buf, size, PROT_READ | PROT_WRITE));
+
+	/* Another process (a child) may not use the mirror: -EINVAL. */
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid)
+		_exit(dmirror(fd, DMIRROR_READ, buf, mirror, 16, NULL) ==
+		      -EINVAL ? 0 : 1);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+	/* After all that, the mirror still works and the data is intact. */
+	memset(mirror, 0, size);
+	ASSERT_EQ(0, dmirror(fd, DMIRROR_READ, buf, mirror, 16, &cmd));
+	EXPECT_EQ(16, cmd.cpages);
+	EXPECT_EQ(-1, first_diff(mirror, 0x5a, size));
+	EXPECT_EQ(-1, first_diff(buf, 0x5a, size));
+	close(fd);
+	munmap(buf, size);
+	munmap(mirror, size);
+}
+
+/*
+ * Exclusive access again over pages the device holds already (no retrying
+ * forever), overlapping passes, revocation by munmap() of part of them, and
+ * by a device READ, which faults through hmm_range_fault() as a CPU access
+ * does. The file's exclusive map goes with the file (kmemleak).
+ */
+TEST(dmirror_exclusive_again_and_revoked)
+{
+	size_t size = 200 * SZ_4K;
+	char *buf = map_anon(size), *mirror = map_anon(size);
+	char *want = map_anon(size);
+	struct dmirror_cmd cmd = {};
+	int fd, i;
+
+	fd = open("/dev/vsvm_dmirror0", O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_NE(NULL, buf);
+	ASSERT_NE(NULL, mirror);
+	ASSERT_NE(NULL, want);
+	/* 6.1 cannot make the pages of a THP exclusive: none here. */
+	ASSERT_EQ(0, madvise(buf, size, MADV_NOHUGEPAGE));
+	fill_pattern(buf, size, 7);
+	fill_pattern(want, size, 7);
+
+	for (i = 0; i < 3; i++) {
+		memset(mirror, 0, size);
+		ASSERT_EQ(0, dmirror(fd, DMIRROR_EXCLUSIVE, buf, mirror, 200,
+				     &cmd));
+		EXPECT_EQ(200, cmd.cpages);
+		EXPECT_EQ(0, memcmp(want, mirror, size));
+	}
+	ASSERT_EQ(0, dmirror(fd, DMIRROR_EXCLUSIVE, buf + 50 * SZ_4K, mirror,
+			     100, &cmd));
+	EXPECT_EQ(0, memcmp(want + 50 * SZ_4K, mirror, 100 * SZ_4K));
+	EXPECT_EQ(-EPERM, dmirror(fd, DMIRROR_CHECK_EXCLUSIVE, buf, NULL, 200,
+				  NULL));
+
+	/* munmap() of pages 0..99 revokes them, not the others. */
+	ASSERT_EQ(0, munmap(buf, 100 * SZ_4K));
+	EXPECT_EQ(0, dmirror(fd, DMIRROR_CHECK_EXCLUSIVE, buf, NULL, 100,
+			     NULL));
+	EXPECT_EQ(-EPERM, dmirror(fd, DMIRROR_CHECK_EXCLUSIVE,
+				  buf + 100 * SZ_4K, NULL, 1, NULL));
+	EXPECT_EQ(-EPERM, dmirror(fd, DMIRROR_CHECK_EXCLUSIVE,
+				  buf + 199 * SZ_4K, NULL, 1, NULL));
+
+	/*
+	 * A device READ of pages 100..149 revokes those (and the rest of the
+	 * GPU SVM range holding page 149, at most 64 KiB: not page 199).
+	 */
+	memset(mirror, 0, size);
+	ASSERT_EQ(0, dmirror(fd, DMIRROR_READ, buf + 100 * SZ_4K, mirror, 50,
+			     &cmd));
+	EXPECT_EQ(0, memcmp(want + 100 * SZ_4K, mirror, 50 * SZ_4K));
+	EXPECT_EQ(0, dmirror(fd, DMIRROR_CHECK_EXCLUSIVE, buf + 100 * SZ_4K,
+			     NULL, 50, NULL));
+	EXPECT_EQ(-EPERM, dmirror(fd, DMIRROR_CHECK_EXCLUSIVE,
+				  buf + 199 * SZ_4K, NULL, 1, NULL));
+
+	/* The CPU reads what it wrote, which revokes the rest. */
+	EXPECT_EQ(0, memcmp(want + 150 * SZ_4K, buf + 150 * SZ_4K,
+			    50 * SZ_4K));
+	EXPECT_EQ(0, dmirror(fd, DMIRROR_CHECK_EXCLUSIVE, buf + 100 * SZ_4K,
+			     NULL, 100, NULL));
+	close(fd);
+	munmap(buf + 100 * SZ_4K, 100 * SZ_4K);
+	munmap(mirror, size);
+	munmap(want, size);
+}
+
+/*
+ * A writable private file mapping migrates to VRAM: the written pages and
+ * the ones only read (page cache) or never touched alike, since the
+ * migration write-faults each page first, which makes it a private
+ * anonymous copy. The file never sees the device's data. A read-only
+ * private mapping and a shared one stay in system memory: MIGRATE_TO_DEV
+ * fails with -ENOENT, as test_hmm's read-back does.
+ */
+TEST_F(vsvm, dmirror_migrate_file_private)
+{
+	size_t size = 16 * SZ_4K;
+	char path[] = "/tmp/vsvm-dmirror-XXXXXX";
+	char *p, *ro, *shared, *mirror = map_anon(size);
+	struct dmirror_cmd cmd = {};
+	ssize_t got;
+	int fd, file;
+
+	fd = open("/dev/vsvm_dmirror0", O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_NE(NULL, mirror);
+	file = mkstemp(path);
+	ASSERT_LE(0, file);
+	unlink(path);
+	memset(mirror, 0x11, size);
+	ASSERT_EQ(size, write(file, mirror, size));
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, file, 0);
+	ro = mmap(NULL, size, PROT_READ, MAP_PRIVATE, file, 0);
+	shared = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, file, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_NE(MAP_FAILED, ro);
+	ASSERT_NE(MAP_FAILED, shared);
+	if (!self->dev.info.vram_size) {
+		EXPECT_EQ(-EOPNOTSUPP, dmirror(fd, DMIRROR_MIGRATE_TO_DEV, p,
+					       mirror, 16, NULL));
+		SKIP(return, "no device memory");
+	}
+	EXPECT_EQ(0x11, p[0]);			/* page 0 read */
+	memset(p + 8 * SZ_4K, 0x3c, 8 * SZ_4K);	/* pages 8..15 written */
+
+	memset(mirror, 0, size);
+	ASSERT_EQ(0, dmirror(fd, DMIRROR_MIGRATE_TO_DEV, p, mirror, 16, &cmd));
+	EXPECT_EQ(16, cmd.cpages);
+	EXPECT_EQ(-1, first_diff(mirror, 0x11, 8 * SZ_4K));
+	EXPECT_EQ(-1, first_diff(mirror + 8 * SZ_4K, 0x3c, 8 * SZ_4K));
+	/* The CPU faults it back; the file never saw the writes. */
+	EXPECT_EQ(-1, first_diff(p, 0x11, 8 * SZ_4K));
+	EXPECT_EQ(-1, first_diff(p + 8 * SZ_4K, 0x3c, 8 * SZ_4K));
+	got = pread(file, mirror, size, 0);
+	EXPECT_EQ(size, got);
+	EXPECT_EQ(-1, first_diff(mirror, 0x11, size));
+	EXPECT_EQ(-1, first_diff(ro, 0x11, size));
+
+	EXPECT_EQ(-ENOENT, dmirror(fd, DMIRROR_MIGRATE_TO_DEV, ro, mirror, 16,
+				   NULL));
+	EXPECT_EQ(-ENOENT, dmirror(fd, DMIRROR_MIGRATE_TO_DEV, shared, mirror,
+				   16, NULL));
+	EXPECT_EQ(-1, first_diff(shared, 0x11, size));
+	munmap(p, size);
+	munmap(ro, size);
+	munmap(shared, size);
+	close(file);
+	close(fd);
+	munmap(mirror, size);
+}
+
+/*
  * $VSVM_TEST_ONLY=NAME[:NAME...] runs only these tests: make check-full runs
  * page_table_follows_munmap alone with 10000 cycles this way.
  */
