@@ -74,14 +74,18 @@ VM_TIMEOUT ?= 1800
 # the same VM run: the long races (FULL_STRESS_SECONDS per layout, then half
 # that with 4 MiB of VRAM, where eviction never stops), FULL_FUZZ_CALLS
 # fuzzer calls and FULL_PT_CYCLES GPU fault + munmap cycles (vsvm_test's
-# page_table_follows_munmap alone).
+# page_table_follows_munmap alone). The long races run with a job timeout of
+# FULL_JOB_TIMEOUT_MS: on the KASAN kernel under TCG a job of the stress,
+# faulting while the chaos threads invalidate, took up to 33 s (the default
+# timeout, 30 s, cancelled it; a hung job is still cancelled).
 FULL_STRESS_SECONDS ?= 600
 FULL_FUZZ_CALLS ?= 200000
 FULL_PT_CYCLES ?= 10000
+FULL_JOB_TIMEOUT_MS ?= 120000
 FULL_EXTRA_TESTS ?= \
-	$(foreach c,$(STRESS_CONFIGS),load:vsvm,$(c) \
+	$(foreach c,$(STRESS_CONFIGS),load:vsvm,$(c),job_timeout_ms=$(FULL_JOB_TIMEOUT_MS) \
 		cmd:vsvm_stress,-d,$(FULL_STRESS_SECONDS) unload:vsvm) \
-	load:vsvm,layout=n:1,vram_size=4 \
+	load:vsvm,layout=n:1,vram_size=4,job_timeout_ms=$(FULL_JOB_TIMEOUT_MS) \
 		cmd:vsvm_stress,-d,$(shell echo $$(($(FULL_STRESS_SECONDS) / 2))) \
 		unload:vsvm \
 	load:vsvm,layout=n:1 cmd:vsvm_fuzz,-n,$(FULL_FUZZ_CALLS) unload:vsvm \

@@ -42,8 +42,8 @@
 #define VSVM_MAX_USERPTRS	1024
 /* Times one GPU access may fault before its job fails with -EBUSY. */
 #define VSVM_FAULT_TRIES	16
-/* Of which, times drm_gpusvm_get_pages() may time out (-EBUSY, 1 s each). */
-#define VSVM_FAULT_BUSY_TRIES	4
+/* Times a prefetch tries a range that keeps racing invalidations (-EBUSY). */
+#define VSVM_PREFETCH_BUSY_TRIES	4
 
 /* GPU page table: 4 KiB PTEs in 2 MiB leaves (512 entries). */
 #define VSVM_PTE_VALID		BIT_ULL(0)

@@ -693,7 +693,7 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 	unsigned long start, end;
 	unsigned long failed_start = 0, failed_end = 0;
 	bool evicted = false, migrated = false, want_vram, to_devmem;
-	unsigned int tries, busy = 0;
+	unsigned int tries;
 	int err;
 
 	lockdep_assert_held(&svm->lock);
@@ -785,16 +785,6 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 					   &r->notifier->notifier, rs, re, &ctx);
 		if (err == -EAGAIN)
 			continue;
-		if (err == -EBUSY && ++busy < VSVM_FAULT_BUSY_TRIES) {
-			/*
-			 * The pages kept changing for HMM's timeout (1 s): an
-			 * eviction of them to system memory, by another
-			 * process, may take longer on a slow machine, and the
-			 * fault waits for it. A storm of invalidations still
-			 * fails it, after a few more seconds.
-			 */
-			continue;
-		}
 		if (err == -EFAULT) {
 			rflags.__flags = READ_ONCE(r->flags.__flags);
 			if (rflags.unmapped) {
@@ -966,7 +956,9 @@ int vsvm_svm_set_attr(struct vsvm_vm *vm, unsigned long start,
  *
  * Binds writable where the memory allows it, read-only elsewhere. Userptr
  * bindings in the interval are skipped. Pages that cannot migrate stay in
- * system memory. A fatal signal stops it between ranges.
+ * system memory. A fatal signal stops it between ranges. A range that keeps
+ * racing invalidations for HMM's timeout (-EBUSY: another process evicting
+ * its pages, say) is tried again, up to %VSVM_PREFETCH_BUSY_TRIES times.
  *
  * Return: 0, -EINTR (fatal signal), or the first fault's error.
  */
@@ -975,6 +967,7 @@ int vsvm_svm_prefetch(struct vsvm_vm *vm, unsigned long start,
 {
 	enum vsvm_place place = to_devmem ? VSVM_PLACE_DEVICE : VSVM_PLACE_SYSTEM;
 	struct vsvm_svm *svm = vm->svm;
+	unsigned int busy = 0;
 	unsigned long addr, next;
 	int err = 0;
 
@@ -994,6 +987,18 @@ int vsvm_svm_prefetch(struct vsvm_vm *vm, unsigned long start,
 		err = vsvm_svm_fault(vm, addr, true, place, &next);
 		if (err == -EACCES)
 			err = vsvm_svm_fault(vm, addr, false, place, &next);
+		if (err == -EBUSY && ++busy < VSVM_PREFETCH_BUSY_TRIES) {
+			/*
+			 * The pages kept changing for HMM's timeout (1 s): an
+			 * eviction of them by another process may take longer
+			 * on a slow machine. The prefetch is the process's own
+			 * time, and killable: it waits for the eviction. A GPU
+			 * fault does not (its job fails with -EBUSY), the
+			 * engine serving every VM meanwhile.
+			 */
+			next = addr;
+			continue;
+		}
 		if (err)
 			break;
 	}
