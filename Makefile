@@ -53,7 +53,7 @@ TESTS ?= kunit:drm_gpusvm_test $(addprefix selftest:,$(filter-out $(VSVM_TESTS),
 		$(if $(filter $(c),$(HMM_PEER_CONFIGS)),selftest:hmm-peer-tests$(comma)both) \
 		$(if $(filter $(c),$(TEARDOWN_CONFIGS)),selftest:vsvm_teardown_test) \
 		$(if $(filter $(c),$(STRESS_CONFIGS)),cmd:vsvm_stress) unload:vsvm) \
-	cmd:reload-loop,$(RELOAD_CYCLES) \
+	cmd:reload-loop,$(RELOAD_CYCLES) cmd:bench,--tiny \
 	load:vsvm,layout=n:1 cmd:vsvm_fuzz unload:vsvm
 # vsvm_stress's duration per run and seed (empty: a new one each run). They
 # reach it through the kernel command line: the kernel passes NAME=value
@@ -94,12 +94,17 @@ FULL_TESTS = $(TESTS) $(FULL_EXTRA_TESTS)
 FULL_VM_TIMEOUT ?= 7200
 
 kdir = $$(bash $(VM)/build-kernel.sh)
-kasan_kdir = $$(bash $(VM)/build-kernel.sh kasan)
 ksrc = $$(. $(VM)/lib.sh && kernel_src_dir)
 stock_kdir = $$(. $(VM)/lib.sh && stock_kdir)
 
+# Kernel variants besides the test kernel, each built once and cached like
+# it: kasan (vm/kernel-kasan.config, make check-full) and prod
+# (vm/kernel-prod.config, the debugging off, make bench).
+VARIANTS := kasan prod
+
 .PHONY: all deps kernel modules modules-stock user initramfs lint check demo \
-	bench shell run clean kernel-kasan modules-kasan initramfs-kasan check-full
+	bench shell run clean check-full $(addprefix kernel-,$(VARIANTS)) \
+	$(addprefix modules-,$(VARIANTS)) $(addprefix initramfs-,$(VARIANTS))
 
 all: modules modules-stock user
 
@@ -119,19 +124,21 @@ modules: kernel
 		echo "modules: build or sparse warnings (above)"; exit 1; fi
 	@echo "modules: built against the test kernel (sparse clean)"
 
-# The KASAN kernel (vm/kernel-kasan.config): built once, cached like the other.
-kernel-kasan: deps
-	@bash $(VM)/build-kernel.sh kasan >/dev/null
+# The kernel variants, each built once and cached like the test kernel (see
+# VARIANTS).
+$(addprefix kernel-,$(VARIANTS)): kernel-%: deps
+	@bash $(VM)/build-kernel.sh $* >/dev/null
 
-# The modules against the KASAN kernel: same flags as make modules.
-modules-kasan: kernel-kasan
-	@mkdir -p $(BUILD)/kmod-kasan
-	@rsync -a --delete $(KMOD_SOURCES) $(BUILD)/kmod-kasan/
-	@out=$$($(MAKE) -s -C $(kasan_kdir) M=$(BUILD)/kmod-kasan C=1 W=1 KCFLAGS=-Werror \
-		-j$$(nproc) 2>&1); rc=$$?; printf '%s\n' "$$out" | grep -v '^  CHECK' ; \
+# The modules against a variant's kernel: same flags as make modules.
+$(addprefix modules-,$(VARIANTS)): modules-%: kernel-%
+	@mkdir -p $(BUILD)/kmod-$*
+	@rsync -a --delete $(KMOD_SOURCES) $(BUILD)/kmod-$*/
+	@out=$$($(MAKE) -s -C $$(bash $(VM)/build-kernel.sh $*) M=$(BUILD)/kmod-$* C=1 W=1 \
+		KCFLAGS=-Werror -j$$(nproc) 2>&1); rc=$$?; \
+	printf '%s\n' "$$out" | grep -v '^  CHECK' ; \
 	if [ $$rc -ne 0 ] || printf '%s\n' "$$out" | grep -q 'warning:'; then \
-		echo "modules-kasan: build or sparse warnings (above)"; exit 1; fi
-	@echo "modules-kasan: built against the KASAN kernel (sparse clean)"
+		echo "modules-$*: build or sparse warnings (above)"; exit 1; fi
+	@echo "modules-$*: built against the $* kernel (sparse clean)"
 
 # Compile check against Debian's stock headers (DEVICE_PRIVATE and KUnit off).
 modules-stock: deps
@@ -196,9 +203,9 @@ hmm-tests:
 initramfs: modules user
 	@bash $(VM)/mkinitramfs.sh $(addprefix $(BUILD)/kmod-test/,$(KMODS))
 
-initramfs-kasan: modules-kasan user
-	@KCONFIG_VARIANT=kasan bash $(VM)/mkinitramfs.sh \
-		$(addprefix $(BUILD)/kmod-kasan/,$(KMODS))
+$(addprefix initramfs-,$(VARIANTS)): initramfs-%: modules-% user
+	@KCONFIG_VARIANT=$* bash $(VM)/mkinitramfs.sh \
+		$(addprefix $(BUILD)/kmod-$*/,$(KMODS))
 
 lint: kernel
 	@bash $(VM)/lint.sh
@@ -237,9 +244,22 @@ check-full: initramfs-kasan
 demo: initramfs
 	@bash $(VM)/run-vm.sh --timeout 600 -- demo
 
-# vsvm and the kernel's test_hmm doing the same work in one VM run.
-bench: initramfs
-	@bash $(VM)/run-vm.sh --timeout 1200 -- bench
+# vsvm, the kernel's test_hmm and the raw floor doing the same work in one
+# VM run, on the production kernel (vm/kernel-prod.config): the table, then
+# build/bench/results.csv and its plot, results.png.
+bench: initramfs-prod
+	@mkdir -p $(BUILD)/logs $(BUILD)/bench
+	@log=$(BUILD)/logs/bench-$$(date +%Y%m%d-%H%M%S).log; \
+	bash $(VM)/run-vm.sh --kernel-variant prod --mem 4G --timeout 3600 \
+		--log $$log -- bench >/dev/null; rc=$$?; \
+	echo "VM console log: $$log"; \
+	tr -d '\r' <$$log | grep -a -v '^CSV,' | sed -n '/^vsvm-bench:/,/^bench:/p'; \
+	{ echo figure,size,ours_ms,dmirror_ms,floor_ms,ratio,goal,met; \
+	  tr -d '\r' <$$log | grep -a '^CSV,' | cut -d, -f2-; } \
+		>$(BUILD)/bench/results.csv; \
+	bash $(VM)/bench-plot.sh $(BUILD)/bench/results.csv $(BUILD)/bench/results.png && \
+	echo "results: $(BUILD)/bench/results.csv $(BUILD)/bench/results.png"; \
+	grep -aq '^bench: ' $$log && exit $$rc || exit 1
 
 shell: initramfs
 	@bash $(VM)/run-vm.sh --shell

@@ -53,11 +53,20 @@ cat "${fragments[@]}" >"$out/fragment.config"
 make -s -C "$src" O="$out" KCONFIG_ALLCONFIG="$out/fragment.config" allnoconfig >&2
 
 # Every option of the fragments must survive Kconfig's dependency resolution
-# (checked with its last assignment, the one Kconfig applied).
+# (checked with its last assignment, the one Kconfig applied): CONFIG_X=v
+# must be in .config as it is; "# CONFIG_X is not set" must leave X unset.
 bad=0
 while IFS= read -r line; do
-	grep -qx "$line" "$out/.config" || { log "fragment option not applied: $line"; bad=1; }
-done < <(awk -F= '/^CONFIG_[A-Za-z0-9_]+=/ { last[$1] = $0; if (!($1 in seen)) { seen[$1] = 1; order[n++] = $1 } }
+	case $line in
+	"# "*) opt=${line#"# "}; opt=${opt%% *}
+		grep -q "^$opt=" "$out/.config" && { log "fragment option not applied: $line"; bad=1; } ;;
+	*) grep -qx "$line" "$out/.config" || { log "fragment option not applied: $line"; bad=1; } ;;
+	esac
+done < <(awk '
+	/^CONFIG_[A-Za-z0-9_]+=/ { name = $0; sub(/=.*/, "", name) }
+	/^# CONFIG_[A-Za-z0-9_]+ is not set$/ { name = $2 }
+	/^CONFIG_[A-Za-z0-9_]+=/ || /^# CONFIG_[A-Za-z0-9_]+ is not set$/ {
+		last[name] = $0; if (!(name in seen)) { seen[name] = 1; order[n++] = name } }
 	END { for (i = 0; i < n; i++) print last[order[i]] }' "$out/fragment.config")
 [ $bad -eq 0 ] || die "kernel config does not match ${fragments[*]#"$TOP_DIR"/}"
 

@@ -1110,16 +1110,23 @@ static int vsvm_probe(struct platform_device *pdev)
 		return err;
 	}
 	err = vsvm_dmirror_register(vdev);
-	if (err) {
-		drm_dev_unregister(&vdev->drm);
-		vsvm_engine_stop(vdev);
-		return err;
-	}
+	if (err)
+		goto err_unregister;
+	err = vsvm_floor_register(vdev);
+	if (err)
+		goto err_dmirror;
 	platform_set_drvdata(pdev, vdev);
 	kernel_param_lock(THIS_MODULE);
 	vsvm_devices[vdev->index] = vdev;
 	kernel_param_unlock(THIS_MODULE);
 	return 0;
+
+err_dmirror:
+	vsvm_dmirror_unregister(vdev);
+err_unregister:
+	drm_dev_unregister(&vdev->drm);
+	vsvm_engine_stop(vdev);
+	return err;
 }
 
 static int vsvm_remove(struct platform_device *pdev)
@@ -1129,6 +1136,7 @@ static int vsvm_remove(struct platform_device *pdev)
 	kernel_param_lock(THIS_MODULE);
 	vsvm_devices[vdev->index] = NULL;
 	kernel_param_unlock(THIS_MODULE);
+	vsvm_floor_unregister(vdev);
 	vsvm_dmirror_unregister(vdev);
 	drm_dev_unregister(&vdev->drm);
 	/* Before devres removes the pagemap: no device page may remain. */

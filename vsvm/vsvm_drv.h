@@ -110,6 +110,8 @@ struct vsvm_counters {
  * @vms: the device's VMs (for debugfs)
  * @dmirror: the device's dmirror node (see DOC: dmirror personality)
  * @dmirror_name: its name, vsvm_dmirrorN
+ * @floor: the device's raw floor node, make bench's (see DOC: raw floor)
+ * @floor_name: its name, vsvm_floorN
  */
 struct vsvm_device {
 	struct drm_device drm;
@@ -135,6 +137,8 @@ struct vsvm_device {
 	struct list_head vms;
 	struct miscdevice dmirror;
 	char dmirror_name[24];
+	struct miscdevice floor;
+	char floor_name[24];
 };
 
 /**
@@ -465,6 +469,10 @@ static inline void vsvm_vram_debugfs_init(struct vsvm_device *vdev,
 /* vsvm_dmirror.c */
 int vsvm_dmirror_register(struct vsvm_device *vdev);
 void vsvm_dmirror_unregister(struct vsvm_device *vdev);
+
+/* vsvm_floor.c */
+int vsvm_floor_register(struct vsvm_device *vdev);
+void vsvm_floor_unregister(struct vsvm_device *vdev);
 
 /* vsvm_userptr.c */
 int vsvm_userptr_create(struct vsvm_vm *vm, unsigned long start,
