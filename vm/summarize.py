@@ -15,7 +15,8 @@ the logs: "N passed, N failed, N skipped", after "matrix: N passed, M failed"
 when the xe scenario matrix (units vsvm_xe_matrix_test*, every layout) ran,
 and after "hmm-tests: test_hmm P passed, vsvm Q passed, R of P passed on both"
 when hmm-peer-tests compared the two drivers (the sums of its runs, one per
-layout).
+layout). Before those, the slowest kselftest cases, from the "# case-time: S s"
+line run-tests adds after each result.
 """
 import re
 import subprocess
@@ -24,12 +25,16 @@ import sys
 MATRIX_UNIT = 'vsvm_xe_matrix_test'
 HMM_TESTS = re.compile(r'^hmm-tests: test_hmm (\d+) passed, vsvm (\d+) passed, '
                        r'(\d+) of (\d+) passed on both')
+CASE_TIME = re.compile(r'^# case-time: (\S+) s$')
+SLOWEST = 8
 TAP = re.compile(r'^(?P<indent>\s*)(?P<not>not )?ok \d+ (?:- )?(?P<name>[^#]*?)\s*(?:#\s*(?P<dir>\S+).*)?$')
 
 
-def summarize(log, check, counts, failures):
-    """Add the results of one console log to counts (passed, failed, skipped)."""
+def summarize(log, check, counts, failures, times):
+    """Add the results of one console log to counts (passed, failed, skipped),
+    and (seconds, case) pairs to times."""
     unit = None
+    last = None
     with open(log, errors='replace') as f:
         for raw in f:
             line = raw.rstrip('\r\n')
@@ -55,6 +60,11 @@ def summarize(log, check, counts, failures):
                 continue
             if unit is None or line.startswith('['):
                 continue
+            m = CASE_TIME.match(line)
+            if m and last:
+                times.append((float(m.group(1)), last))
+                last = None
+                continue
             m = HMM_TESTS.match(line)
             if m:
                 counts['hmm_runs'] += 1
@@ -69,6 +79,7 @@ def summarize(log, check, counts, failures):
             if depth != want:
                 continue
             unit['cases'] += 1
+            last = f"{unit['name']}: {m.group('name')}"
             directive = (m.group('dir') or '').upper()
             if directive.startswith('SKIP'):
                 counts['skipped'] += 1
@@ -108,8 +119,11 @@ def main():
               'matrix_units': 0, 'matrix_passed': 0, 'matrix_failed': 0,
               'hmm_runs': 0, 'hmm_p': 0, 'hmm_q': 0, 'hmm_r': 0}
     failures = []
+    times = []
     for log in args:
-        summarize(log, check, counts, failures)
+        summarize(log, check, counts, failures, times)
+    for took, case in sorted(times, reverse=True)[:SLOWEST]:
+        print(f'slow: {took:.1f} s {case}')
     for fl in failures:
         print(f'FAILED: {fl}')
     if counts['matrix_units']:

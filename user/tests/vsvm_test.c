@@ -1625,6 +1625,66 @@ TEST_F(vsvm, vram_munmap_frees_it)
 	munmap(p, size);
 }
 
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25	/* Linux 6.1; glibc 2.36 does not name it */
+#endif
+
+/*
+ * A THP collapse (MADV_COLLAPSE here, or khugepaged) swaps in every
+ * non-present entry of the 2 MiB it collapses, device-private ones included:
+ * do_swap_page() calls migrate_to_ram(), a CPU access by the kernel. The
+ * prefetched pages come back to system memory in the huge page, the GPU
+ * mapping goes, and the next GPU access faults and sees exact data.
+ * khugepaged does it on its own to a 2 MiB with at most 64 non-present and
+ * at least 256 recently used pages (its defaults): a heap, say.
+ */
+TEST_F(vsvm, vram_thp_collapse_brings_pages_back)
+{
+	const size_t size = 16 * SZ_4K;
+	char *resv = map_anon(2 * SZ_2M), *p, *ref = malloc(size);
+	struct drm_vsvm_stats sb, s0, s1, s2;
+	uint64_t sum;
+
+	NEED_VRAM();
+	ASSERT_NE(NULL, resv);
+	ASSERT_NE(NULL, ref);
+	p = (char *)(((uintptr_t)resv + SZ_2M - 1) & ~(uintptr_t)(SZ_2M - 1));
+	/* Small pages first: no huge page at the first touch. */
+	ASSERT_EQ(0, madvise(p, SZ_2M, MADV_NOHUGEPAGE));
+	fill_pattern(p, size, 31);
+	memcpy(ref, p, size);
+	/* A collapse needs one present, writable page in the 2 MiB. */
+	p[SZ_1M] = 1;
+	/* An attribute of its own: a range of these 16 pages, not 2 MiB. */
+	ASSERT_EQ(0, vsvm_set_attr(&self->dev, self->vm, p, size,
+				   DRM_VSVM_ATTR_PREFERRED_LOC,
+				   DRM_VSVM_LOC_DEVICE));
+	sb = stats_of(&self->dev, self->vm);
+	ASSERT_EQ(0, vsvm_prefetch(&self->dev, self->vm, p, size,
+				   DRM_VSVM_LOC_DEVICE));
+	s0 = stats_of(&self->dev, self->vm);
+	EXPECT_EQ(size / SZ_4K, s0.vram_pages_in - sb.vram_pages_in);
+	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, p, size, &sum));
+	s1 = stats_of(&self->dev, self->vm);
+	EXPECT_EQ(s0.faults, s1.faults);	/* the prefetch mapped it */
+	EXPECT_EQ(s0.vram_pages_out, s1.vram_pages_out);
+
+	ASSERT_EQ(0, madvise(p, SZ_2M, MADV_HUGEPAGE));
+	ASSERT_EQ(0, madvise(p, SZ_2M, MADV_COLLAPSE))
+		TH_LOG("MADV_COLLAPSE: %s", strerror(errno));
+	s2 = stats_of(&self->dev, self->vm);
+	EXPECT_EQ(size / SZ_4K, s2.vram_pages_out - s1.vram_pages_out);
+	EXPECT_LT(s1.invalidations, s2.invalidations);
+	EXPECT_EQ(0, s2.pages_mapped);
+	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, p, size, &sum));
+	EXPECT_EQ(vsvm_fnv1a(ref, size), sum);
+	s2 = stats_of(&self->dev, self->vm);
+	EXPECT_LT(s1.faults, s2.faults);
+	EXPECT_EQ(0, memcmp(p, ref, size));
+	free(ref);
+	munmap(resv, 2 * SZ_2M);
+}
+
 TEST_F(vsvm, vram_mprotect)
 {
 	char *p = map_anon(SZ_2M);
