@@ -375,23 +375,6 @@ static bool drm_gpusvm_vma_mirrorable(struct vm_area_struct *vma)
 }
 
 /*
- * Whether a VMA's pages may migrate to device memory: anonymous VMAs, and
- * writable private file mappings (not DAX), whose pages
- * drm_pagemap_migrate_to_devmem() makes anonymous first by breaking their
- * copy-on-write sharing with the page cache. Never hugetlbfs, shared
- * mappings or read-only private file mappings: their pages are the file's.
- */
-static bool drm_gpusvm_vma_migratable(struct vm_area_struct *vma)
-{
-	if (is_vm_hugetlb_page(vma))
-		return false;
-	if (vma_is_anonymous(vma))
-		return true;
-	return (vma->vm_flags & (VM_MAYSHARE | VM_WRITE)) == VM_WRITE &&
-	       !vma_is_dax(vma);
-}
-
-/*
  * Whether every address of [start, end) lies in a VMA a device may mirror.
  * mmap_lock held.
  *
@@ -926,7 +909,7 @@ drm_gpusvm_range_find_or_insert(struct drm_gpusvm *gpusvm,
 
 	range = drm_gpusvm_range_alloc(gpusvm, notifier, fault_addr, chunk_size,
 				       ctx->devmem_possible &&
-				       drm_gpusvm_vma_migratable(vma));
+				       drm_pagemap_vma_migratable(vma));
 	if (!range) {
 		err = -ENOMEM;
 		goto err_notifier_remove;

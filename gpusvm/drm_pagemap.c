@@ -321,12 +321,11 @@ long drm_pagemap_migrate_to_devmem(struct drm_pagemap_devmem *devmem,
 		err = -EFAULT;
 		goto out_unlock;
 	}
+	if (!drm_pagemap_vma_migratable(vma))
+		goto out_unlock;
 	if (!vma_is_anonymous(vma)) {
 		long faulted;
 
-		if ((vma->vm_flags & (VM_MAYSHARE | VM_WRITE)) != VM_WRITE ||
-		    vma_is_dax(vma))
-			goto out_unlock;
 		/* No pages: only the write faults, mmap_lock kept. */
 		faulted = get_user_pages_remote(mm, start, npages, FOLL_WRITE,
 						NULL, NULL, NULL);

@@ -1464,6 +1464,46 @@ static const struct drm_driver test_drm_driver = {
 	.date = "20261124",
 };
 
+static const struct vm_operations_struct test_file_vm_ops = {};
+
+/*
+ * Which VMAs drm_gpusvm and drm_pagemap_migrate_to_devmem() treat as
+ * migratable: one predicate for both (the drm_pagemap side used to let a
+ * writable private hugetlbfs mapping through to a write fault).
+ */
+static void gpusvm_vma_migratable(struct kunit *test)
+{
+	static const struct {
+		const char *what;
+		unsigned long flags;
+		bool file;
+		bool migratable;
+	} cases[] = {
+		{ "anonymous", VM_READ | VM_WRITE | VM_MAYWRITE, false, true },
+		{ "anonymous read-only", VM_READ, false, true },
+		{ "private file, writable", VM_READ | VM_WRITE | VM_MAYWRITE,
+		  true, true },
+		{ "private file, read-only", VM_READ, true, false },
+		{ "shared file", VM_READ | VM_WRITE | VM_SHARED | VM_MAYSHARE,
+		  true, false },
+		{ "shared file, read-only", VM_READ | VM_MAYSHARE, true, false },
+		{ "private hugetlbfs, writable",
+		  VM_READ | VM_WRITE | VM_MAYWRITE | VM_HUGETLB, true, false },
+		{ "shared hugetlbfs", VM_READ | VM_WRITE | VM_SHARED |
+		  VM_MAYSHARE | VM_HUGETLB, true, false },
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct vm_area_struct vma = { .vm_flags = cases[i].flags };
+
+		if (cases[i].file)
+			vma.vm_ops = &test_file_vm_ops;
+		KUNIT_EXPECT_EQ_MSG(test, drm_pagemap_vma_migratable(&vma),
+				    cases[i].migratable, "%s", cases[i].what);
+	}
+}
+
 static void test_suite_exit(struct kunit_suite *suite)
 {
 	int i;
@@ -1546,6 +1586,7 @@ static struct kunit_case drm_gpusvm_cases[] = {
 	KUNIT_CASE(gpusvm_pages_without_range),
 	KUNIT_CASE(gpusvm_fini_live),
 	KUNIT_CASE(gpusvm_bad_input),
+	KUNIT_CASE(gpusvm_vma_migratable),
 #if IS_ENABLED(CONFIG_DEVICE_PRIVATE)
 	KUNIT_CASE(gpusvm_device_memory),
 	KUNIT_CASE(gpusvm_migrate_map_failure),

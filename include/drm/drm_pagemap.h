@@ -13,6 +13,9 @@
 
 #include <linux/atomic.h>
 #include <linux/dma-direction.h>
+#include <linux/fs.h>
+#include <linux/hugetlb_inline.h>
+#include <linux/mm.h>
 #include <linux/mm_types.h>
 #include <linux/types.h>
 
@@ -186,6 +189,29 @@ static inline void drm_pagemap_devmem_put(struct drm_pagemap_devmem *devmem)
 {
 	if (atomic_dec_and_test(&devmem->refs))
 		devmem->ops->devmem_release(devmem);
+}
+
+/**
+ * drm_pagemap_vma_migratable() - whether a VMA's pages may move to device memory
+ * @vma: the VMA
+ *
+ * Anonymous VMAs, and writable private file mappings (not DAX), whose pages
+ * drm_pagemap_migrate_to_devmem() makes anonymous first by breaking their
+ * copy-on-write sharing with the page cache. Never hugetlbfs, shared mappings
+ * or read-only private file mappings: their pages are the file's.
+ * drm_gpusvm marks ranges migratable by it, and
+ * drm_pagemap_migrate_to_devmem() migrates nothing elsewhere.
+ *
+ * Return: true if the VMA's pages may migrate.
+ */
+static inline bool drm_pagemap_vma_migratable(struct vm_area_struct *vma)
+{
+	if (is_vm_hugetlb_page(vma))
+		return false;
+	if (vma_is_anonymous(vma))
+		return true;
+	return (vma->vm_flags & (VM_MAYSHARE | VM_WRITE)) == VM_WRITE &&
+	       !vma_is_dax(vma);
 }
 
 #if IS_ENABLED(CONFIG_DEVICE_PRIVATE)
