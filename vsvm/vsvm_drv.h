@@ -42,7 +42,7 @@
 #define VSVM_MAX_USERPTRS	1024
 /* Times one GPU access may fault before its job fails with -EBUSY. */
 #define VSVM_FAULT_TRIES	16
-/* Times a prefetch tries a range that keeps racing invalidations (-EBUSY). */
+/* -EBUSY tries one prefetch may make in all, over all its ranges. */
 #define VSVM_PREFETCH_BUSY_TRIES	4
 
 /* GPU page table: 4 KiB PTEs in 2 MiB leaves (512 entries). */

@@ -958,7 +958,8 @@ int vsvm_svm_set_attr(struct vsvm_vm *vm, unsigned long start,
  * bindings in the interval are skipped. Pages that cannot migrate stay in
  * system memory. A fatal signal stops it between ranges. A range that keeps
  * racing invalidations for HMM's timeout (-EBUSY: another process evicting
- * its pages, say) is tried again, up to %VSVM_PREFETCH_BUSY_TRIES times.
+ * its pages, say) is tried again; %VSVM_PREFETCH_BUSY_TRIES such tries in all
+ * bound the prefetch's extra wait (a few seconds), however many ranges.
  *
  * Return: 0, -EINTR (fatal signal), or the first fault's error.
  */
