@@ -40,8 +40,13 @@
 /* Caps on what one file and one VM may hold (-ENOSPC beyond). */
 #define VSVM_MAX_VMS_PER_FILE	64
 #define VSVM_MAX_USERPTRS	1024
-/* Times one GPU access may fault before its job fails with -EBUSY. */
+/*
+ * A GPU access that keeps racing invalidations gives up with -EBUSY once it
+ * made VSVM_FAULT_TRIES tries and VSVM_FAULT_STORM_MS went by since its
+ * first (see vsvm_fault_retry()).
+ */
 #define VSVM_FAULT_TRIES	16
+#define VSVM_FAULT_STORM_MS	2000
 /* -EBUSY tries one prefetch may make in all, over all its ranges. */
 #define VSVM_PREFETCH_BUSY_TRIES	4
 
@@ -406,6 +411,26 @@ void vsvm_tlb_flush(struct vsvm_device *vdev);
 void *vsvm_engine_kmap(struct vsvm_device *vdev, u64 pte, unsigned long va);
 void vsvm_copy_engine_run(struct vsvm_device *vdev, void (*fn)(void *arg),
 			  void *arg);
+
+/**
+ * vsvm_fault_retry() - whether a GPU access racing invalidations tries again
+ * @tries: tries made so far
+ * @first: jiffies at the first try
+ *
+ * An invalidation storm (fork()s in other threads write-protect the whole
+ * process, chaos threads munmap) can zap a mapping between its bind and the
+ * access again and again. The access gives up only after both
+ * %VSVM_FAULT_TRIES tries and %VSVM_FAULT_STORM_MS: a count alone fails
+ * accesses on a slow kernel (KASAN) where each try takes long enough for
+ * another fork to land in it.
+ *
+ * Return: true to try again.
+ */
+static inline bool vsvm_fault_retry(unsigned int tries, unsigned long first)
+{
+	return tries < VSVM_FAULT_TRIES ||
+	       time_before(jiffies, first + msecs_to_jiffies(VSVM_FAULT_STORM_MS));
+}
 
 /* vsvm_svm.c */
 int vsvm_svm_attach(struct vsvm_vm *vm, struct mm_struct *mm);

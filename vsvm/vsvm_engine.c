@@ -67,7 +67,7 @@
  * (&vsvm_device.fault_wq), waits for it to be serviced and tries the access
  * again. A fault that cannot be serviced
  * fails the job with the faulting address; one that keeps racing
- * invalidations fails it with -EBUSY after %VSVM_FAULT_TRIES tries.
+ * invalidations fails it with -EBUSY (see vsvm_fault_retry()).
  *
  * Leaves are allocated when a range or userptr is bound and freed, once
  * empty, when it goes (vsvm_pt_release_leaves()): the page table follows
@@ -356,8 +356,8 @@ static int vsvm_engine_access(struct vsvm_submit *submit,
 	struct vsvm_device *vdev = vm->vdev;
 	bool has_dst = vsvm_job_has_dst(job->op);
 	bool has_src = vsvm_job_has_src(job->op);
+	unsigned long fault_va, first = jiffies;
 	unsigned int tries = 0;
-	unsigned long fault_va;
 	bool write;
 	int err;
 
@@ -421,7 +421,7 @@ static int vsvm_engine_access(struct vsvm_submit *submit,
 
 fault:
 		up_read(&vdev->tlb_sem);
-		if (++tries > VSVM_FAULT_TRIES) {
+		if (!vsvm_fault_retry(tries++, first)) {
 			err = -EBUSY;
 			break;
 		}

@@ -693,6 +693,7 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 	unsigned long start, end;
 	unsigned long failed_start = 0, failed_end = 0;
 	bool evicted = false, migrated = false, want_vram, to_devmem;
+	unsigned long first = jiffies;
 	unsigned int tries;
 	int err;
 
@@ -708,7 +709,7 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 		    (place == VSVM_PLACE_BY_ATTR &&
 		     attr.preferred_loc == DRM_VSVM_LOC_DEVICE);
 
-	for (tries = 0; tries < VSVM_FAULT_TRIES; tries++) {
+	for (tries = 0; vsvm_fault_retry(tries, first); tries++) {
 		/*
 		 * The range itself is only MM state: create it read-only. This
 		 * device's VRAM pages are mapped as they are (unless a

@@ -172,6 +172,7 @@ int vsvm_userptr_fault(struct vsvm_userptr *up, bool write)
 	struct drm_gpusvm *gpusvm = &vm->svm->gpusvm;
 	struct drm_gpusvm_ctx ctx = { .read_only = !write };
 	unsigned long npages = vsvm_userptr_npages(up);
+	unsigned long first = jiffies;
 	unsigned int tries;
 	int err;
 
@@ -193,7 +194,7 @@ int vsvm_userptr_fault(struct vsvm_userptr *up, bool write)
 		drm_gpusvm_unmap_pages(gpusvm, &up->pages, npages, &unmap_ctx);
 	}
 
-	for (tries = 0; tries < VSVM_FAULT_TRIES; tries++) {
+	for (tries = 0; vsvm_fault_retry(tries, first); tries++) {
 		unsigned long i, j;
 		u64 flags;
 

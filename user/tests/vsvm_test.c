@@ -954,6 +954,7 @@ TEST_F_TIMEOUT(vsvm, cpu_changes_racing_gpu_jobs, 120)
 	struct vsvm_dev dev1;
 	struct racer r[2];
 	volatile int stop = 0;
+	struct timespec t0, t1;
 	pthread_t t[2];
 	int i, n = self->dev.info.num_devices > 1 ? 2 : 1;
 	uint32_t vm1 = 0;
@@ -969,7 +970,15 @@ TEST_F_TIMEOUT(vsvm, cpu_changes_racing_gpu_jobs, 120)
 				       region, size, &stop, 0, 0, 0, 0 };
 		ASSERT_EQ(0, pthread_create(&t[i], NULL, gpu_racer, &r[i]));
 	}
+	/*
+	 * 150 rounds, or as many as fit in 40 s (at least 20): the KASAN
+	 * kernel is about seven times slower.
+	 */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < 150; i++) {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (i >= 20 && t1.tv_sec - t0.tv_sec >= 40)
+			break;
 		munmap(region, size);
 		ASSERT_EQ(region, mmap(region, size, PROT_READ | PROT_WRITE,
 				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
@@ -979,6 +988,7 @@ TEST_F_TIMEOUT(vsvm, cpu_changes_racing_gpu_jobs, 120)
 		madvise(region + SZ_1M, SZ_1M, MADV_DONTNEED);
 	}
 	stop = 1;
+	TH_LOG("%d rounds of munmap, mmap, mprotect and madvise", i);
 	for (i = 0; i < n; i++) {
 		pthread_join(t[i], NULL);
 		EXPECT_EQ(0, r[i].bad_errno)
