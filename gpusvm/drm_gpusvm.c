@@ -289,8 +289,8 @@
  *			drm_gpusvm_unmap_pages(svm, &dr->pages,
  *					       drm_gpusvm_range_npages(r), &ctx);
  *			if (mmu_range->event == MMU_NOTIFY_UNMAP) {
- *				drm_gpusvm_range_set_unmapped(r, mmu_range,
- *							      &dr->pages, 1);
+ *				drm_gpusvm_range_set_unmapped(r, &dr->pages, 1,
+ *							      mmu_range);
  *				driver_gc_queue(r);	// no removal here
  *			}
  *		}
@@ -1091,9 +1091,9 @@ EXPORT_SYMBOL_GPL(drm_gpusvm_has_mapping);
 /**
  * drm_gpusvm_range_set_unmapped() - mark a range and its pages unmapped
  * @range: the range
- * @mmu_range: the MMU_NOTIFY_UNMAP event
  * @pages: the driver's pages objects of @range (contiguous)
  * @pages_count: number of objects at @pages
+ * @mmu_range: the MMU_NOTIFY_UNMAP event
  *
  * Called from the invalidate callback (notifier lock held for write) on an
  * unmap event. Marks the range unmapped, and partially unmapped when the event
@@ -1102,9 +1102,9 @@ EXPORT_SYMBOL_GPL(drm_gpusvm_has_mapping);
  * queues the range to its garbage collector.
  */
 void drm_gpusvm_range_set_unmapped(struct drm_gpusvm_range *range,
-				   const struct mmu_notifier_range *mmu_range,
 				   struct drm_gpusvm_pages *pages,
-				   unsigned int pages_count)
+				   unsigned int pages_count,
+				   const struct mmu_notifier_range *mmu_range)
 {
 	struct drm_gpusvm_range_flags flags = { .__flags = range->flags.__flags };
 	unsigned int i;

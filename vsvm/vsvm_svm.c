@@ -204,7 +204,7 @@ static void vsvm_invalidate(struct drm_gpusvm *gpusvm,
 			drm_gpusvm_unmap_pages(gpusvm, &vr->pages[i],
 					       drm_gpusvm_range_npages(r), &ctx);
 		if (mmu_range->event == MMU_NOTIFY_UNMAP) {
-			drm_gpusvm_range_set_unmapped(r, mmu_range, vr->pages, n);
+			drm_gpusvm_range_set_unmapped(r, vr->pages, n, mmu_range);
 			vsvm_gc_queue(svm, vr);
 		}
 	}

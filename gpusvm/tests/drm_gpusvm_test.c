@@ -139,8 +139,8 @@ static void test_invalidate(struct drm_gpusvm *svm,
 					       &ctx);
 		if (mmu_range->event != MMU_NOTIFY_UNMAP)
 			continue;
-		drm_gpusvm_range_set_unmapped(range, mmu_range, r->pages,
-					      t->ndev);
+		drm_gpusvm_range_set_unmapped(range, r->pages, t->ndev,
+					      mmu_range);
 		if (list_empty(&r->gc_link)) {
 			drm_gpusvm_range_get(range);
 			list_add_tail(&r->gc_link, &t->gc);

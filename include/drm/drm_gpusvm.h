@@ -268,9 +268,9 @@ void drm_gpusvm_range_put(struct drm_gpusvm_range *range);
 bool drm_gpusvm_has_mapping(struct drm_gpusvm *gpusvm, unsigned long start,
 			    unsigned long end);
 void drm_gpusvm_range_set_unmapped(struct drm_gpusvm_range *range,
-				   const struct mmu_notifier_range *mmu_range,
 				   struct drm_gpusvm_pages *pages,
-				   unsigned int pages_count);
+				   unsigned int pages_count,
+				   const struct mmu_notifier_range *mmu_range);
 
 int drm_gpusvm_range_evict(struct drm_gpusvm *gpusvm,
 			   struct drm_gpusvm_range *range);
