@@ -517,7 +517,8 @@ EXPORT_SYMBOL_GPL(drm_gpusvm_init);
  *
  * Caller holds the driver lock.
  *
- * Return: the first notifier overlapping [@start, @end), or NULL.
+ * Return: the lowest notifier overlapping [@start, @end), or NULL (always
+ * for an empty interval).
  */
 struct drm_gpusvm_notifier *
 drm_gpusvm_notifier_find(struct drm_gpusvm *gpusvm, unsigned long start,
@@ -525,20 +526,30 @@ drm_gpusvm_notifier_find(struct drm_gpusvm *gpusvm, unsigned long start,
 {
 	struct interval_tree_node *itree;
 
+	if (start >= end)
+		return NULL;
 	itree = interval_tree_iter_first(&gpusvm->root, start, end - 1);
 	return itree ? container_of(itree, struct drm_gpusvm_notifier, itree) :
 		       NULL;
 }
 EXPORT_SYMBOL_GPL(drm_gpusvm_notifier_find);
 
-static struct drm_gpusvm_notifier *
-drm_gpusvm_notifier_next(struct drm_gpusvm *gpusvm,
-			 struct drm_gpusvm_notifier *notifier)
+/**
+ * __drm_gpusvm_notifier_next() - the notifier after a notifier in its GPU SVM
+ * @notifier: the notifier
+ *
+ * For drm_gpusvm_for_each_notifier(). Caller holds the driver lock.
+ *
+ * Return: the next notifier in address order, or NULL.
+ */
+struct drm_gpusvm_notifier *
+__drm_gpusvm_notifier_next(struct drm_gpusvm_notifier *notifier)
 {
-	if (list_is_last(&notifier->entry, &gpusvm->notifier_list))
+	if (list_is_last(&notifier->entry, &notifier->gpusvm->notifier_list))
 		return NULL;
 	return list_next_entry(notifier, entry);
 }
+EXPORT_SYMBOL_GPL(__drm_gpusvm_notifier_next);
 
 /**
  * drm_gpusvm_range_find() - find the first range overlapping an interval
@@ -548,7 +559,8 @@ drm_gpusvm_notifier_next(struct drm_gpusvm *gpusvm,
  *
  * Caller holds the notifier lock or the driver lock.
  *
- * Return: the lowest range of @notifier overlapping [@start, @end), or NULL.
+ * Return: the lowest range of @notifier overlapping [@start, @end), or NULL
+ * (always for an empty interval).
  */
 struct drm_gpusvm_range *
 drm_gpusvm_range_find(struct drm_gpusvm_notifier *notifier,
@@ -556,6 +568,8 @@ drm_gpusvm_range_find(struct drm_gpusvm_notifier *notifier,
 {
 	struct interval_tree_node *itree;
 
+	if (start >= end)
+		return NULL;
 	itree = interval_tree_iter_first(&notifier->root, start, end - 1);
 	return itree ? container_of(itree, struct drm_gpusvm_range, itree) :
 		       NULL;
@@ -1042,12 +1056,9 @@ void drm_gpusvm_fini(struct drm_gpusvm *gpusvm)
 {
 	struct drm_gpusvm_notifier *notifier, *next;
 
-	for (notifier = list_first_entry_or_null(&gpusvm->notifier_list,
-						 struct drm_gpusvm_notifier, entry);
-	     notifier; notifier = next) {
+	drm_gpusvm_for_each_notifier_safe(notifier, next, gpusvm, 0, ULONG_MAX) {
 		struct drm_gpusvm_range *range, *rnext;
 
-		next = drm_gpusvm_notifier_next(gpusvm, notifier);
 		mmu_interval_notifier_remove(&notifier->notifier);
 		notifier->flags.removed = true;
 
@@ -1077,11 +1088,7 @@ bool drm_gpusvm_has_mapping(struct drm_gpusvm *gpusvm, unsigned long start,
 {
 	struct drm_gpusvm_notifier *notifier;
 
-	if (start >= end)
-		return false;
-	for (notifier = drm_gpusvm_notifier_find(gpusvm, start, end);
-	     notifier && drm_gpusvm_notifier_start(notifier) < end;
-	     notifier = drm_gpusvm_notifier_next(gpusvm, notifier))
+	drm_gpusvm_for_each_notifier(notifier, gpusvm, start, end)
 		if (drm_gpusvm_range_find(notifier, start, end))
 			return true;
 	return false;

@@ -506,6 +506,98 @@ static void gpusvm_notifier_insert_remove(struct kunit *test)
 	KUNIT_EXPECT_TRUE(test, RB_EMPTY_ROOT(&t->svm.root.rb_root));
 }
 
+/* How many notifiers drm_gpusvm_for_each_notifier() visits over [start, end). */
+static int test_walk_notifiers(struct kunit *test, struct svm_test *t,
+			       unsigned long start, unsigned long end)
+{
+	struct drm_gpusvm_notifier *n;
+	unsigned long last = 0;
+	int count = 0;
+
+	drm_gpusvm_for_each_notifier(n, &t->svm, start, end) {
+		/* In address order, each overlapping the interval. */
+		KUNIT_EXPECT_GE(test, drm_gpusvm_notifier_start(n), last);
+		KUNIT_EXPECT_LT(test, drm_gpusvm_notifier_start(n), end);
+		KUNIT_EXPECT_GT(test, drm_gpusvm_notifier_end(n), start);
+		last = drm_gpusvm_notifier_end(n);
+		count++;
+	}
+	return count;
+}
+
+/*
+ * The notifier iterators visit, in address order, exactly the notifiers
+ * overlapping the interval; the _safe one survives notifiers going away
+ * with their last range.
+ */
+static void gpusvm_notifier_walk(struct kunit *test)
+{
+	struct svm_test *t = test->priv;
+	struct drm_gpusvm_notifier *n, *next;
+	struct drm_gpusvm_range *r, *rnext;
+	unsigned long a, starts[3] = {};
+	int i, visited, removed;
+
+	/* Four notifier windows; ranges in windows 0, 1 (two) and 3. */
+	a = test_mmap(test, 4 * TEST_NOTIFIER_SIZE, TEST_NOTIFIER_SIZE,
+		      PROT_READ | PROT_WRITE, NULL);
+	test_range(test, t, a, SZ_2M);
+	test_range(test, t, a + TEST_NOTIFIER_SIZE, SZ_2M);
+	test_range(test, t, a + TEST_NOTIFIER_SIZE + SZ_4M, SZ_2M);
+	test_range(test, t, a + 3 * TEST_NOTIFIER_SIZE, SZ_2M);
+
+	mutex_lock(&t->lock);
+	i = 0;
+	drm_gpusvm_for_each_notifier(n, &t->svm, 0, ULONG_MAX) {
+		if (i < ARRAY_SIZE(starts))
+			starts[i] = drm_gpusvm_notifier_start(n);
+		i++;
+	}
+	KUNIT_EXPECT_EQ(test, i, 3);
+	KUNIT_EXPECT_EQ(test, starts[0], a);
+	KUNIT_EXPECT_EQ(test, starts[1], a + TEST_NOTIFIER_SIZE);
+	KUNIT_EXPECT_EQ(test, starts[2], a + 3 * TEST_NOTIFIER_SIZE);
+
+	/* Subsets: the end is exclusive, window 2 has no notifier. */
+	KUNIT_EXPECT_EQ(test, test_walk_notifiers(test, t, a + TEST_NOTIFIER_SIZE + SZ_4K,
+						  a + 3 * TEST_NOTIFIER_SIZE), 1);
+	KUNIT_EXPECT_EQ(test, test_walk_notifiers(test, t, a + TEST_NOTIFIER_SIZE + SZ_4K,
+						  a + 3 * TEST_NOTIFIER_SIZE + 1), 2);
+	KUNIT_EXPECT_EQ(test, test_walk_notifiers(test, t, a + 2 * TEST_NOTIFIER_SIZE,
+						  a + 3 * TEST_NOTIFIER_SIZE), 0);
+	KUNIT_EXPECT_EQ(test, test_walk_notifiers(test, t, a - SZ_4K, a + 1), 1);
+	KUNIT_EXPECT_EQ(test, test_walk_notifiers(test, t, a - SZ_4K,
+						  a + 4 * TEST_NOTIFIER_SIZE), 3);
+	/* An empty interval overlaps nothing, inside a window or not. */
+	KUNIT_EXPECT_EQ(test, test_walk_notifiers(test, t, a + SZ_4K, a + SZ_4K), 0);
+	KUNIT_EXPECT_EQ(test, test_walk_notifiers(test, t, a + SZ_4K, a), 0);
+	KUNIT_EXPECT_NULL(test, drm_gpusvm_notifier_find(&t->svm, a + SZ_4K, a));
+
+	/*
+	 * Remove every range from window 1 on: windows 1 and 3 go with their
+	 * last range while the _safe iterator stands on them.
+	 */
+	visited = 0;
+	removed = 0;
+	drm_gpusvm_for_each_notifier_safe(n, next, &t->svm, a + TEST_NOTIFIER_SIZE,
+					  a + 4 * TEST_NOTIFIER_SIZE) {
+		visited++;
+		drm_gpusvm_for_each_range_safe(r, rnext, n, 0, ULONG_MAX) {
+			drm_gpusvm_range_remove(&t->svm, r);
+			removed++;
+		}
+	}
+	mutex_unlock(&t->lock);
+	KUNIT_EXPECT_EQ(test, visited, 2);
+	KUNIT_EXPECT_EQ(test, removed, 3);
+	KUNIT_EXPECT_EQ(test, t->ranges_freed, 3);
+	KUNIT_EXPECT_EQ(test, test_count_notifiers(t), 1);
+	KUNIT_EXPECT_EQ(test, test_walk_notifiers(test, t, 0, ULONG_MAX), 1);
+	KUNIT_EXPECT_TRUE(test, drm_gpusvm_has_mapping(&t->svm, a, a + SZ_4K));
+	KUNIT_EXPECT_FALSE(test, drm_gpusvm_has_mapping(&t->svm, a + SZ_2M,
+							a + 4 * TEST_NOTIFIER_SIZE));
+}
+
 /* Anonymous memory: one DMA entry per 4K page, addresses hit the CPU pages. */
 static void gpusvm_get_pages_anon(struct kunit *test)
 {
@@ -1574,6 +1666,8 @@ static struct kunit_case drm_gpusvm_cases[] = {
 	KUNIT_CASE(gpusvm_chunk_gpuva_bounds),
 	KUNIT_CASE(gpusvm_chunk_neighbour),
 	KUNIT_CASE(gpusvm_notifier_insert_remove),
+	/* Named by hand: checkpatch takes a *for_each*() function for a loop. */
+	{ .run_case = gpusvm_notifier_walk, .name = "gpusvm_for_each_notifier" },
 	KUNIT_CASE(gpusvm_get_pages_anon),
 	KUNIT_CASE(gpusvm_get_pages_thp),
 	KUNIT_CASE(gpusvm_get_pages_file),

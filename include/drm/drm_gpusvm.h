@@ -408,6 +408,44 @@ drm_gpusvm_notifier_end(struct drm_gpusvm_notifier *notifier)
 	return notifier->itree.last + 1;
 }
 
+struct drm_gpusvm_notifier *
+__drm_gpusvm_notifier_next(struct drm_gpusvm_notifier *notifier);
+
+/**
+ * drm_gpusvm_for_each_notifier() - iterate over the notifiers of a GPU SVM
+ * @notifier__: iterator (&struct drm_gpusvm_notifier pointer)
+ * @gpusvm__: the GPU SVM
+ * @start__: start of the interval
+ * @end__: end of the interval (exclusive)
+ *
+ * Visits, in address order, every notifier of @gpusvm__ whose window overlaps
+ * [@start__, @end__); none for an empty interval. Hold the driver lock: it is
+ * the lock under which notifiers come and go.
+ */
+#define drm_gpusvm_for_each_notifier(notifier__, gpusvm__, start__, end__) \
+	for ((notifier__) = drm_gpusvm_notifier_find((gpusvm__), (start__), (end__)); \
+	     (notifier__) && drm_gpusvm_notifier_start(notifier__) < (end__); \
+	     (notifier__) = __drm_gpusvm_notifier_next(notifier__))
+
+/**
+ * drm_gpusvm_for_each_notifier_safe() - iterate over notifiers, safe for removal
+ * @notifier__: iterator
+ * @next__: next notifier (temporary)
+ * @gpusvm__: the GPU SVM
+ * @start__: start of the interval
+ * @end__: end of the interval (exclusive)
+ *
+ * Like drm_gpusvm_for_each_notifier(), but @notifier__ may go away in the
+ * body, as it does with its last range (drm_gpusvm_range_remove()). Only
+ * @notifier__ may go: the body must not remove ranges of other notifiers.
+ */
+#define drm_gpusvm_for_each_notifier_safe(notifier__, next__, gpusvm__, start__, end__) \
+	for ((notifier__) = drm_gpusvm_notifier_find((gpusvm__), (start__), (end__)), \
+	     (next__) = (notifier__) ? __drm_gpusvm_notifier_next(notifier__) : NULL; \
+	     (notifier__) && drm_gpusvm_notifier_start(notifier__) < (end__); \
+	     (notifier__) = (next__), \
+	     (next__) = (notifier__) ? __drm_gpusvm_notifier_next(notifier__) : NULL)
+
 struct drm_gpusvm_range *__drm_gpusvm_range_next(struct drm_gpusvm_range *range);
 
 /**
