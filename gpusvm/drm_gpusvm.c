@@ -1074,6 +1074,44 @@ void drm_gpusvm_fini(struct drm_gpusvm *gpusvm)
 EXPORT_SYMBOL_GPL(drm_gpusvm_fini);
 
 /**
+ * drm_gpusvm_free() - tear down and free a GPU SVM allocated on its own
+ * @gpusvm: the GPU SVM, allocated by itself with kmalloc() or kzalloc(); NULL
+ *          is ignored
+ *
+ * drm_gpusvm_fini(), then kfree() of @gpusvm. Only for a GPU SVM that is its
+ * own allocation: one embedded in a driver struct is torn down with
+ * drm_gpusvm_fini() and freed with its container. The rules of
+ * drm_gpusvm_fini() apply; on top of them no range may outlive @gpusvm, since
+ * the last drm_gpusvm_range_put() of a range reaches its GPU SVM: drop every
+ * reference taken with drm_gpusvm_range_get() before. A range still
+ * referenced here is a driver bug: it is warned about, and @gpusvm is leaked
+ * rather than freed under the range.
+ */
+void drm_gpusvm_free(struct drm_gpusvm *gpusvm)
+{
+	struct drm_gpusvm_notifier *notifier;
+	struct drm_gpusvm_range *range;
+	bool referenced = false;
+
+	if (!gpusvm)
+		return;
+
+	drm_gpusvm_for_each_notifier(notifier, gpusvm, 0, ULONG_MAX) {
+		drm_gpusvm_for_each_range(range, notifier, 0, ULONG_MAX) {
+			if (kref_read(&range->refcount) > 1)
+				referenced = true;
+		}
+	}
+
+	drm_gpusvm_fini(gpusvm);
+	if (WARN(referenced, "drm_gpusvm %s: freed with ranges still referenced\n",
+		 gpusvm->name))
+		return;
+	kfree(gpusvm);
+}
+EXPORT_SYMBOL_GPL(drm_gpusvm_free);
+
+/**
  * drm_gpusvm_has_mapping() - whether any range overlaps an interval
  * @gpusvm: the GPU SVM
  * @start: start of the interval

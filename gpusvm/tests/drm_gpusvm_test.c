@@ -1019,6 +1019,129 @@ static void gpusvm_fini_live(struct kunit *test)
 					      NULL, NULL, 0), 0);
 }
 
+/*
+ * A GPU SVM allocated on its own, for drm_gpusvm_free(): its callbacks
+ * cannot reach a struct svm_test, so they count here.
+ */
+static struct {
+	int invalidations;
+	int notifiers_freed;
+	int ranges_freed;
+} test_free_stats;
+
+static struct drm_gpusvm_notifier *test_free_notifier_alloc(void)
+{
+	struct drm_gpusvm_notifier *notifier;
+
+	notifier = kzalloc(sizeof(*notifier), GFP_KERNEL);
+	return notifier;
+}
+
+static void test_free_notifier_free(struct drm_gpusvm_notifier *notifier)
+{
+	test_free_stats.notifiers_freed++;
+	kfree(notifier);
+}
+
+static struct drm_gpusvm_range *test_free_range_alloc(struct drm_gpusvm *svm)
+{
+	struct svm_test_range *r = kzalloc(sizeof(*r), GFP_KERNEL);
+
+	if (!r)
+		return NULL;
+	INIT_LIST_HEAD(&r->gc_link);
+	drm_gpusvm_init_pages(&r->pages[0], test_drm[0]);
+	return &r->base;
+}
+
+static void test_free_range_free(struct drm_gpusvm_range *range)
+{
+	struct svm_test_range *r = to_test_range(range);
+
+	drm_gpusvm_free_pages(range->gpusvm, &r->pages[0],
+			      drm_gpusvm_range_npages(range));
+	test_free_stats.ranges_freed++;
+	kfree(r);
+}
+
+static void test_free_invalidate(struct drm_gpusvm *svm,
+				 struct drm_gpusvm_notifier *notifier,
+				 const struct mmu_notifier_range *mmu_range)
+{
+	struct drm_gpusvm_ctx ctx = { .in_notifier = true };
+	struct drm_gpusvm_range *range;
+
+	test_free_stats.invalidations++;
+	drm_gpusvm_for_each_range(range, notifier, mmu_range->start,
+				  mmu_range->end) {
+		struct svm_test_range *r = to_test_range(range);
+
+		drm_gpusvm_unmap_pages(svm, &r->pages[0],
+				       drm_gpusvm_range_npages(range), &ctx);
+		if (mmu_range->event == MMU_NOTIFY_UNMAP)
+			drm_gpusvm_range_set_unmapped(range, r->pages, 1,
+						      mmu_range);
+	}
+}
+
+static const struct drm_gpusvm_ops test_free_ops = {
+	.notifier_alloc = test_free_notifier_alloc,
+	.notifier_free = test_free_notifier_free,
+	.range_alloc = test_free_range_alloc,
+	.range_free = test_free_range_free,
+	.invalidate = test_free_invalidate,
+};
+
+/*
+ * drm_gpusvm_free() of a kzalloc()ed GPU SVM with a live, DMA-mapped range
+ * frees the range (and its pages), the notifier and the GPU SVM itself
+ * (kmemleak would report it at the end of the run otherwise); the memory's
+ * munmap afterwards reaches no notifier.
+ */
+static void gpusvm_free(struct kunit *test)
+{
+	struct drm_gpusvm_ctx ctx = {};
+	struct drm_gpusvm_range *r;
+	struct drm_gpusvm *svm;
+	int err, invalidations;
+	unsigned long a;
+
+	memset(&test_free_stats, 0, sizeof(test_free_stats));
+	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
+	svm = kzalloc(sizeof(*svm), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, svm);
+	err = drm_gpusvm_init(svm, "kunit-free", test_mm, 0, TASK_SIZE,
+			      TEST_NOTIFIER_SIZE, &test_free_ops, test_chunks,
+			      ARRAY_SIZE(test_chunks));
+	if (err)
+		kfree(svm);
+	KUNIT_ASSERT_EQ(test, err, 0);
+
+	r = drm_gpusvm_range_find_or_insert(svm, a, 0, TASK_SIZE, &ctx);
+	KUNIT_EXPECT_FALSE(test, IS_ERR(r));
+	if (!IS_ERR(r)) {
+		struct drm_gpusvm_pages *pages = &to_test_range(r)->pages[0];
+
+		KUNIT_EXPECT_EQ(test, drm_gpusvm_range_size(r),
+				(unsigned long)SZ_64K);
+		KUNIT_EXPECT_EQ(test, drm_gpusvm_get_pages(svm, pages, test_mm,
+							   &r->notifier->notifier,
+							   a, a + SZ_64K, &ctx), 0);
+		KUNIT_EXPECT_TRUE(test, drm_gpusvm_pages_valid_unlocked(svm, pages));
+	}
+
+	drm_gpusvm_free(svm);
+	KUNIT_EXPECT_EQ(test, test_free_stats.ranges_freed, 1);
+	KUNIT_EXPECT_EQ(test, test_free_stats.notifiers_freed, 1);
+
+	invalidations = test_free_stats.invalidations;
+	vm_munmap(a, SZ_64K);
+	KUNIT_EXPECT_EQ(test, test_free_stats.invalidations, invalidations);
+
+	/* Like kfree(), NULL is nothing to free. */
+	drm_gpusvm_free(NULL);
+}
+
 /* Bad arguments get clear errnos and no warning. */
 static void gpusvm_bad_input(struct kunit *test)
 {
@@ -1679,6 +1802,7 @@ static struct kunit_case drm_gpusvm_cases[] = {
 	KUNIT_CASE(gpusvm_dma_mapping_shared),
 	KUNIT_CASE(gpusvm_pages_without_range),
 	KUNIT_CASE(gpusvm_fini_live),
+	KUNIT_CASE(gpusvm_free),
 	KUNIT_CASE(gpusvm_bad_input),
 	KUNIT_CASE(gpusvm_vma_migratable),
 #if IS_ENABLED(CONFIG_DEVICE_PRIVATE)
