@@ -818,6 +818,50 @@ static void drm_gpusvm_range_check_fit(struct drm_gpusvm *gpusvm,
 }
 
 /**
+ * drm_gpusvm_find_vma_start() - first address of an interval inside a VMA
+ * @gpusvm: the GPU SVM, whose mm is searched
+ * @start: start of the interval
+ * @end: end of the interval (exclusive)
+ *
+ * Finds the lowest VMA of the mm intersecting [@start, @end) and returns the
+ * first address of the interval that lies in it: the VMA's start, or @start
+ * itself when @start is inside the VMA. A result other than ULONG_MAX is thus
+ * always inside [@start, @end), for example the next address to fault when
+ * walking an interval with holes. (Mainline returns the VMA's start even when
+ * it lies below @start; both agree whenever @start is not inside a VMA.)
+ * Every VMA counts, whether a device may mirror it or not (PROT_NONE, VM_IO):
+ * drm_gpusvm_range_find_or_insert() tells. The whole mm is searched, not only
+ * the GPU SVM's window.
+ *
+ * Takes the mmap lock for read: the caller must not hold it.
+ *
+ * Return: the address, or ULONG_MAX when no VMA intersects the interval, when
+ * the interval is empty, when @gpusvm has no mm or when its mm has no user
+ * left.
+ */
+unsigned long drm_gpusvm_find_vma_start(struct drm_gpusvm *gpusvm,
+					unsigned long start,
+					unsigned long end)
+{
+	struct mm_struct *mm = gpusvm->mm;
+	unsigned long addr = ULONG_MAX;
+	struct vm_area_struct *vma;
+
+	if (!mm || start >= end || !mmget_not_zero(mm))
+		return ULONG_MAX;
+
+	mmap_read_lock(mm);
+	vma = find_vma_intersection(mm, start, end);
+	if (vma)
+		addr = max(vma->vm_start, start);
+	mmap_read_unlock(mm);
+	mmput(mm);
+
+	return addr;
+}
+EXPORT_SYMBOL_GPL(drm_gpusvm_find_vma_start);
+
+/**
  * drm_gpusvm_range_find_or_insert() - find or create the range around an address
  * @gpusvm: the GPU SVM
  * @fault_addr: the faulting address

@@ -1142,6 +1142,78 @@ static void gpusvm_free(struct kunit *test)
 	drm_gpusvm_free(NULL);
 }
 
+/*
+ * drm_gpusvm_find_vma_start(): the first address of the interval inside a
+ * VMA, around holes before, between and after two VMAs.
+ */
+static void gpusvm_find_vma_start(struct kunit *test)
+{
+	struct svm_test *t = test->priv;
+	struct drm_gpusvm svm;
+	unsigned long b;
+
+	/*
+	 * [b, b + 512K) with holes carved in it: VMAs [b + 64K, b + 192K) and
+	 * [b + 256K, b + 384K); test_mmap()'s PROT_NONE guard VMAs lie below
+	 * b and from b + 512K.
+	 */
+	b = test_mmap(test, 8 * SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
+	KUNIT_ASSERT_EQ(test, vm_munmap(b, SZ_64K), 0);
+	KUNIT_ASSERT_EQ(test, vm_munmap(b + 3 * SZ_64K, SZ_64K), 0);
+	KUNIT_ASSERT_EQ(test, vm_munmap(b + 6 * SZ_64K, 2 * SZ_64K), 0);
+
+	/* Hole before the first VMA: nothing, then the VMA's start. */
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_find_vma_start(&t->svm, b, b + SZ_64K),
+			ULONG_MAX);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_find_vma_start(&t->svm, b,
+							b + SZ_64K + 1),
+			b + SZ_64K);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_find_vma_start(&t->svm, b + SZ_4K,
+							b + 8 * SZ_64K),
+			b + SZ_64K);
+	/* Starting inside a VMA: the start itself. */
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_find_vma_start(&t->svm, b + SZ_64K,
+							b + 2 * SZ_64K),
+			b + SZ_64K);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_find_vma_start(&t->svm,
+							b + SZ_64K + SZ_4K,
+							b + 2 * SZ_64K),
+			b + SZ_64K + SZ_4K);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_find_vma_start(&t->svm,
+							b + 3 * SZ_64K - SZ_4K,
+							b + 8 * SZ_64K),
+			b + 3 * SZ_64K - SZ_4K);
+	/* The hole between the VMAs; the end is exclusive. */
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_find_vma_start(&t->svm, b + 3 * SZ_64K,
+							b + 4 * SZ_64K),
+			ULONG_MAX);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_find_vma_start(&t->svm, b + 3 * SZ_64K,
+							b + 8 * SZ_64K),
+			b + 4 * SZ_64K);
+	/* The hole after the second VMA, then test_mmap()'s guard VMA. */
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_find_vma_start(&t->svm, b + 6 * SZ_64K,
+							b + 8 * SZ_64K),
+			ULONG_MAX);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_find_vma_start(&t->svm, b + 6 * SZ_64K,
+							b + 8 * SZ_64K + SZ_4K),
+			b + 8 * SZ_64K);
+	/* Empty and inverted intervals hold no address. */
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_find_vma_start(&t->svm, b + SZ_64K,
+							b + SZ_64K),
+			ULONG_MAX);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_find_vma_start(&t->svm, b + 2 * SZ_64K,
+							b + SZ_64K),
+			ULONG_MAX);
+
+	/* A GPU SVM without an mm has no VMA. */
+	KUNIT_ASSERT_EQ(test, drm_gpusvm_init(&svm, "no-mm", NULL, 0, 0, 0, NULL,
+					      NULL, 0), 0);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_find_vma_start(&svm, b + SZ_64K,
+							b + 2 * SZ_64K),
+			ULONG_MAX);
+	drm_gpusvm_fini(&svm);
+}
+
 /* Bad arguments get clear errnos and no warning. */
 static void gpusvm_bad_input(struct kunit *test)
 {
@@ -1803,6 +1875,7 @@ static struct kunit_case drm_gpusvm_cases[] = {
 	KUNIT_CASE(gpusvm_pages_without_range),
 	KUNIT_CASE(gpusvm_fini_live),
 	KUNIT_CASE(gpusvm_free),
+	KUNIT_CASE(gpusvm_find_vma_start),
 	KUNIT_CASE(gpusvm_bad_input),
 	KUNIT_CASE(gpusvm_vma_migratable),
 #if IS_ENABLED(CONFIG_DEVICE_PRIVATE)

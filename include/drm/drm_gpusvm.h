@@ -249,6 +249,9 @@ int drm_gpusvm_init(struct drm_gpusvm *gpusvm, const char *name,
 		    const unsigned long *chunk_sizes, int num_chunks);
 void drm_gpusvm_fini(struct drm_gpusvm *gpusvm);
 void drm_gpusvm_free(struct drm_gpusvm *gpusvm);
+unsigned long drm_gpusvm_find_vma_start(struct drm_gpusvm *gpusvm,
+					unsigned long start,
+					unsigned long end);
 
 struct drm_gpusvm_range *
 drm_gpusvm_range_find_or_insert(struct drm_gpusvm *gpusvm,
