@@ -1345,6 +1345,21 @@ static struct {
 	struct device *fail_map_dev;
 } test_devmem;
 
+/*
+ * A second pagemap of the provider, with the same owner (a device whose
+ * memory is split in two pagemaps): device pages of one owner in two
+ * pagemaps, which drm_gpusvm_scan_mm() tells apart. It shares the
+ * provider's ops; its own allocation lives here for the same reason.
+ */
+static struct {
+	struct test_alloc alloc;
+	struct dev_pagemap pagemap;
+	struct drm_pagemap dpagemap;
+	struct resource *res;
+	void *backing;
+	bool ready;
+} test_devmem2;
+
 static void test_alloc_release(struct drm_pagemap_devmem *devmem)
 {
 	container_of(devmem, struct test_alloc, devmem)->released = true;
@@ -1356,14 +1371,17 @@ static int test_alloc_populate(struct drm_pagemap_devmem *devmem,
 	unsigned long i;
 
 	for (i = 0; i < npages; i++)
-		pfn[i] = test_devmem.base_pfn + i;
+		pfn[i] = PHYS_PFN(devmem->dpagemap->pagemap->range.start) + i;
 	return 0;
 }
 
 static void *test_devmem_va(struct page *page)
 {
-	return test_devmem.backing +
-	       ((page_to_pfn(page) - test_devmem.base_pfn) << PAGE_SHIFT);
+	void *backing = page->pgmap == &test_devmem2.pagemap ?
+			test_devmem2.backing : test_devmem.backing;
+
+	return backing + ((page_to_pfn(page) - PHYS_PFN(page->pgmap->range.start))
+			  << PAGE_SHIFT);
 }
 
 static void *test_sys_kmap(struct drm_pagemap_devmem *devmem, dma_addr_t addr)
@@ -1481,6 +1499,48 @@ static int test_devmem_init(void)
 	test_devmem.dpagemap.ops = &test_dpagemap_ops;
 	test_devmem.dpagemap.dev = test_drm[0]->dev;
 	test_devmem.dpagemap.pagemap = &test_devmem.pagemap;
+	return 0;
+}
+
+static void test_devmem2_fini(void)
+{
+	if (test_devmem2.ready) {
+		if (atomic_read(&test_devmem2.alloc.devmem.refs) > 1)
+			drm_pagemap_evict_to_ram(&test_devmem2.alloc.devmem);
+		memunmap_pages(&test_devmem2.pagemap);
+	}
+	if (!IS_ERR_OR_NULL(test_devmem2.res))
+		release_mem_region(test_devmem2.res->start,
+				   resource_size(test_devmem2.res));
+	vfree(test_devmem2.backing);
+	memset(&test_devmem2, 0, sizeof(test_devmem2));
+}
+
+static int test_devmem2_init(void)
+{
+	unsigned long size = TEST_DEVMEM_PAGES << PAGE_SHIFT;
+	void *addr;
+
+	test_devmem2.backing = vzalloc(size);
+	if (!test_devmem2.backing)
+		return -ENOMEM;
+	test_devmem2.res = request_free_mem_region(&iomem_resource, size,
+						   "drm_gpusvm_kunit");
+	if (IS_ERR(test_devmem2.res))
+		return PTR_ERR(test_devmem2.res);
+	test_devmem2.pagemap.type = MEMORY_DEVICE_PRIVATE;
+	test_devmem2.pagemap.range.start = test_devmem2.res->start;
+	test_devmem2.pagemap.range.end = test_devmem2.res->end;
+	test_devmem2.pagemap.nr_range = 1;
+	test_devmem2.pagemap.ops = &test_pagemap_ops;
+	test_devmem2.pagemap.owner = &test_devmem;	/* the first one's */
+	addr = memremap_pages(&test_devmem2.pagemap, NUMA_NO_NODE);
+	if (IS_ERR(addr))
+		return PTR_ERR(addr);
+	test_devmem2.ready = true;
+	test_devmem2.dpagemap.ops = &test_dpagemap_ops;
+	test_devmem2.dpagemap.dev = test_drm[0]->dev;
+	test_devmem2.dpagemap.pagemap = &test_devmem2.pagemap;
 	return 0;
 }
 
@@ -1804,6 +1864,7 @@ static void test_suite_exit(struct kunit_suite *suite)
 		test_pdev[i] = NULL;
 	}
 #if IS_ENABLED(CONFIG_DEVICE_PRIVATE)
+	test_devmem2_fini();
 	test_devmem_fini();
 #endif
 	if (test_mm)
@@ -1846,6 +1907,9 @@ static int test_suite_init(struct kunit_suite *suite)
 	}
 #if IS_ENABLED(CONFIG_DEVICE_PRIVATE)
 	err = test_devmem_init();
+	if (err)
+		goto err_devices;
+	err = test_devmem2_init();
 	if (err)
 		goto err_devices;
 #endif
