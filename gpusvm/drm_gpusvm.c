@@ -16,6 +16,7 @@
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/userfaultfd_k.h>
 #include <uapi/linux/magic.h>
@@ -1906,6 +1907,143 @@ int drm_gpusvm_range_evict(struct drm_gpusvm *gpusvm,
 	return err;
 }
 EXPORT_SYMBOL_GPL(drm_gpusvm_range_evict);
+
+/* The device pagemap of a CPU page, or NULL for a page of system memory. */
+static const struct dev_pagemap *drm_gpusvm_page_pagemap(struct page *page)
+{
+	if (is_device_private_page(page) || is_device_coherent_page(page))
+		return page->pgmap;
+	return NULL;
+}
+
+/*
+ * Classify the @npages pfns of a non-faulting hmm_range_fault(), for
+ * drm_gpusvm_scan_mm(). Notifier lock held, the sequence still current: the
+ * pages are still mapped as reported, their pagemaps cannot go away.
+ */
+static enum drm_gpusvm_scan_result
+drm_gpusvm_scan_pfns(const unsigned long *pfns, unsigned long npages,
+		     const struct dev_pagemap *pagemap)
+{
+	const struct dev_pagemap *first = NULL;
+	bool system = false, several = false;
+	unsigned long i;
+
+	for (i = 0; i < npages;
+	     i += 1UL << drm_gpusvm_hmm_pfn_to_order(pfns[i], i, npages)) {
+		const struct dev_pagemap *cur;
+
+		if (!(pfns[i] & HMM_PFN_VALID))
+			return DRM_GPUSVM_SCAN_UNPOPULATED;
+		cur = drm_gpusvm_page_pagemap(hmm_pfn_to_page(pfns[i]));
+		if (!cur)
+			system = true;
+		else if (!first)
+			first = cur;
+		else if (cur != first)
+			several = true;
+	}
+
+	if (!first)
+		return DRM_GPUSVM_SCAN_SYSTEM;
+	if (system)
+		return DRM_GPUSVM_SCAN_MIXED;
+	if (several)
+		return DRM_GPUSVM_SCAN_MIXED_DEVICE;
+	return first == pagemap ? DRM_GPUSVM_SCAN_EQUAL : DRM_GPUSVM_SCAN_OTHER;
+}
+
+/**
+ * drm_gpusvm_scan_mm() - where the CPU pages of a range are now
+ * @range: the range, still in its GPU SVM
+ * @dev_private_owner: the device-private page owner of the caller: only its
+ *                     device-private pages are seen (see below)
+ * @pagemap: the device pagemap to compare with (may be NULL)
+ *
+ * Looks at the CPU page table over @range with hmm_range_fault() asking for
+ * no fault: nothing is faulted in and nothing migrates, whatever the pages
+ * are. The walk is retried while invalidations race it, within
+ * HMM_RANGE_DEFAULT_TIMEOUT and until a fatal signal, and the pages are
+ * classified under the notifier lock with no invalidation in between. The
+ * result is a hint: it may be stale as soon as the function returns, and
+ * nothing in the framework depends on it.
+ *
+ * Device pages are device-private and device-coherent ones, classified by
+ * their &struct dev_pagemap. Device-private pages of an owner other than
+ * @dev_private_owner are not present to the caller (hmm_range_fault() does
+ * not report them without faulting them back to system memory) and make the
+ * result %DRM_GPUSVM_SCAN_UNPOPULATED. The zero page of memory only read so
+ * far counts as a system page.
+ *
+ * Caller holds the driver lock (the range must stay in the tree) and neither
+ * the mmap lock, which is taken for read, nor the notifier lock.
+ *
+ * Return: %DRM_GPUSVM_SCAN_UNPOPULATED if any page is not present (or the
+ * scan could not be made: the mm is gone, no memory, invalidations kept
+ * racing past the timeout, a fatal signal); otherwise
+ * %DRM_GPUSVM_SCAN_EQUAL if every page is a device page of @pagemap,
+ * %DRM_GPUSVM_SCAN_OTHER if every page is a device page of one other
+ * pagemap, %DRM_GPUSVM_SCAN_MIXED_DEVICE if every page is a device page but
+ * of two or more pagemaps (@pagemap among them or not),
+ * %DRM_GPUSVM_SCAN_SYSTEM if every page is a system page and
+ * %DRM_GPUSVM_SCAN_MIXED if system and device pages mix.
+ */
+enum drm_gpusvm_scan_result
+drm_gpusvm_scan_mm(struct drm_gpusvm_range *range, void *dev_private_owner,
+		   const struct dev_pagemap *pagemap)
+{
+	unsigned long timeout = jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
+	struct mmu_interval_notifier *notifier = &range->notifier->notifier;
+	enum drm_gpusvm_scan_result result = DRM_GPUSVM_SCAN_UNPOPULATED;
+	unsigned long npages = drm_gpusvm_range_npages(range);
+	struct drm_gpusvm *gpusvm = range->gpusvm;
+	struct mm_struct *mm = gpusvm->mm;
+	struct hmm_range hmm_range = {
+		.notifier = notifier,
+		.start = drm_gpusvm_range_start(range),
+		.end = drm_gpusvm_range_end(range),
+		.dev_private_owner = dev_private_owner,
+		/* .default_flags and .pfn_flags_mask 0: fault nothing */
+	};
+	int err;
+
+	drm_gpusvm_driver_lock_held(gpusvm);
+	lockdep_assert_not_held(&gpusvm->notifier_lock);
+
+	if (!mm || !mmget_not_zero(mm))
+		return DRM_GPUSVM_SCAN_UNPOPULATED;
+	hmm_range.hmm_pfns = kvmalloc_array(npages, sizeof(*hmm_range.hmm_pfns),
+					    GFP_KERNEL);
+	if (!hmm_range.hmm_pfns)
+		goto out_mmput;
+
+retry:
+	if (fatal_signal_pending(current) || time_after(jiffies, timeout))
+		goto out_free;
+	hmm_range.notifier_seq = mmu_interval_read_begin(notifier);
+	mmap_read_lock(mm);
+	err = hmm_range_fault(&hmm_range);
+	mmap_read_unlock(mm);
+	if (err == -EBUSY)
+		goto retry;
+	if (err)
+		goto out_free;
+
+	drm_gpusvm_notifier_lock(gpusvm);
+	if (mmu_interval_read_retry(notifier, hmm_range.notifier_seq)) {
+		drm_gpusvm_notifier_unlock(gpusvm);
+		goto retry;
+	}
+	result = drm_gpusvm_scan_pfns(hmm_range.hmm_pfns, npages, pagemap);
+	drm_gpusvm_notifier_unlock(gpusvm);
+
+out_free:
+	kvfree(hmm_range.hmm_pfns);
+out_mmput:
+	mmput(mm);
+	return result;
+}
+EXPORT_SYMBOL_GPL(drm_gpusvm_scan_mm);
 
 MODULE_DESCRIPTION("GPU shared virtual memory helpers (drm_gpusvm)");
 MODULE_LICENSE("Dual MIT/GPL");

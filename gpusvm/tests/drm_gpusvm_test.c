@@ -1803,6 +1803,129 @@ static void gpusvm_multi_error_keeps_valid(struct kunit *test)
 	drm_pagemap_devmem_put(&alloc->devmem);
 	KUNIT_EXPECT_TRUE(test, alloc->released);
 }
+
+static enum drm_gpusvm_scan_result test_scan(struct svm_test *t,
+					     struct drm_gpusvm_range *r,
+					     void *owner,
+					     const struct dev_pagemap *pagemap)
+{
+	enum drm_gpusvm_scan_result result;
+
+	mutex_lock(&t->lock);
+	result = drm_gpusvm_scan_mm(r, owner, pagemap);
+	mutex_unlock(&t->lock);
+	return result;
+}
+
+/* Move [start, end) of the mm into @alloc of provider pagemap @dpagemap. */
+static void test_migrate(struct kunit *test, struct svm_test *t,
+			 struct test_alloc *alloc, struct drm_pagemap *dpagemap,
+			 unsigned long start, unsigned long end)
+{
+	drm_pagemap_devmem_init(&alloc->devmem, test_drm[0]->dev, &test_alloc_ops,
+				dpagemap, TEST_DEVMEM_PAGES);
+	alloc->released = false;
+	KUNIT_ASSERT_EQ(test, drm_pagemap_migrate_to_devmem(&alloc->devmem,
+							    t->svm.mm, start,
+							    end, &test_devmem),
+			(long)((end - start) >> PAGE_SHIFT));
+}
+
+/* Bring @alloc back to system memory and release it. */
+static void test_evict(struct kunit *test, struct test_alloc *alloc)
+{
+	KUNIT_EXPECT_EQ(test, drm_pagemap_evict_to_ram(&alloc->devmem), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&alloc->devmem.refs), 1);
+	drm_pagemap_devmem_put(&alloc->devmem);
+	KUNIT_EXPECT_TRUE(test, alloc->released);
+}
+
+/*
+ * drm_gpusvm_scan_mm() gives each documented result for its placement of
+ * the range's pages, and faults and migrates nothing doing it.
+ */
+static void gpusvm_scan_mm(struct kunit *test)
+{
+	const struct dev_pagemap *pm1 = &test_devmem.pagemap;
+	const struct dev_pagemap *pm2 = &test_devmem2.pagemap;
+	struct test_alloc *alloc1 = &test_devmem.alloc;
+	struct test_alloc *alloc2 = &test_devmem2.alloc;
+	void *owner = &test_devmem, *other_owner = test_drm[1];
+	struct svm_test *t = test->priv;
+	struct drm_gpusvm_range *r;
+	unsigned long a, i;
+
+	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
+	r = test_range(test, t, a, SZ_64K);
+
+	/* Never touched: nothing present, and the scan faults nothing in. */
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm1),
+			DRM_GPUSVM_SCAN_UNPOPULATED);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm1),
+			DRM_GPUSVM_SCAN_UNPOPULATED);
+	KUNIT_EXPECT_EQ(test, t->invalidations, 0);
+
+	/* Half touched. */
+	for (i = 0; i < 8; i++)
+		KUNIT_ASSERT_EQ(test, put_user(i + 1, (u64 __user *)(a + i * PAGE_SIZE)), 0);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm1),
+			DRM_GPUSVM_SCAN_UNPOPULATED);
+
+	/* All of it in system memory, whatever the owner or pagemap. */
+	test_fill_user(test, a, 16);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm1), DRM_GPUSVM_SCAN_SYSTEM);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, other_owner, NULL),
+			DRM_GPUSVM_SCAN_SYSTEM);
+
+	/* All of it in pagemap 1. */
+	test_migrate(test, t, alloc1, &test_devmem.dpagemap, a, a + SZ_64K);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm1), DRM_GPUSVM_SCAN_EQUAL);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm2), DRM_GPUSVM_SCAN_OTHER);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, NULL), DRM_GPUSVM_SCAN_OTHER);
+	/*
+	 * Another owner does not see the device pages, and its scan does not
+	 * migrate them back: they are all still there afterwards.
+	 */
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, other_owner, pm1),
+			DRM_GPUSVM_SCAN_UNPOPULATED);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, NULL, pm1),
+			DRM_GPUSVM_SCAN_UNPOPULATED);
+	KUNIT_EXPECT_EQ(test, atomic_read(&alloc1->devmem.refs), 17);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm1), DRM_GPUSVM_SCAN_EQUAL);
+	test_evict(test, alloc1);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm1), DRM_GPUSVM_SCAN_SYSTEM);
+	test_check_user(test, a, 16);
+
+	/* All of it in pagemap 2. */
+	test_migrate(test, t, alloc2, &test_devmem2.dpagemap, a, a + SZ_64K);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm1), DRM_GPUSVM_SCAN_OTHER);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm2), DRM_GPUSVM_SCAN_EQUAL);
+	test_evict(test, alloc2);
+	test_check_user(test, a, 16);
+
+	/* The first half in pagemap 1, the second in system memory. */
+	test_migrate(test, t, alloc1, &test_devmem.dpagemap, a, a + SZ_32K);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm1), DRM_GPUSVM_SCAN_MIXED);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm2), DRM_GPUSVM_SCAN_MIXED);
+
+	/* ... and the second half in pagemap 2: one owner, two pagemaps. */
+	test_migrate(test, t, alloc2, &test_devmem2.dpagemap, a + SZ_32K,
+		     a + SZ_64K);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm1),
+			DRM_GPUSVM_SCAN_MIXED_DEVICE);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm2),
+			DRM_GPUSVM_SCAN_MIXED_DEVICE);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, NULL),
+			DRM_GPUSVM_SCAN_MIXED_DEVICE);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, other_owner, pm1),
+			DRM_GPUSVM_SCAN_UNPOPULATED);
+
+	/* Back in system memory, with the data. */
+	test_evict(test, alloc1);
+	test_evict(test, alloc2);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm1), DRM_GPUSVM_SCAN_SYSTEM);
+	test_check_user(test, a, 16);
+}
 #endif
 
 static const struct drm_driver test_drm_driver = {
@@ -1947,6 +2070,7 @@ static struct kunit_case drm_gpusvm_cases[] = {
 	KUNIT_CASE(gpusvm_migrate_map_failure),
 	KUNIT_CASE(gpusvm_cpu_fault_other_page_fails),
 	KUNIT_CASE(gpusvm_multi_error_keeps_valid),
+	KUNIT_CASE(gpusvm_scan_mm),
 #endif
 	{}
 };

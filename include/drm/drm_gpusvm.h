@@ -18,6 +18,7 @@
 
 #include <drm/drm_pagemap.h>
 
+struct dev_pagemap;
 struct drm_device;
 struct drm_gpusvm;
 struct drm_gpusvm_notifier;
@@ -242,6 +243,34 @@ struct drm_gpusvm_ctx {
 	unsigned int allow_mixed : 1;
 };
 
+/**
+ * enum drm_gpusvm_scan_result - where the CPU pages of a range are now
+ * @DRM_GPUSVM_SCAN_UNPOPULATED: at least one page is not present to the
+ *                               caller: never faulted in, swapped out, in a
+ *                               VMA a device cannot mirror, or a
+ *                               device-private page of another owner; also
+ *                               the answer when the scan could not be made
+ * @DRM_GPUSVM_SCAN_EQUAL: every page is a device page of the pagemap asked
+ *                         about
+ * @DRM_GPUSVM_SCAN_OTHER: every page is a device page of one single pagemap,
+ *                         not the one asked about
+ * @DRM_GPUSVM_SCAN_SYSTEM: every page is a system page
+ * @DRM_GPUSVM_SCAN_MIXED_DEVICE: every page is a device page, of two or more
+ *                                pagemaps
+ * @DRM_GPUSVM_SCAN_MIXED: system pages and device pages
+ *
+ * The result of drm_gpusvm_scan_mm(), a hint for the driver's placement
+ * decisions (migrate or not, and from where).
+ */
+enum drm_gpusvm_scan_result {
+	DRM_GPUSVM_SCAN_UNPOPULATED,
+	DRM_GPUSVM_SCAN_EQUAL,
+	DRM_GPUSVM_SCAN_OTHER,
+	DRM_GPUSVM_SCAN_SYSTEM,
+	DRM_GPUSVM_SCAN_MIXED_DEVICE,
+	DRM_GPUSVM_SCAN_MIXED,
+};
+
 int drm_gpusvm_init(struct drm_gpusvm *gpusvm, const char *name,
 		    struct mm_struct *mm, unsigned long mm_start,
 		    unsigned long mm_range, unsigned long notifier_size,
@@ -278,6 +307,9 @@ void drm_gpusvm_range_set_unmapped(struct drm_gpusvm_range *range,
 
 int drm_gpusvm_range_evict(struct drm_gpusvm *gpusvm,
 			   struct drm_gpusvm_range *range);
+enum drm_gpusvm_scan_result
+drm_gpusvm_scan_mm(struct drm_gpusvm_range *range, void *dev_private_owner,
+		   const struct dev_pagemap *pagemap);
 
 void drm_gpusvm_init_pages(struct drm_gpusvm_pages *pages,
 			   struct drm_device *drm);
