@@ -83,6 +83,15 @@
  * &drm_gpusvm_ctx.device_private_page_owner through their provider's
  * device_map (%DRM_INTERCONNECT_DRIVER, &drm_gpusvm_pages_flags.has_devmem_pages),
  * and drm_gpusvm_range_evict() brings a range back to system memory.
+ * drm_gpusvm_scan_mm() tells where the pages of a range are now (not present,
+ * system memory, which device pagemap, or a mix) without faulting or
+ * migrating anything: the hint for deciding whether to migrate.
+ *
+ * Walking an interval: drm_gpusvm_for_each_notifier() visits the notifiers
+ * overlapping it, drm_gpusvm_for_each_range() the ranges of one notifier
+ * (both with a _safe variant for removal), and drm_gpusvm_find_vma_start()
+ * skips the holes between CPU VMAs. A GPU SVM allocated by itself is torn
+ * down and freed with drm_gpusvm_free().
  */
 
 /**
@@ -165,8 +174,9 @@
  *    drm_gpusvm_range_find_or_insert() and the get-pages/bind sequence, and by
  *    the garbage collector around drm_gpusvm_range_remove(). Register it with
  *    drm_gpusvm_driver_set_lock() and lockdep checks it is held.
- * 2. **mmap_lock**: taken for read inside drm_gpusvm_range_find_or_insert()
- *    and drm_gpusvm_get_pages() (and migration). The MMU notifier runs the
+ * 2. **mmap_lock**: taken for read inside drm_gpusvm_range_find_or_insert(),
+ *    drm_gpusvm_get_pages(), drm_gpusvm_scan_mm() and
+ *    drm_gpusvm_find_vma_start() (and migration). The MMU notifier runs the
  *    invalidate callback with mmap_lock held for munmap().
  * 3. **&drm_gpusvm.notifier_lock**: taken for write by the invalidation
  *    callback; for read by drm_gpusvm_get_pages() while it DMA-maps, and by
@@ -317,6 +327,29 @@
  *
  * A partially unmapped range is removed whole; the part still mapped by the
  * CPU is faulted again later as new ranges.
+ *
+ * Removing every range of an interval (driver lock held); a notifier goes
+ * with its last range, which the _safe iterators allow::
+ *
+ *	drm_gpusvm_for_each_notifier_safe(n, next_n, &vm->svm, start, end)
+ *		drm_gpusvm_for_each_range_safe(r, next_r, n, start, end)
+ *			driver_range_remove(vm, r);	// as the GC does
+ *
+ * Prefetch of an interval with holes to device memory (driver lock held),
+ * migrating only the ranges not there yet::
+ *
+ *	for (addr = start; addr < end; addr = drm_gpusvm_range_end(r)) {
+ *		addr = drm_gpusvm_find_vma_start(&vm->svm, addr, end);
+ *		if (addr == ULONG_MAX)
+ *			break;			// no CPU memory left in it
+ *		r = drm_gpusvm_range_find_or_insert(&vm->svm, addr, start,
+ *						    end, &ctx);
+ *		if (IS_ERR(r))
+ *			return PTR_ERR(r);
+ *		if (drm_gpusvm_scan_mm(r, ctx.device_private_page_owner,
+ *				       vram->pagemap) != DRM_GPUSVM_SCAN_EQUAL)
+ *			driver_migrate_to_vram(vm, r);
+ *	}
  *
  * Userptr (a pages object without a range)::
  *
