@@ -16,6 +16,7 @@
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/userfaultfd_k.h>
 #include <uapi/linux/magic.h>
@@ -82,6 +83,15 @@
  * &drm_gpusvm_ctx.device_private_page_owner through their provider's
  * device_map (%DRM_INTERCONNECT_DRIVER, &drm_gpusvm_pages_flags.has_devmem_pages),
  * and drm_gpusvm_range_evict() brings a range back to system memory.
+ * drm_gpusvm_scan_mm() tells where the pages of a range are now (not present,
+ * system memory, which device pagemap, or a mix) without faulting or
+ * migrating anything: the hint for deciding whether to migrate.
+ *
+ * Walking an interval: drm_gpusvm_for_each_notifier() visits the notifiers
+ * overlapping it, drm_gpusvm_for_each_range() the ranges of one notifier
+ * (both with a _safe variant for removal), and drm_gpusvm_find_vma_start()
+ * skips the holes between CPU VMAs. A GPU SVM allocated by itself is torn
+ * down and freed with drm_gpusvm_free().
  */
 
 /**
@@ -164,8 +174,9 @@
  *    drm_gpusvm_range_find_or_insert() and the get-pages/bind sequence, and by
  *    the garbage collector around drm_gpusvm_range_remove(). Register it with
  *    drm_gpusvm_driver_set_lock() and lockdep checks it is held.
- * 2. **mmap_lock**: taken for read inside drm_gpusvm_range_find_or_insert()
- *    and drm_gpusvm_get_pages() (and migration). The MMU notifier runs the
+ * 2. **mmap_lock**: taken for read inside drm_gpusvm_range_find_or_insert(),
+ *    drm_gpusvm_get_pages(), drm_gpusvm_scan_mm() and
+ *    drm_gpusvm_find_vma_start() (and migration). The MMU notifier runs the
  *    invalidate callback with mmap_lock held for munmap().
  * 3. **&drm_gpusvm.notifier_lock**: taken for write by the invalidation
  *    callback; for read by drm_gpusvm_get_pages() while it DMA-maps, and by
@@ -289,8 +300,8 @@
  *			drm_gpusvm_unmap_pages(svm, &dr->pages,
  *					       drm_gpusvm_range_npages(r), &ctx);
  *			if (mmu_range->event == MMU_NOTIFY_UNMAP) {
- *				drm_gpusvm_range_set_unmapped(r, mmu_range,
- *							      &dr->pages, 1);
+ *				drm_gpusvm_range_set_unmapped(r, &dr->pages, 1,
+ *							      mmu_range);
  *				driver_gc_queue(r);	// no removal here
  *			}
  *		}
@@ -316,6 +327,29 @@
  *
  * A partially unmapped range is removed whole; the part still mapped by the
  * CPU is faulted again later as new ranges.
+ *
+ * Removing every range of an interval (driver lock held); a notifier goes
+ * with its last range, which the _safe iterators allow::
+ *
+ *	drm_gpusvm_for_each_notifier_safe(n, next_n, &vm->svm, start, end)
+ *		drm_gpusvm_for_each_range_safe(r, next_r, n, start, end)
+ *			driver_range_remove(vm, r);	// as the GC does
+ *
+ * Prefetch of an interval with holes to device memory (driver lock held),
+ * migrating only the ranges not there yet::
+ *
+ *	for (addr = start; addr < end; addr = drm_gpusvm_range_end(r)) {
+ *		addr = drm_gpusvm_find_vma_start(&vm->svm, addr, end);
+ *		if (addr == ULONG_MAX)
+ *			break;			// no CPU memory left in it
+ *		r = drm_gpusvm_range_find_or_insert(&vm->svm, addr, start,
+ *						    end, &ctx);
+ *		if (IS_ERR(r))
+ *			return PTR_ERR(r);
+ *		if (drm_gpusvm_scan_mm(r, ctx.device_private_page_owner,
+ *				       vram->pagemap) != DRM_GPUSVM_SCAN_EQUAL)
+ *			driver_migrate_to_vram(vm, r);
+ *	}
  *
  * Userptr (a pages object without a range)::
  *
@@ -517,7 +551,8 @@ EXPORT_SYMBOL_GPL(drm_gpusvm_init);
  *
  * Caller holds the driver lock.
  *
- * Return: the first notifier overlapping [@start, @end), or NULL.
+ * Return: the lowest notifier overlapping [@start, @end), or NULL (always
+ * for an empty interval).
  */
 struct drm_gpusvm_notifier *
 drm_gpusvm_notifier_find(struct drm_gpusvm *gpusvm, unsigned long start,
@@ -525,20 +560,30 @@ drm_gpusvm_notifier_find(struct drm_gpusvm *gpusvm, unsigned long start,
 {
 	struct interval_tree_node *itree;
 
+	if (start >= end)
+		return NULL;
 	itree = interval_tree_iter_first(&gpusvm->root, start, end - 1);
 	return itree ? container_of(itree, struct drm_gpusvm_notifier, itree) :
 		       NULL;
 }
 EXPORT_SYMBOL_GPL(drm_gpusvm_notifier_find);
 
-static struct drm_gpusvm_notifier *
-drm_gpusvm_notifier_next(struct drm_gpusvm *gpusvm,
-			 struct drm_gpusvm_notifier *notifier)
+/**
+ * __drm_gpusvm_notifier_next() - the notifier after a notifier in its GPU SVM
+ * @notifier: the notifier
+ *
+ * For drm_gpusvm_for_each_notifier(). Caller holds the driver lock.
+ *
+ * Return: the next notifier in address order, or NULL.
+ */
+struct drm_gpusvm_notifier *
+__drm_gpusvm_notifier_next(struct drm_gpusvm_notifier *notifier)
 {
-	if (list_is_last(&notifier->entry, &gpusvm->notifier_list))
+	if (list_is_last(&notifier->entry, &notifier->gpusvm->notifier_list))
 		return NULL;
 	return list_next_entry(notifier, entry);
 }
+EXPORT_SYMBOL_GPL(__drm_gpusvm_notifier_next);
 
 /**
  * drm_gpusvm_range_find() - find the first range overlapping an interval
@@ -548,7 +593,8 @@ drm_gpusvm_notifier_next(struct drm_gpusvm *gpusvm,
  *
  * Caller holds the notifier lock or the driver lock.
  *
- * Return: the lowest range of @notifier overlapping [@start, @end), or NULL.
+ * Return: the lowest range of @notifier overlapping [@start, @end), or NULL
+ * (always for an empty interval).
  */
 struct drm_gpusvm_range *
 drm_gpusvm_range_find(struct drm_gpusvm_notifier *notifier,
@@ -556,6 +602,8 @@ drm_gpusvm_range_find(struct drm_gpusvm_notifier *notifier,
 {
 	struct interval_tree_node *itree;
 
+	if (start >= end)
+		return NULL;
 	itree = interval_tree_iter_first(&notifier->root, start, end - 1);
 	return itree ? container_of(itree, struct drm_gpusvm_range, itree) :
 		       NULL;
@@ -804,6 +852,50 @@ static void drm_gpusvm_range_check_fit(struct drm_gpusvm *gpusvm,
 }
 
 /**
+ * drm_gpusvm_find_vma_start() - first address of an interval inside a VMA
+ * @gpusvm: the GPU SVM, whose mm is searched
+ * @start: start of the interval
+ * @end: end of the interval (exclusive)
+ *
+ * Finds the lowest VMA of the mm intersecting [@start, @end) and returns the
+ * first address of the interval that lies in it: the VMA's start, or @start
+ * itself when @start is inside the VMA. A result other than ULONG_MAX is thus
+ * always inside [@start, @end), for example the next address to fault when
+ * walking an interval with holes. (Mainline returns the VMA's start even when
+ * it lies below @start; both agree whenever @start is not inside a VMA.)
+ * Every VMA counts, whether a device may mirror it or not (PROT_NONE, VM_IO):
+ * drm_gpusvm_range_find_or_insert() tells. The whole mm is searched, not only
+ * the GPU SVM's window.
+ *
+ * Takes the mmap lock for read: the caller must not hold it.
+ *
+ * Return: the address, or ULONG_MAX when no VMA intersects the interval, when
+ * the interval is empty, when @gpusvm has no mm or when its mm has no user
+ * left.
+ */
+unsigned long drm_gpusvm_find_vma_start(struct drm_gpusvm *gpusvm,
+					unsigned long start,
+					unsigned long end)
+{
+	struct mm_struct *mm = gpusvm->mm;
+	unsigned long addr = ULONG_MAX;
+	struct vm_area_struct *vma;
+
+	if (!mm || start >= end || !mmget_not_zero(mm))
+		return ULONG_MAX;
+
+	mmap_read_lock(mm);
+	vma = find_vma_intersection(mm, start, end);
+	if (vma)
+		addr = max(vma->vm_start, start);
+	mmap_read_unlock(mm);
+	mmput(mm);
+
+	return addr;
+}
+EXPORT_SYMBOL_GPL(drm_gpusvm_find_vma_start);
+
+/**
  * drm_gpusvm_range_find_or_insert() - find or create the range around an address
  * @gpusvm: the GPU SVM
  * @fault_addr: the faulting address
@@ -1042,12 +1134,9 @@ void drm_gpusvm_fini(struct drm_gpusvm *gpusvm)
 {
 	struct drm_gpusvm_notifier *notifier, *next;
 
-	for (notifier = list_first_entry_or_null(&gpusvm->notifier_list,
-						 struct drm_gpusvm_notifier, entry);
-	     notifier; notifier = next) {
+	drm_gpusvm_for_each_notifier_safe(notifier, next, gpusvm, 0, ULONG_MAX) {
 		struct drm_gpusvm_range *range, *rnext;
 
-		next = drm_gpusvm_notifier_next(gpusvm, notifier);
 		mmu_interval_notifier_remove(&notifier->notifier);
 		notifier->flags.removed = true;
 
@@ -1061,6 +1150,44 @@ void drm_gpusvm_fini(struct drm_gpusvm *gpusvm)
 	WARN_ON(!RB_EMPTY_ROOT(&gpusvm->root.rb_root));
 }
 EXPORT_SYMBOL_GPL(drm_gpusvm_fini);
+
+/**
+ * drm_gpusvm_free() - tear down and free a GPU SVM allocated on its own
+ * @gpusvm: the GPU SVM, allocated by itself with kmalloc() or kzalloc(); NULL
+ *          is ignored
+ *
+ * drm_gpusvm_fini(), then kfree() of @gpusvm. Only for a GPU SVM that is its
+ * own allocation: one embedded in a driver struct is torn down with
+ * drm_gpusvm_fini() and freed with its container. The rules of
+ * drm_gpusvm_fini() apply; on top of them no range may outlive @gpusvm, since
+ * the last drm_gpusvm_range_put() of a range reaches its GPU SVM: drop every
+ * reference taken with drm_gpusvm_range_get() before. A range still
+ * referenced here is a driver bug: it is warned about, and @gpusvm is leaked
+ * rather than freed under the range.
+ */
+void drm_gpusvm_free(struct drm_gpusvm *gpusvm)
+{
+	struct drm_gpusvm_notifier *notifier;
+	struct drm_gpusvm_range *range;
+	bool referenced = false;
+
+	if (!gpusvm)
+		return;
+
+	drm_gpusvm_for_each_notifier(notifier, gpusvm, 0, ULONG_MAX) {
+		drm_gpusvm_for_each_range(range, notifier, 0, ULONG_MAX) {
+			if (kref_read(&range->refcount) > 1)
+				referenced = true;
+		}
+	}
+
+	drm_gpusvm_fini(gpusvm);
+	if (WARN(referenced, "drm_gpusvm %s: freed with ranges still referenced\n",
+		 gpusvm->name))
+		return;
+	kfree(gpusvm);
+}
+EXPORT_SYMBOL_GPL(drm_gpusvm_free);
 
 /**
  * drm_gpusvm_has_mapping() - whether any range overlaps an interval
@@ -1077,11 +1204,7 @@ bool drm_gpusvm_has_mapping(struct drm_gpusvm *gpusvm, unsigned long start,
 {
 	struct drm_gpusvm_notifier *notifier;
 
-	if (start >= end)
-		return false;
-	for (notifier = drm_gpusvm_notifier_find(gpusvm, start, end);
-	     notifier && drm_gpusvm_notifier_start(notifier) < end;
-	     notifier = drm_gpusvm_notifier_next(gpusvm, notifier))
+	drm_gpusvm_for_each_notifier(notifier, gpusvm, start, end)
 		if (drm_gpusvm_range_find(notifier, start, end))
 			return true;
 	return false;
@@ -1091,9 +1214,9 @@ EXPORT_SYMBOL_GPL(drm_gpusvm_has_mapping);
 /**
  * drm_gpusvm_range_set_unmapped() - mark a range and its pages unmapped
  * @range: the range
- * @mmu_range: the MMU_NOTIFY_UNMAP event
  * @pages: the driver's pages objects of @range (contiguous)
  * @pages_count: number of objects at @pages
+ * @mmu_range: the MMU_NOTIFY_UNMAP event
  *
  * Called from the invalidate callback (notifier lock held for write) on an
  * unmap event. Marks the range unmapped, and partially unmapped when the event
@@ -1102,9 +1225,9 @@ EXPORT_SYMBOL_GPL(drm_gpusvm_has_mapping);
  * queues the range to its garbage collector.
  */
 void drm_gpusvm_range_set_unmapped(struct drm_gpusvm_range *range,
-				   const struct mmu_notifier_range *mmu_range,
 				   struct drm_gpusvm_pages *pages,
-				   unsigned int pages_count)
+				   unsigned int pages_count,
+				   const struct mmu_notifier_range *mmu_range)
 {
 	struct drm_gpusvm_range_flags flags = { .__flags = range->flags.__flags };
 	unsigned int i;
@@ -1817,6 +1940,143 @@ int drm_gpusvm_range_evict(struct drm_gpusvm *gpusvm,
 	return err;
 }
 EXPORT_SYMBOL_GPL(drm_gpusvm_range_evict);
+
+/* The device pagemap of a CPU page, or NULL for a page of system memory. */
+static const struct dev_pagemap *drm_gpusvm_page_pagemap(struct page *page)
+{
+	if (is_device_private_page(page) || is_device_coherent_page(page))
+		return page->pgmap;
+	return NULL;
+}
+
+/*
+ * Classify the @npages pfns of a non-faulting hmm_range_fault(), for
+ * drm_gpusvm_scan_mm(). Notifier lock held, the sequence still current: the
+ * pages are still mapped as reported, their pagemaps cannot go away.
+ */
+static enum drm_gpusvm_scan_result
+drm_gpusvm_scan_pfns(const unsigned long *pfns, unsigned long npages,
+		     const struct dev_pagemap *pagemap)
+{
+	const struct dev_pagemap *first = NULL;
+	bool system = false, several = false;
+	unsigned long i;
+
+	for (i = 0; i < npages;
+	     i += 1UL << drm_gpusvm_hmm_pfn_to_order(pfns[i], i, npages)) {
+		const struct dev_pagemap *cur;
+
+		if (!(pfns[i] & HMM_PFN_VALID))
+			return DRM_GPUSVM_SCAN_UNPOPULATED;
+		cur = drm_gpusvm_page_pagemap(hmm_pfn_to_page(pfns[i]));
+		if (!cur)
+			system = true;
+		else if (!first)
+			first = cur;
+		else if (cur != first)
+			several = true;
+	}
+
+	if (!first)
+		return DRM_GPUSVM_SCAN_SYSTEM;
+	if (system)
+		return DRM_GPUSVM_SCAN_MIXED;
+	if (several)
+		return DRM_GPUSVM_SCAN_MIXED_DEVICE;
+	return first == pagemap ? DRM_GPUSVM_SCAN_EQUAL : DRM_GPUSVM_SCAN_OTHER;
+}
+
+/**
+ * drm_gpusvm_scan_mm() - where the CPU pages of a range are now
+ * @range: the range, still in its GPU SVM
+ * @dev_private_owner: the device-private page owner of the caller: only its
+ *                     device-private pages are seen (see below)
+ * @pagemap: the device pagemap to compare with (may be NULL)
+ *
+ * Looks at the CPU page table over @range with hmm_range_fault() asking for
+ * no fault: nothing is faulted in and nothing migrates, whatever the pages
+ * are. The walk is retried while invalidations race it, within
+ * HMM_RANGE_DEFAULT_TIMEOUT and until a fatal signal, and the pages are
+ * classified under the notifier lock with no invalidation in between. The
+ * result is a hint: it may be stale as soon as the function returns, and
+ * nothing in the framework depends on it.
+ *
+ * Device pages are device-private and device-coherent ones, classified by
+ * their &struct dev_pagemap. Device-private pages of an owner other than
+ * @dev_private_owner are not present to the caller (hmm_range_fault() does
+ * not report them without faulting them back to system memory) and make the
+ * result %DRM_GPUSVM_SCAN_UNPOPULATED. The zero page of memory only read so
+ * far counts as a system page.
+ *
+ * Caller holds the driver lock (the range must stay in the tree) and neither
+ * the mmap lock, which is taken for read, nor the notifier lock.
+ *
+ * Return: %DRM_GPUSVM_SCAN_UNPOPULATED if any page is not present (or the
+ * scan could not be made: the mm is gone, no memory, invalidations kept
+ * racing past the timeout, a fatal signal); otherwise
+ * %DRM_GPUSVM_SCAN_EQUAL if every page is a device page of @pagemap,
+ * %DRM_GPUSVM_SCAN_OTHER if every page is a device page of one other
+ * pagemap, %DRM_GPUSVM_SCAN_MIXED_DEVICE if every page is a device page but
+ * of two or more pagemaps (@pagemap among them or not),
+ * %DRM_GPUSVM_SCAN_SYSTEM if every page is a system page and
+ * %DRM_GPUSVM_SCAN_MIXED if system and device pages mix.
+ */
+enum drm_gpusvm_scan_result
+drm_gpusvm_scan_mm(struct drm_gpusvm_range *range, void *dev_private_owner,
+		   const struct dev_pagemap *pagemap)
+{
+	unsigned long timeout = jiffies + msecs_to_jiffies(HMM_RANGE_DEFAULT_TIMEOUT);
+	struct mmu_interval_notifier *notifier = &range->notifier->notifier;
+	enum drm_gpusvm_scan_result result = DRM_GPUSVM_SCAN_UNPOPULATED;
+	unsigned long npages = drm_gpusvm_range_npages(range);
+	struct drm_gpusvm *gpusvm = range->gpusvm;
+	struct mm_struct *mm = gpusvm->mm;
+	struct hmm_range hmm_range = {
+		.notifier = notifier,
+		.start = drm_gpusvm_range_start(range),
+		.end = drm_gpusvm_range_end(range),
+		.dev_private_owner = dev_private_owner,
+		/* .default_flags and .pfn_flags_mask 0: fault nothing */
+	};
+	int err;
+
+	drm_gpusvm_driver_lock_held(gpusvm);
+	lockdep_assert_not_held(&gpusvm->notifier_lock);
+
+	if (!mm || !mmget_not_zero(mm))
+		return DRM_GPUSVM_SCAN_UNPOPULATED;
+	hmm_range.hmm_pfns = kvmalloc_array(npages, sizeof(*hmm_range.hmm_pfns),
+					    GFP_KERNEL);
+	if (!hmm_range.hmm_pfns)
+		goto out_mmput;
+
+retry:
+	if (fatal_signal_pending(current) || time_after(jiffies, timeout))
+		goto out_free;
+	hmm_range.notifier_seq = mmu_interval_read_begin(notifier);
+	mmap_read_lock(mm);
+	err = hmm_range_fault(&hmm_range);
+	mmap_read_unlock(mm);
+	if (err == -EBUSY)
+		goto retry;
+	if (err)
+		goto out_free;
+
+	drm_gpusvm_notifier_lock(gpusvm);
+	if (mmu_interval_read_retry(notifier, hmm_range.notifier_seq)) {
+		drm_gpusvm_notifier_unlock(gpusvm);
+		goto retry;
+	}
+	result = drm_gpusvm_scan_pfns(hmm_range.hmm_pfns, npages, pagemap);
+	drm_gpusvm_notifier_unlock(gpusvm);
+
+out_free:
+	kvfree(hmm_range.hmm_pfns);
+out_mmput:
+	mmput(mm);
+	return result;
+}
+EXPORT_SYMBOL_GPL(drm_gpusvm_scan_mm);
 
 MODULE_DESCRIPTION("GPU shared virtual memory helpers (drm_gpusvm)");
 MODULE_LICENSE("Dual MIT/GPL");

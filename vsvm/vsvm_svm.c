@@ -204,7 +204,7 @@ static void vsvm_invalidate(struct drm_gpusvm *gpusvm,
 			drm_gpusvm_unmap_pages(gpusvm, &vr->pages[i],
 					       drm_gpusvm_range_npages(r), &ctx);
 		if (mmu_range->event == MMU_NOTIFY_UNMAP) {
-			drm_gpusvm_range_set_unmapped(r, mmu_range, vr->pages, n);
+			drm_gpusvm_range_set_unmapped(r, vr->pages, n, mmu_range);
 			vsvm_gc_queue(svm, vr);
 		}
 	}
@@ -287,19 +287,17 @@ static void vsvm_gc_work(struct work_struct *work)
 static void vsvm_svm_remove_ranges(struct vsvm_svm *svm, unsigned long start,
 				   unsigned long end)
 {
-	struct drm_gpusvm_notifier *notifier;
+	struct drm_gpusvm_notifier *notifier, *next;
 
 	lockdep_assert_held(&svm->lock);
 
-	while (start < end &&
-	       (notifier = drm_gpusvm_notifier_find(&svm->gpusvm, start, end))) {
-		unsigned long next = drm_gpusvm_notifier_end(notifier);
+	drm_gpusvm_for_each_notifier_safe(notifier, next, &svm->gpusvm, start,
+					  end) {
 		struct drm_gpusvm_range *r, *tmp;
 
 		/* The notifier goes away with its last range. */
 		drm_gpusvm_for_each_range_safe(r, tmp, notifier, start, end)
 			vsvm_range_remove(svm, to_vsvm_range(r));
-		start = next;
 	}
 }
 

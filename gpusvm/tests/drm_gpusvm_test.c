@@ -139,8 +139,8 @@ static void test_invalidate(struct drm_gpusvm *svm,
 					       &ctx);
 		if (mmu_range->event != MMU_NOTIFY_UNMAP)
 			continue;
-		drm_gpusvm_range_set_unmapped(range, mmu_range, r->pages,
-					      t->ndev);
+		drm_gpusvm_range_set_unmapped(range, r->pages, t->ndev,
+					      mmu_range);
 		if (list_empty(&r->gc_link)) {
 			drm_gpusvm_range_get(range);
 			list_add_tail(&r->gc_link, &t->gc);
@@ -504,6 +504,98 @@ static void gpusvm_notifier_insert_remove(struct kunit *test)
 	mutex_unlock(&t->lock);
 	KUNIT_EXPECT_EQ(test, t->ranges_freed, 3);
 	KUNIT_EXPECT_TRUE(test, RB_EMPTY_ROOT(&t->svm.root.rb_root));
+}
+
+/* How many notifiers drm_gpusvm_for_each_notifier() visits over [start, end). */
+static int test_walk_notifiers(struct kunit *test, struct svm_test *t,
+			       unsigned long start, unsigned long end)
+{
+	struct drm_gpusvm_notifier *n;
+	unsigned long last = 0;
+	int count = 0;
+
+	drm_gpusvm_for_each_notifier(n, &t->svm, start, end) {
+		/* In address order, each overlapping the interval. */
+		KUNIT_EXPECT_GE(test, drm_gpusvm_notifier_start(n), last);
+		KUNIT_EXPECT_LT(test, drm_gpusvm_notifier_start(n), end);
+		KUNIT_EXPECT_GT(test, drm_gpusvm_notifier_end(n), start);
+		last = drm_gpusvm_notifier_end(n);
+		count++;
+	}
+	return count;
+}
+
+/*
+ * The notifier iterators visit, in address order, exactly the notifiers
+ * overlapping the interval; the _safe one survives notifiers going away
+ * with their last range.
+ */
+static void gpusvm_notifier_walk(struct kunit *test)
+{
+	struct svm_test *t = test->priv;
+	struct drm_gpusvm_notifier *n, *next;
+	struct drm_gpusvm_range *r, *rnext;
+	unsigned long a, starts[3] = {};
+	int i, visited, removed;
+
+	/* Four notifier windows; ranges in windows 0, 1 (two) and 3. */
+	a = test_mmap(test, 4 * TEST_NOTIFIER_SIZE, TEST_NOTIFIER_SIZE,
+		      PROT_READ | PROT_WRITE, NULL);
+	test_range(test, t, a, SZ_2M);
+	test_range(test, t, a + TEST_NOTIFIER_SIZE, SZ_2M);
+	test_range(test, t, a + TEST_NOTIFIER_SIZE + SZ_4M, SZ_2M);
+	test_range(test, t, a + 3 * TEST_NOTIFIER_SIZE, SZ_2M);
+
+	mutex_lock(&t->lock);
+	i = 0;
+	drm_gpusvm_for_each_notifier(n, &t->svm, 0, ULONG_MAX) {
+		if (i < ARRAY_SIZE(starts))
+			starts[i] = drm_gpusvm_notifier_start(n);
+		i++;
+	}
+	KUNIT_EXPECT_EQ(test, i, 3);
+	KUNIT_EXPECT_EQ(test, starts[0], a);
+	KUNIT_EXPECT_EQ(test, starts[1], a + TEST_NOTIFIER_SIZE);
+	KUNIT_EXPECT_EQ(test, starts[2], a + 3 * TEST_NOTIFIER_SIZE);
+
+	/* Subsets: the end is exclusive, window 2 has no notifier. */
+	KUNIT_EXPECT_EQ(test, test_walk_notifiers(test, t, a + TEST_NOTIFIER_SIZE + SZ_4K,
+						  a + 3 * TEST_NOTIFIER_SIZE), 1);
+	KUNIT_EXPECT_EQ(test, test_walk_notifiers(test, t, a + TEST_NOTIFIER_SIZE + SZ_4K,
+						  a + 3 * TEST_NOTIFIER_SIZE + 1), 2);
+	KUNIT_EXPECT_EQ(test, test_walk_notifiers(test, t, a + 2 * TEST_NOTIFIER_SIZE,
+						  a + 3 * TEST_NOTIFIER_SIZE), 0);
+	KUNIT_EXPECT_EQ(test, test_walk_notifiers(test, t, a - SZ_4K, a + 1), 1);
+	KUNIT_EXPECT_EQ(test, test_walk_notifiers(test, t, a - SZ_4K,
+						  a + 4 * TEST_NOTIFIER_SIZE), 3);
+	/* An empty interval overlaps nothing, inside a window or not. */
+	KUNIT_EXPECT_EQ(test, test_walk_notifiers(test, t, a + SZ_4K, a + SZ_4K), 0);
+	KUNIT_EXPECT_EQ(test, test_walk_notifiers(test, t, a + SZ_4K, a), 0);
+	KUNIT_EXPECT_NULL(test, drm_gpusvm_notifier_find(&t->svm, a + SZ_4K, a));
+
+	/*
+	 * Remove every range from window 1 on: windows 1 and 3 go with their
+	 * last range while the _safe iterator stands on them.
+	 */
+	visited = 0;
+	removed = 0;
+	drm_gpusvm_for_each_notifier_safe(n, next, &t->svm, a + TEST_NOTIFIER_SIZE,
+					  a + 4 * TEST_NOTIFIER_SIZE) {
+		visited++;
+		drm_gpusvm_for_each_range_safe(r, rnext, n, 0, ULONG_MAX) {
+			drm_gpusvm_range_remove(&t->svm, r);
+			removed++;
+		}
+	}
+	mutex_unlock(&t->lock);
+	KUNIT_EXPECT_EQ(test, visited, 2);
+	KUNIT_EXPECT_EQ(test, removed, 3);
+	KUNIT_EXPECT_EQ(test, t->ranges_freed, 3);
+	KUNIT_EXPECT_EQ(test, test_count_notifiers(t), 1);
+	KUNIT_EXPECT_EQ(test, test_walk_notifiers(test, t, 0, ULONG_MAX), 1);
+	KUNIT_EXPECT_TRUE(test, drm_gpusvm_has_mapping(&t->svm, a, a + SZ_4K));
+	KUNIT_EXPECT_FALSE(test, drm_gpusvm_has_mapping(&t->svm, a + SZ_2M,
+							a + 4 * TEST_NOTIFIER_SIZE));
 }
 
 /* Anonymous memory: one DMA entry per 4K page, addresses hit the CPU pages. */
@@ -927,6 +1019,201 @@ static void gpusvm_fini_live(struct kunit *test)
 					      NULL, NULL, 0), 0);
 }
 
+/*
+ * A GPU SVM allocated on its own, for drm_gpusvm_free(): its callbacks
+ * cannot reach a struct svm_test, so they count here.
+ */
+static struct {
+	int invalidations;
+	int notifiers_freed;
+	int ranges_freed;
+} test_free_stats;
+
+static struct drm_gpusvm_notifier *test_free_notifier_alloc(void)
+{
+	struct drm_gpusvm_notifier *notifier;
+
+	notifier = kzalloc(sizeof(*notifier), GFP_KERNEL);
+	return notifier;
+}
+
+static void test_free_notifier_free(struct drm_gpusvm_notifier *notifier)
+{
+	test_free_stats.notifiers_freed++;
+	kfree(notifier);
+}
+
+static struct drm_gpusvm_range *test_free_range_alloc(struct drm_gpusvm *svm)
+{
+	struct svm_test_range *r = kzalloc(sizeof(*r), GFP_KERNEL);
+
+	if (!r)
+		return NULL;
+	INIT_LIST_HEAD(&r->gc_link);
+	drm_gpusvm_init_pages(&r->pages[0], test_drm[0]);
+	return &r->base;
+}
+
+static void test_free_range_free(struct drm_gpusvm_range *range)
+{
+	struct svm_test_range *r = to_test_range(range);
+
+	drm_gpusvm_free_pages(range->gpusvm, &r->pages[0],
+			      drm_gpusvm_range_npages(range));
+	test_free_stats.ranges_freed++;
+	kfree(r);
+}
+
+static void test_free_invalidate(struct drm_gpusvm *svm,
+				 struct drm_gpusvm_notifier *notifier,
+				 const struct mmu_notifier_range *mmu_range)
+{
+	struct drm_gpusvm_ctx ctx = { .in_notifier = true };
+	struct drm_gpusvm_range *range;
+
+	test_free_stats.invalidations++;
+	drm_gpusvm_for_each_range(range, notifier, mmu_range->start,
+				  mmu_range->end) {
+		struct svm_test_range *r = to_test_range(range);
+
+		drm_gpusvm_unmap_pages(svm, &r->pages[0],
+				       drm_gpusvm_range_npages(range), &ctx);
+		if (mmu_range->event == MMU_NOTIFY_UNMAP)
+			drm_gpusvm_range_set_unmapped(range, r->pages, 1,
+						      mmu_range);
+	}
+}
+
+static const struct drm_gpusvm_ops test_free_ops = {
+	.notifier_alloc = test_free_notifier_alloc,
+	.notifier_free = test_free_notifier_free,
+	.range_alloc = test_free_range_alloc,
+	.range_free = test_free_range_free,
+	.invalidate = test_free_invalidate,
+};
+
+/*
+ * drm_gpusvm_free() of a kzalloc()ed GPU SVM with a live, DMA-mapped range
+ * frees the range (and its pages), the notifier and the GPU SVM itself
+ * (kmemleak would report it at the end of the run otherwise); the memory's
+ * munmap afterwards reaches no notifier.
+ */
+static void gpusvm_free(struct kunit *test)
+{
+	struct drm_gpusvm_ctx ctx = {};
+	struct drm_gpusvm_range *r;
+	struct drm_gpusvm *svm;
+	int err, invalidations;
+	unsigned long a;
+
+	memset(&test_free_stats, 0, sizeof(test_free_stats));
+	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
+	svm = kzalloc(sizeof(*svm), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, svm);
+	err = drm_gpusvm_init(svm, "kunit-free", test_mm, 0, TASK_SIZE,
+			      TEST_NOTIFIER_SIZE, &test_free_ops, test_chunks,
+			      ARRAY_SIZE(test_chunks));
+	if (err)
+		kfree(svm);
+	KUNIT_ASSERT_EQ(test, err, 0);
+
+	r = drm_gpusvm_range_find_or_insert(svm, a, 0, TASK_SIZE, &ctx);
+	KUNIT_EXPECT_FALSE(test, IS_ERR(r));
+	if (!IS_ERR(r)) {
+		struct drm_gpusvm_pages *pages = &to_test_range(r)->pages[0];
+
+		KUNIT_EXPECT_EQ(test, drm_gpusvm_range_size(r),
+				(unsigned long)SZ_64K);
+		KUNIT_EXPECT_EQ(test, drm_gpusvm_get_pages(svm, pages, test_mm,
+							   &r->notifier->notifier,
+							   a, a + SZ_64K, &ctx), 0);
+		KUNIT_EXPECT_TRUE(test, drm_gpusvm_pages_valid_unlocked(svm, pages));
+	}
+
+	drm_gpusvm_free(svm);
+	KUNIT_EXPECT_EQ(test, test_free_stats.ranges_freed, 1);
+	KUNIT_EXPECT_EQ(test, test_free_stats.notifiers_freed, 1);
+
+	invalidations = test_free_stats.invalidations;
+	vm_munmap(a, SZ_64K);
+	KUNIT_EXPECT_EQ(test, test_free_stats.invalidations, invalidations);
+
+	/* Like kfree(), NULL is nothing to free. */
+	drm_gpusvm_free(NULL);
+}
+
+/*
+ * drm_gpusvm_find_vma_start(): the first address of the interval inside a
+ * VMA, around holes before, between and after two VMAs.
+ */
+static void gpusvm_find_vma_start(struct kunit *test)
+{
+	struct svm_test *t = test->priv;
+	struct drm_gpusvm svm;
+	unsigned long b;
+
+	/*
+	 * [b, b + 512K) with holes carved in it: VMAs [b + 64K, b + 192K) and
+	 * [b + 256K, b + 384K); test_mmap()'s PROT_NONE guard VMAs lie below
+	 * b and from b + 512K.
+	 */
+	b = test_mmap(test, 8 * SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
+	KUNIT_ASSERT_EQ(test, vm_munmap(b, SZ_64K), 0);
+	KUNIT_ASSERT_EQ(test, vm_munmap(b + 3 * SZ_64K, SZ_64K), 0);
+	KUNIT_ASSERT_EQ(test, vm_munmap(b + 6 * SZ_64K, 2 * SZ_64K), 0);
+
+	/* Hole before the first VMA: nothing, then the VMA's start. */
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_find_vma_start(&t->svm, b, b + SZ_64K),
+			ULONG_MAX);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_find_vma_start(&t->svm, b,
+							b + SZ_64K + 1),
+			b + SZ_64K);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_find_vma_start(&t->svm, b + SZ_4K,
+							b + 8 * SZ_64K),
+			b + SZ_64K);
+	/* Starting inside a VMA: the start itself. */
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_find_vma_start(&t->svm, b + SZ_64K,
+							b + 2 * SZ_64K),
+			b + SZ_64K);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_find_vma_start(&t->svm,
+							b + SZ_64K + SZ_4K,
+							b + 2 * SZ_64K),
+			b + SZ_64K + SZ_4K);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_find_vma_start(&t->svm,
+							b + 3 * SZ_64K - SZ_4K,
+							b + 8 * SZ_64K),
+			b + 3 * SZ_64K - SZ_4K);
+	/* The hole between the VMAs; the end is exclusive. */
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_find_vma_start(&t->svm, b + 3 * SZ_64K,
+							b + 4 * SZ_64K),
+			ULONG_MAX);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_find_vma_start(&t->svm, b + 3 * SZ_64K,
+							b + 8 * SZ_64K),
+			b + 4 * SZ_64K);
+	/* The hole after the second VMA, then test_mmap()'s guard VMA. */
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_find_vma_start(&t->svm, b + 6 * SZ_64K,
+							b + 8 * SZ_64K),
+			ULONG_MAX);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_find_vma_start(&t->svm, b + 6 * SZ_64K,
+							b + 8 * SZ_64K + SZ_4K),
+			b + 8 * SZ_64K);
+	/* Empty and inverted intervals hold no address. */
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_find_vma_start(&t->svm, b + SZ_64K,
+							b + SZ_64K),
+			ULONG_MAX);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_find_vma_start(&t->svm, b + 2 * SZ_64K,
+							b + SZ_64K),
+			ULONG_MAX);
+
+	/* A GPU SVM without an mm has no VMA. */
+	KUNIT_ASSERT_EQ(test, drm_gpusvm_init(&svm, "no-mm", NULL, 0, 0, 0, NULL,
+					      NULL, 0), 0);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_find_vma_start(&svm, b + SZ_64K,
+							b + 2 * SZ_64K),
+			ULONG_MAX);
+	drm_gpusvm_fini(&svm);
+}
+
 /* Bad arguments get clear errnos and no warning. */
 static void gpusvm_bad_input(struct kunit *test)
 {
@@ -1058,6 +1345,21 @@ static struct {
 	struct device *fail_map_dev;
 } test_devmem;
 
+/*
+ * A second pagemap of the provider, with the same owner (a device whose
+ * memory is split in two pagemaps): device pages of one owner in two
+ * pagemaps, which drm_gpusvm_scan_mm() tells apart. It shares the
+ * provider's ops; its own allocation lives here for the same reason.
+ */
+static struct {
+	struct test_alloc alloc;
+	struct dev_pagemap pagemap;
+	struct drm_pagemap dpagemap;
+	struct resource *res;
+	void *backing;
+	bool ready;
+} test_devmem2;
+
 static void test_alloc_release(struct drm_pagemap_devmem *devmem)
 {
 	container_of(devmem, struct test_alloc, devmem)->released = true;
@@ -1069,14 +1371,17 @@ static int test_alloc_populate(struct drm_pagemap_devmem *devmem,
 	unsigned long i;
 
 	for (i = 0; i < npages; i++)
-		pfn[i] = test_devmem.base_pfn + i;
+		pfn[i] = PHYS_PFN(devmem->dpagemap->pagemap->range.start) + i;
 	return 0;
 }
 
 static void *test_devmem_va(struct page *page)
 {
-	return test_devmem.backing +
-	       ((page_to_pfn(page) - test_devmem.base_pfn) << PAGE_SHIFT);
+	void *backing = page->pgmap == &test_devmem2.pagemap ?
+			test_devmem2.backing : test_devmem.backing;
+
+	return backing + ((page_to_pfn(page) - PHYS_PFN(page->pgmap->range.start))
+			  << PAGE_SHIFT);
 }
 
 static void *test_sys_kmap(struct drm_pagemap_devmem *devmem, dma_addr_t addr)
@@ -1194,6 +1499,48 @@ static int test_devmem_init(void)
 	test_devmem.dpagemap.ops = &test_dpagemap_ops;
 	test_devmem.dpagemap.dev = test_drm[0]->dev;
 	test_devmem.dpagemap.pagemap = &test_devmem.pagemap;
+	return 0;
+}
+
+static void test_devmem2_fini(void)
+{
+	if (test_devmem2.ready) {
+		if (atomic_read(&test_devmem2.alloc.devmem.refs) > 1)
+			drm_pagemap_evict_to_ram(&test_devmem2.alloc.devmem);
+		memunmap_pages(&test_devmem2.pagemap);
+	}
+	if (!IS_ERR_OR_NULL(test_devmem2.res))
+		release_mem_region(test_devmem2.res->start,
+				   resource_size(test_devmem2.res));
+	vfree(test_devmem2.backing);
+	memset(&test_devmem2, 0, sizeof(test_devmem2));
+}
+
+static int test_devmem2_init(void)
+{
+	unsigned long size = TEST_DEVMEM_PAGES << PAGE_SHIFT;
+	void *addr;
+
+	test_devmem2.backing = vzalloc(size);
+	if (!test_devmem2.backing)
+		return -ENOMEM;
+	test_devmem2.res = request_free_mem_region(&iomem_resource, size,
+						   "drm_gpusvm_kunit");
+	if (IS_ERR(test_devmem2.res))
+		return PTR_ERR(test_devmem2.res);
+	test_devmem2.pagemap.type = MEMORY_DEVICE_PRIVATE;
+	test_devmem2.pagemap.range.start = test_devmem2.res->start;
+	test_devmem2.pagemap.range.end = test_devmem2.res->end;
+	test_devmem2.pagemap.nr_range = 1;
+	test_devmem2.pagemap.ops = &test_pagemap_ops;
+	test_devmem2.pagemap.owner = &test_devmem;	/* the first one's */
+	addr = memremap_pages(&test_devmem2.pagemap, NUMA_NO_NODE);
+	if (IS_ERR(addr))
+		return PTR_ERR(addr);
+	test_devmem2.ready = true;
+	test_devmem2.dpagemap.ops = &test_dpagemap_ops;
+	test_devmem2.dpagemap.dev = test_drm[0]->dev;
+	test_devmem2.dpagemap.pagemap = &test_devmem2.pagemap;
 	return 0;
 }
 
@@ -1456,6 +1803,129 @@ static void gpusvm_multi_error_keeps_valid(struct kunit *test)
 	drm_pagemap_devmem_put(&alloc->devmem);
 	KUNIT_EXPECT_TRUE(test, alloc->released);
 }
+
+static enum drm_gpusvm_scan_result test_scan(struct svm_test *t,
+					     struct drm_gpusvm_range *r,
+					     void *owner,
+					     const struct dev_pagemap *pagemap)
+{
+	enum drm_gpusvm_scan_result result;
+
+	mutex_lock(&t->lock);
+	result = drm_gpusvm_scan_mm(r, owner, pagemap);
+	mutex_unlock(&t->lock);
+	return result;
+}
+
+/* Move [start, end) of the mm into @alloc of provider pagemap @dpagemap. */
+static void test_migrate(struct kunit *test, struct svm_test *t,
+			 struct test_alloc *alloc, struct drm_pagemap *dpagemap,
+			 unsigned long start, unsigned long end)
+{
+	drm_pagemap_devmem_init(&alloc->devmem, test_drm[0]->dev, &test_alloc_ops,
+				dpagemap, TEST_DEVMEM_PAGES);
+	alloc->released = false;
+	KUNIT_ASSERT_EQ(test, drm_pagemap_migrate_to_devmem(&alloc->devmem,
+							    t->svm.mm, start,
+							    end, &test_devmem),
+			(long)((end - start) >> PAGE_SHIFT));
+}
+
+/* Bring @alloc back to system memory and release it. */
+static void test_evict(struct kunit *test, struct test_alloc *alloc)
+{
+	KUNIT_EXPECT_EQ(test, drm_pagemap_evict_to_ram(&alloc->devmem), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&alloc->devmem.refs), 1);
+	drm_pagemap_devmem_put(&alloc->devmem);
+	KUNIT_EXPECT_TRUE(test, alloc->released);
+}
+
+/*
+ * drm_gpusvm_scan_mm() gives each documented result for its placement of
+ * the range's pages, and faults and migrates nothing doing it.
+ */
+static void gpusvm_scan_mm(struct kunit *test)
+{
+	const struct dev_pagemap *pm1 = &test_devmem.pagemap;
+	const struct dev_pagemap *pm2 = &test_devmem2.pagemap;
+	struct test_alloc *alloc1 = &test_devmem.alloc;
+	struct test_alloc *alloc2 = &test_devmem2.alloc;
+	void *owner = &test_devmem, *other_owner = test_drm[1];
+	struct svm_test *t = test->priv;
+	struct drm_gpusvm_range *r;
+	unsigned long a, i;
+
+	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
+	r = test_range(test, t, a, SZ_64K);
+
+	/* Never touched: nothing present, and the scan faults nothing in. */
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm1),
+			DRM_GPUSVM_SCAN_UNPOPULATED);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm1),
+			DRM_GPUSVM_SCAN_UNPOPULATED);
+	KUNIT_EXPECT_EQ(test, t->invalidations, 0);
+
+	/* Half touched. */
+	for (i = 0; i < 8; i++)
+		KUNIT_ASSERT_EQ(test, put_user(i + 1, (u64 __user *)(a + i * PAGE_SIZE)), 0);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm1),
+			DRM_GPUSVM_SCAN_UNPOPULATED);
+
+	/* All of it in system memory, whatever the owner or pagemap. */
+	test_fill_user(test, a, 16);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm1), DRM_GPUSVM_SCAN_SYSTEM);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, other_owner, NULL),
+			DRM_GPUSVM_SCAN_SYSTEM);
+
+	/* All of it in pagemap 1. */
+	test_migrate(test, t, alloc1, &test_devmem.dpagemap, a, a + SZ_64K);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm1), DRM_GPUSVM_SCAN_EQUAL);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm2), DRM_GPUSVM_SCAN_OTHER);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, NULL), DRM_GPUSVM_SCAN_OTHER);
+	/*
+	 * Another owner does not see the device pages, and its scan does not
+	 * migrate them back: they are all still there afterwards.
+	 */
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, other_owner, pm1),
+			DRM_GPUSVM_SCAN_UNPOPULATED);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, NULL, pm1),
+			DRM_GPUSVM_SCAN_UNPOPULATED);
+	KUNIT_EXPECT_EQ(test, atomic_read(&alloc1->devmem.refs), 17);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm1), DRM_GPUSVM_SCAN_EQUAL);
+	test_evict(test, alloc1);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm1), DRM_GPUSVM_SCAN_SYSTEM);
+	test_check_user(test, a, 16);
+
+	/* All of it in pagemap 2. */
+	test_migrate(test, t, alloc2, &test_devmem2.dpagemap, a, a + SZ_64K);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm1), DRM_GPUSVM_SCAN_OTHER);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm2), DRM_GPUSVM_SCAN_EQUAL);
+	test_evict(test, alloc2);
+	test_check_user(test, a, 16);
+
+	/* The first half in pagemap 1, the second in system memory. */
+	test_migrate(test, t, alloc1, &test_devmem.dpagemap, a, a + SZ_32K);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm1), DRM_GPUSVM_SCAN_MIXED);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm2), DRM_GPUSVM_SCAN_MIXED);
+
+	/* ... and the second half in pagemap 2: one owner, two pagemaps. */
+	test_migrate(test, t, alloc2, &test_devmem2.dpagemap, a + SZ_32K,
+		     a + SZ_64K);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm1),
+			DRM_GPUSVM_SCAN_MIXED_DEVICE);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm2),
+			DRM_GPUSVM_SCAN_MIXED_DEVICE);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, NULL),
+			DRM_GPUSVM_SCAN_MIXED_DEVICE);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, other_owner, pm1),
+			DRM_GPUSVM_SCAN_UNPOPULATED);
+
+	/* Back in system memory, with the data. */
+	test_evict(test, alloc1);
+	test_evict(test, alloc2);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm1), DRM_GPUSVM_SCAN_SYSTEM);
+	test_check_user(test, a, 16);
+}
 #endif
 
 static const struct drm_driver test_drm_driver = {
@@ -1517,6 +1987,7 @@ static void test_suite_exit(struct kunit_suite *suite)
 		test_pdev[i] = NULL;
 	}
 #if IS_ENABLED(CONFIG_DEVICE_PRIVATE)
+	test_devmem2_fini();
 	test_devmem_fini();
 #endif
 	if (test_mm)
@@ -1561,6 +2032,9 @@ static int test_suite_init(struct kunit_suite *suite)
 	err = test_devmem_init();
 	if (err)
 		goto err_devices;
+	err = test_devmem2_init();
+	if (err)
+		goto err_devices;
 #endif
 	return 0;
 
@@ -1574,6 +2048,8 @@ static struct kunit_case drm_gpusvm_cases[] = {
 	KUNIT_CASE(gpusvm_chunk_gpuva_bounds),
 	KUNIT_CASE(gpusvm_chunk_neighbour),
 	KUNIT_CASE(gpusvm_notifier_insert_remove),
+	/* Named by hand: checkpatch takes a *for_each*() function for a loop. */
+	{ .run_case = gpusvm_notifier_walk, .name = "gpusvm_for_each_notifier" },
 	KUNIT_CASE(gpusvm_get_pages_anon),
 	KUNIT_CASE(gpusvm_get_pages_thp),
 	KUNIT_CASE(gpusvm_get_pages_file),
@@ -1585,6 +2061,8 @@ static struct kunit_case drm_gpusvm_cases[] = {
 	KUNIT_CASE(gpusvm_dma_mapping_shared),
 	KUNIT_CASE(gpusvm_pages_without_range),
 	KUNIT_CASE(gpusvm_fini_live),
+	KUNIT_CASE(gpusvm_free),
+	KUNIT_CASE(gpusvm_find_vma_start),
 	KUNIT_CASE(gpusvm_bad_input),
 	KUNIT_CASE(gpusvm_vma_migratable),
 #if IS_ENABLED(CONFIG_DEVICE_PRIVATE)
@@ -1592,6 +2070,7 @@ static struct kunit_case drm_gpusvm_cases[] = {
 	KUNIT_CASE(gpusvm_migrate_map_failure),
 	KUNIT_CASE(gpusvm_cpu_fault_other_page_fails),
 	KUNIT_CASE(gpusvm_multi_error_keeps_valid),
+	KUNIT_CASE(gpusvm_scan_mm),
 #endif
 	{}
 };

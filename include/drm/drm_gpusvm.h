@@ -18,6 +18,7 @@
 
 #include <drm/drm_pagemap.h>
 
+struct dev_pagemap;
 struct drm_device;
 struct drm_gpusvm;
 struct drm_gpusvm_notifier;
@@ -242,12 +243,44 @@ struct drm_gpusvm_ctx {
 	unsigned int allow_mixed : 1;
 };
 
+/**
+ * enum drm_gpusvm_scan_result - where the CPU pages of a range are now
+ * @DRM_GPUSVM_SCAN_UNPOPULATED: at least one page is not present to the
+ *                               caller: never faulted in, swapped out, in a
+ *                               VMA a device cannot mirror, or a
+ *                               device-private page of another owner; also
+ *                               the answer when the scan could not be made
+ * @DRM_GPUSVM_SCAN_EQUAL: every page is a device page of the pagemap asked
+ *                         about
+ * @DRM_GPUSVM_SCAN_OTHER: every page is a device page of one single pagemap,
+ *                         not the one asked about
+ * @DRM_GPUSVM_SCAN_SYSTEM: every page is a system page
+ * @DRM_GPUSVM_SCAN_MIXED_DEVICE: every page is a device page, of two or more
+ *                                pagemaps
+ * @DRM_GPUSVM_SCAN_MIXED: system pages and device pages
+ *
+ * The result of drm_gpusvm_scan_mm(), a hint for the driver's placement
+ * decisions (migrate or not, and from where).
+ */
+enum drm_gpusvm_scan_result {
+	DRM_GPUSVM_SCAN_UNPOPULATED,
+	DRM_GPUSVM_SCAN_EQUAL,
+	DRM_GPUSVM_SCAN_OTHER,
+	DRM_GPUSVM_SCAN_SYSTEM,
+	DRM_GPUSVM_SCAN_MIXED_DEVICE,
+	DRM_GPUSVM_SCAN_MIXED,
+};
+
 int drm_gpusvm_init(struct drm_gpusvm *gpusvm, const char *name,
 		    struct mm_struct *mm, unsigned long mm_start,
 		    unsigned long mm_range, unsigned long notifier_size,
 		    const struct drm_gpusvm_ops *ops,
 		    const unsigned long *chunk_sizes, int num_chunks);
 void drm_gpusvm_fini(struct drm_gpusvm *gpusvm);
+void drm_gpusvm_free(struct drm_gpusvm *gpusvm);
+unsigned long drm_gpusvm_find_vma_start(struct drm_gpusvm *gpusvm,
+					unsigned long start,
+					unsigned long end);
 
 struct drm_gpusvm_range *
 drm_gpusvm_range_find_or_insert(struct drm_gpusvm *gpusvm,
@@ -268,12 +301,15 @@ void drm_gpusvm_range_put(struct drm_gpusvm_range *range);
 bool drm_gpusvm_has_mapping(struct drm_gpusvm *gpusvm, unsigned long start,
 			    unsigned long end);
 void drm_gpusvm_range_set_unmapped(struct drm_gpusvm_range *range,
-				   const struct mmu_notifier_range *mmu_range,
 				   struct drm_gpusvm_pages *pages,
-				   unsigned int pages_count);
+				   unsigned int pages_count,
+				   const struct mmu_notifier_range *mmu_range);
 
 int drm_gpusvm_range_evict(struct drm_gpusvm *gpusvm,
 			   struct drm_gpusvm_range *range);
+enum drm_gpusvm_scan_result
+drm_gpusvm_scan_mm(struct drm_gpusvm_range *range, void *dev_private_owner,
+		   const struct dev_pagemap *pagemap);
 
 void drm_gpusvm_init_pages(struct drm_gpusvm_pages *pages,
 			   struct drm_device *drm);
@@ -407,6 +443,44 @@ drm_gpusvm_notifier_end(struct drm_gpusvm_notifier *notifier)
 {
 	return notifier->itree.last + 1;
 }
+
+struct drm_gpusvm_notifier *
+__drm_gpusvm_notifier_next(struct drm_gpusvm_notifier *notifier);
+
+/**
+ * drm_gpusvm_for_each_notifier() - iterate over the notifiers of a GPU SVM
+ * @notifier__: iterator (&struct drm_gpusvm_notifier pointer)
+ * @gpusvm__: the GPU SVM
+ * @start__: start of the interval
+ * @end__: end of the interval (exclusive)
+ *
+ * Visits, in address order, every notifier of @gpusvm__ whose window overlaps
+ * [@start__, @end__); none for an empty interval. Hold the driver lock: it is
+ * the lock under which notifiers come and go.
+ */
+#define drm_gpusvm_for_each_notifier(notifier__, gpusvm__, start__, end__) \
+	for ((notifier__) = drm_gpusvm_notifier_find((gpusvm__), (start__), (end__)); \
+	     (notifier__) && drm_gpusvm_notifier_start(notifier__) < (end__); \
+	     (notifier__) = __drm_gpusvm_notifier_next(notifier__))
+
+/**
+ * drm_gpusvm_for_each_notifier_safe() - iterate over notifiers, safe for removal
+ * @notifier__: iterator
+ * @next__: next notifier (temporary)
+ * @gpusvm__: the GPU SVM
+ * @start__: start of the interval
+ * @end__: end of the interval (exclusive)
+ *
+ * Like drm_gpusvm_for_each_notifier(), but @notifier__ may go away in the
+ * body, as it does with its last range (drm_gpusvm_range_remove()). Only
+ * @notifier__ may go: the body must not remove ranges of other notifiers.
+ */
+#define drm_gpusvm_for_each_notifier_safe(notifier__, next__, gpusvm__, start__, end__) \
+	for ((notifier__) = drm_gpusvm_notifier_find((gpusvm__), (start__), (end__)), \
+	     (next__) = (notifier__) ? __drm_gpusvm_notifier_next(notifier__) : NULL; \
+	     (notifier__) && drm_gpusvm_notifier_start(notifier__) < (end__); \
+	     (notifier__) = (next__), \
+	     (next__) = (notifier__) ? __drm_gpusvm_notifier_next(notifier__) : NULL)
 
 struct drm_gpusvm_range *__drm_gpusvm_range_next(struct drm_gpusvm_range *range);
 
