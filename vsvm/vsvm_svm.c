@@ -642,6 +642,19 @@ static void vsvm_bind_range(struct vsvm_vm *vm, struct drm_gpusvm_range *r,
 	}
 }
 
+/*
+ * Migrate a range into the VM's device memory through its provider, to stay
+ * there at least vram_timeslice_ms. Pages that cannot move stay where they
+ * are; the fault maps whatever is where after it.
+ */
+static void vsvm_svm_migrate(struct vsvm_vm *vm, unsigned long start,
+			     unsigned long end)
+{
+	drm_pagemap_populate_mm(vsvm_vram_dpagemap(vm->vdev), start, end,
+				vm->svm->gpusvm.mm,
+				READ_ONCE(vsvm_vram_timeslice_ms));
+}
+
 /**
  * enum vsvm_place - where vsvm_svm_fault() puts the pages it maps
  * @VSVM_PLACE_BY_ATTR: a GPU fault: where the preferred-location attribute
@@ -754,7 +767,7 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 		want_vram = to_devmem && vm->vdev->vram && rflags.migrate_devmem;
 		if (want_vram && !migrated && pages->notifier_seq == ULONG_MAX) {
 			migrated = true;
-			vsvm_vram_migrate(vm->vdev, svm->gpusvm.mm, rs, re);
+			vsvm_svm_migrate(vm, rs, re);
 		}
 
 		/*
@@ -832,7 +845,7 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 		pflags.__flags = READ_ONCE(pages->flags.__flags);
 		if (want_vram && !migrated && !pflags.has_devmem_pages) {
 			migrated = true;
-			vsvm_vram_migrate(vm->vdev, svm->gpusvm.mm, rs, re);
+			vsvm_svm_migrate(vm, rs, re);
 			continue;
 		}
 
