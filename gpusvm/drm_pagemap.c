@@ -61,8 +61,11 @@
  *   device memory for the migration's &drm_pagemap_migrate_details.timeslice_ms:
  *   a CPU and a GPU taking turns on one page get at least a timeslice each
  *   instead of moving it at every access. The fault waits killably for the
- *   rest of the timeslice, with mmap_lock dropped when the fault may be
- *   retried.
+ *   rest of the timeslice (at most %DRM_PAGEMAP_TIMESLICE_MAX_MS), with
+ *   mmap_lock dropped when the fault may be retried. A fault that cannot
+ *   retry (another device's hmm_range_fault(), get_user_pages_remote())
+ *   waits with mmap_lock held, and while it waits it holds a reference on
+ *   the faulting page, which an eviction cannot move meanwhile.
  * - drm_pagemap_evict_to_ram() moves an allocation back by its pfns with
  *   migrate_device_range(), without knowing where it is mapped and without
  *   waiting for a timeslice: for device memory pressure and for driver
@@ -504,10 +507,15 @@ static void drm_pagemap_abort_devmem(struct drm_pagemap_migration *m,
  * failure nothing migrates: every source page stays mapped as it was, with
  * its content, and the device pages prepared for it are freed.
  *
+ * Unlike mainline, which fails with -EBUSY unless every page migrated, a
+ * partial migration succeeds: the range is then mixed, which
+ * drm_gpusvm_get_pages() maps with &drm_gpusvm_ctx.allow_mixed.
+ *
  * Return: 0 when pages migrated (their number, which may be fewer than the
  * interval's, in *&drm_pagemap_migrate_details.migrated if set), -EBUSY when
- * none could, -EFAULT (no VMA, or the mm is gone), -EINVAL (bad arguments,
- * or a pfn from &drm_pagemap_devmem_ops.populate_devmem_pfn that is not a
+ * none could (nothing to select, or a VMA whose pages may not migrate),
+ * -EFAULT (no VMA, or the mm is gone), -EINVAL (bad arguments, a provider
+ * without a pagemap, or a pfn from &drm_pagemap_devmem_ops.populate_devmem_pfn that is not a
  * free device page of the provider), -ENOMEM (also a failed DMA mapping),
  * or the error of a provider op.
  */
@@ -523,7 +531,6 @@ int drm_pagemap_migrate_to_devmem(struct drm_pagemap_devmem *devmem,
 	struct migrate_vma migrate = {
 		.start = start,
 		.end = end,
-		.pgmap_owner = devmem->dpagemap->pagemap->owner,
 		.flags = MIGRATE_VMA_SELECT_SYSTEM,
 	};
 	struct vm_area_struct *vma;
@@ -532,8 +539,12 @@ int drm_pagemap_migrate_to_devmem(struct drm_pagemap_devmem *devmem,
 	if (mdetails && mdetails->migrated)
 		*mdetails->migrated = 0;
 	if (!npages || start >= end || !PAGE_ALIGNED(start) ||
-	    !PAGE_ALIGNED(end) || npages > devmem->size >> PAGE_SHIFT)
+	    !PAGE_ALIGNED(end) || npages > devmem->size >> PAGE_SHIFT ||
+	    !devmem->dpagemap || !devmem->dpagemap->pagemap)
 		return -EINVAL;
+	migrate.pgmap_owner = devmem->dpagemap->pagemap->owner;
+	timeslice_ms = min_t(unsigned long, timeslice_ms,
+			     DRM_PAGEMAP_TIMESLICE_MAX_MS);
 	err = drm_pagemap_migration_alloc(&m, npages);
 	if (err)
 		return err;

@@ -162,7 +162,7 @@ static const struct kernel_param_ops vsvm_vram_timeslice_ops = {
 module_param_cb(vram_timeslice_ms, &vsvm_vram_timeslice_ops,
 		&vsvm_vram_timeslice_ms, 0644);
 MODULE_PARM_DESC(vram_timeslice_ms,
-		 "memory migrated to VRAM stays there at least this long before a CPU fault moves it back (ms, 0-1000, default 0)");
+		 "memory the GPU SVM migrates to VRAM stays there at least this long before a CPU fault moves it back (ms, 0-250, default 0)");
 
 static unsigned int vsvm_vram_mb = 256;
 module_param_named(vram_size, vsvm_vram_mb, uint, 0444);

@@ -37,8 +37,8 @@
 /* Submissions the scheduler hands to the engine at once (one per VM). */
 #define VSVM_HW_SUBMISSIONS	256
 #define VSVM_USERPTR_MAX_SIZE	SZ_256M
-/* The largest vram_timeslice_ms: a CPU fault waits at most this long. */
-#define VSVM_VRAM_TIMESLICE_MAX_MS	1000
+/* The largest vram_timeslice_ms: drm_pagemap's own bound. */
+#define VSVM_VRAM_TIMESLICE_MAX_MS	DRM_PAGEMAP_TIMESLICE_MAX_MS
 /* Caps on what one file and one VM may hold (-ENOSPC beyond). */
 #define VSVM_MAX_VMS_PER_FILE	64
 #define VSVM_MAX_USERPTRS	1024

@@ -650,9 +650,14 @@ static void vsvm_bind_range(struct vsvm_vm *vm, struct drm_gpusvm_range *r,
 static void vsvm_svm_migrate(struct vsvm_vm *vm, unsigned long start,
 			     unsigned long end)
 {
-	drm_pagemap_populate_mm(vsvm_vram_dpagemap(vm->vdev), start, end,
-				vm->svm->gpusvm.mm,
+	struct drm_pagemap *dpagemap;
+
+	dpagemap = drm_pagemap_get(vsvm_vram_dpagemap(vm->vdev));
+	if (!dpagemap)
+		return;
+	drm_pagemap_populate_mm(dpagemap, start, end, vm->svm->gpusvm.mm,
 				READ_ONCE(vsvm_vram_timeslice_ms));
+	drm_pagemap_put(dpagemap);
 }
 
 /**

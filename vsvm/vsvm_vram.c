@@ -46,7 +46,7 @@
  * preferred location is the device migrates the range first; prefetch to
  * the device migrates ahead; a CPU touch of a VRAM page migrates the range
  * back (the migrate_to_ram of drm_pagemap_pagemap_ops_get()), but not before
- * the block has been in VRAM for ``timeslice_ms`` (a module parameter), so
+ * the block has been in VRAM for ``vram_timeslice_ms`` (a module parameter), so
  * that a CPU and a GPU alternating on one page do not migrate it back and
  * forth at the copy engine's speed. Each device is its own page owner: another vsvm
  * device faulting on these pages makes hmm_range_fault() migrate them back to
@@ -80,6 +80,7 @@
  *       evicted), least recently used first
  * @nr_bos: blocks allocated, on @lru or not
  * @release_wq: woken when a block is released
+ * @dpagemap_done: completed when the last reference on @dpagemap went
  * @pages_in: pages migrated to VRAM
  * @pages_out: pages copied back to system memory (CPU faults, GPU faults
  *             of other devices, evictions)
@@ -101,6 +102,7 @@ struct vsvm_vram {
 	struct list_head lru;
 	unsigned long nr_bos;
 	wait_queue_head_t release_wq;
+	struct completion dpagemap_done;
 	atomic64_t pages_in;
 	atomic64_t pages_out;
 	atomic64_t evictions;
@@ -168,7 +170,11 @@ static void vsvm_bo_release(struct drm_pagemap_devmem *devmem)
 		if (i + n == npages) {
 			list_del_init(&bo->lru_link);
 			vram->nr_bos--;
-			/* Under the lock: @vram may go once fini sees 0. */
+			/*
+			 * Under the lock: fini may go on once it sees 0 (it
+			 * then waits for the provider reference this block
+			 * still drops, see vsvm_vram_dpagemap_destroy()).
+			 */
 			wake_up_all(&vram->release_wq);
 		}
 		spin_unlock(&vram->lock);
@@ -336,12 +342,15 @@ static int vsvm_vram_populate_mm(struct drm_pagemap *dpagemap,
 				 struct mm_struct *mm, unsigned long timeslice_ms);
 
 /*
- * The provider lives as long as the device (devres): its last reference
- * goes in vsvm_vram_fini(), when no block holds one any more.
+ * The provider lives in the device's devres memory: its last reference,
+ * dropped by vsvm_vram_fini() or by the last block's release, only tells
+ * vsvm_vram_fini() that nothing uses it any more.
  */
 static void vsvm_vram_dpagemap_destroy(struct drm_pagemap *dpagemap,
 				       bool is_atomic_or_reclaim)
 {
+	complete_all(&container_of(dpagemap, struct vsvm_vram,
+				   dpagemap)->dpagemap_done);
 }
 
 static const struct drm_pagemap_ops vsvm_dpagemap_ops = {
@@ -358,7 +367,7 @@ static const struct drm_pagemap_ops vsvm_dpagemap_ops = {
  * @backing: the system pages that will hold its content
  *
  * Takes @npages free, naturally aligned VRAM pages. The block is not
- * evictable yet: vsvm_vram_migrate() puts it on the LRU once it holds data.
+ * evictable yet: vsvm_vram_populate() puts it on the LRU once it holds data.
  *
  * Return: false if there are no such free pages.
  */
@@ -569,13 +578,13 @@ long vsvm_vram_migrate(struct vsvm_device *vdev, struct mm_struct *mm,
 
 /**
  * vsvm_vram_dpagemap() - the device-memory provider of a device
- * @vdev: the device, with VRAM
+ * @vdev: the device
  *
- * Return: the provider (valid as long as the device).
+ * Return: the provider (valid as long as the device), NULL without VRAM.
  */
 struct drm_pagemap *vsvm_vram_dpagemap(struct vsvm_device *vdev)
 {
-	return &vdev->vram->dpagemap;
+	return vdev->vram ? &vdev->vram->dpagemap : NULL;
 }
 
 /**
@@ -687,6 +696,7 @@ int vsvm_vram_init(struct vsvm_device *vdev, unsigned long size)
 	spin_lock_init(&vram->lock);
 	INIT_LIST_HEAD(&vram->lru);
 	init_waitqueue_head(&vram->release_wq);
+	init_completion(&vram->dpagemap_done);
 	vram->slots = vsvm_devm_kvcalloc(dev, vram->npages, sizeof(*vram->slots));
 	vram->backing = vsvm_devm_kvcalloc(dev, vram->npages,
 					   sizeof(*vram->backing));
@@ -769,6 +779,10 @@ void vsvm_vram_fini(struct vsvm_device *vdev)
 		wait_event_timeout(vram->release_wq,
 				   vsvm_vram_nr_bos(vram) < n, HZ / 10);
 	}
-	/* The device's reference on its provider. */
+	/* The device's reference on its provider; then wait for the blocks'. */
 	drm_pagemap_put(&vram->dpagemap);
+	if (!wait_for_completion_timeout(&vram->dpagemap_done,
+					 VSVM_VRAM_FINI_TIMEOUT))
+		WARN(1, "vsvm%u: VRAM provider still referenced at teardown\n",
+		     vdev->index);
 }

@@ -1489,34 +1489,56 @@ static unsigned long test_timed_read(struct kunit *test, unsigned long addr,
 /*
  * Timeslice: a CPU fault on device memory migrated with a timeslice waits
  * until the timeslice is over, then migrates it back; without one it
- * migrates at once; eviction does not wait. A migration over pages that
+ * migrates at once; eviction does not wait; a timeslice is at most
+ * DRM_PAGEMAP_TIMESLICE_MAX_MS. A migration over pages that
  * are all device pages already moves nothing: -EBUSY.
  */
 static void gpusvm_pagemap_timeslice(struct kunit *test)
 {
-	const unsigned long slice = msecs_to_jiffies(300);
+	const unsigned long slice = msecs_to_jiffies(200);
 	struct svm_test *t = test->priv;
 	struct test_alloc *alloc = &test_devmem.alloc;
-	unsigned long a, waited;
+	unsigned long a, waited, migrated_at;
 
 	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
 	test_fill_user(test, a, 16);
 	test_alloc_init(t, NULL);
 
-	KUNIT_ASSERT_EQ(test, test_migrate(t, a, a + SZ_64K, 300), 16L);
-	KUNIT_EXPECT_EQ(test, test_migrate(t, a, a + SZ_64K, 300), (long)-EBUSY);
+	/* From before the migration: the timeslice starts inside it. */
+	migrated_at = jiffies;
+	KUNIT_ASSERT_EQ(test, test_migrate(t, a, a + SZ_64K, 200), 16L);
 	waited = test_timed_read(test, a, 1);
-	KUNIT_EXPECT_GE_MSG(test, waited, slice - 1, "waited %lu jiffies", waited);
+	KUNIT_EXPECT_GE_MSG(test, jiffies - migrated_at, slice,
+			    "back after %lu jiffies", jiffies - migrated_at);
 	KUNIT_EXPECT_LT_MSG(test, waited, slice + HZ, "waited %lu jiffies", waited);
 	KUNIT_EXPECT_EQ(test, atomic_read(&alloc->devmem.refs), 1);
 	test_check_user(test, a, 16);
+
+	/* Nothing left to select: -EBUSY, nothing moves, no wait. */
+	KUNIT_ASSERT_EQ(test, test_migrate(t, a, a + SZ_64K, 0), 16L);
+	KUNIT_EXPECT_EQ(test, test_migrate(t, a, a + SZ_64K, 200), (long)-EBUSY);
+	KUNIT_EXPECT_EQ(test, atomic_read(&alloc->devmem.refs), 17);
+	test_check_user(test, a, 16);
+	KUNIT_EXPECT_EQ(test, atomic_read(&alloc->devmem.refs), 1);
 
 	KUNIT_ASSERT_EQ(test, test_migrate(t, a, a + SZ_64K, 0), 16L);
 	waited = test_timed_read(test, a, 1);
 	KUNIT_EXPECT_LT_MSG(test, waited, slice / 2, "waited %lu jiffies", waited);
 	KUNIT_EXPECT_EQ(test, atomic_read(&alloc->devmem.refs), 1);
 
+	/* Clamped to DRM_PAGEMAP_TIMESLICE_MAX_MS. */
+	migrated_at = jiffies;
 	KUNIT_ASSERT_EQ(test, test_migrate(t, a, a + SZ_64K, 10000), 16L);
+	waited = test_timed_read(test, a, 1);
+	KUNIT_EXPECT_GE_MSG(test, jiffies - migrated_at,
+			    msecs_to_jiffies(DRM_PAGEMAP_TIMESLICE_MAX_MS),
+			    "back after %lu jiffies", jiffies - migrated_at);
+	KUNIT_EXPECT_LT_MSG(test, waited,
+			    msecs_to_jiffies(DRM_PAGEMAP_TIMESLICE_MAX_MS) + HZ,
+			    "waited %lu jiffies", waited);
+	KUNIT_EXPECT_EQ(test, atomic_read(&alloc->devmem.refs), 1);
+
+	KUNIT_ASSERT_EQ(test, test_migrate(t, a, a + SZ_64K, 200), 16L);
 	waited = jiffies;
 	KUNIT_EXPECT_EQ(test, drm_pagemap_evict_to_ram(&alloc->devmem), 0);
 	waited = jiffies - waited;
@@ -1560,13 +1582,17 @@ static void gpusvm_pagemap_devmem_lifetime(struct kunit *test)
 
 	test_devmem.copy_fence = NULL;
 	test_devmem.destroyed = 0;
+	/* The release's provider put: a reference of our own shows its kind. */
+	drm_pagemap_put(&test_devmem.dpagemap);
 	test_check_user(test, a, 16);	/* brings all 16 pages back */
+	KUNIT_EXPECT_EQ(test, test_devmem.destroyed, 1U);
+	KUNIT_EXPECT_TRUE(test, test_devmem.destroyed_atomic);
+	drm_pagemap_reinit(&test_devmem.dpagemap);
 	KUNIT_EXPECT_PTR_EQ(test, test_devmem.copy_fence, fence);
 	KUNIT_EXPECT_TRUE(test, alloc->released);
 	KUNIT_EXPECT_TRUE(test, completion_done(&alloc->devmem.detached));
 	KUNIT_EXPECT_EQ(test, kref_read(&fence->refcount), fence_refs);
 	KUNIT_EXPECT_EQ(test, kref_read(&test_devmem.dpagemap.ref), pagemap_refs);
-	KUNIT_EXPECT_EQ(test, test_devmem.destroyed, 0U);
 	dma_fence_put(fence);
 }
 

@@ -199,7 +199,9 @@ struct drm_pagemap_devmem_ops {
  * @mm: the process the allocation holds memory of (not referenced: the
  *      allocation holds data only while the process maps it)
  * @detached: completed when the allocation holds no device page any more,
- *            just before &drm_pagemap_devmem_ops.devmem_release
+ *            just before &drm_pagemap_devmem_ops.devmem_release (a waiter
+ *            must keep the object embedding the allocation alive itself:
+ *            the release may free it right after)
  * @ops: the allocation's ops
  * @dpagemap: the provider
  * @size: size of the allocation in bytes
@@ -228,11 +230,20 @@ struct drm_pagemap_devmem {
 	atomic_t refs;
 };
 
+/*
+ * The longest timeslice: a CPU fault that may not drop mmap_lock (another
+ * device's hmm_range_fault(), get_user_pages_remote()) waits it out with the
+ * lock held, and hmm_range_fault() callers give up after
+ * HMM_RANGE_DEFAULT_TIMEOUT (1000 ms).
+ */
+#define DRM_PAGEMAP_TIMESLICE_MAX_MS	250
+
 /**
  * struct drm_pagemap_migrate_details - how drm_pagemap_migrate_to_devmem()
  * migrates
  * @timeslice_ms: the migrated memory stays in device memory at least this
- *                long before a CPU fault moves it back
+ *                long before a CPU fault moves it back; at most
+ *                %DRM_PAGEMAP_TIMESLICE_MAX_MS (larger values are clamped)
  * @can_migrate_same_pagemap: pages already in the destination's pagemap
  *                            migrate too (into the new allocation)
  * @source_peer_migrates: a peer device's pages are copied by the peer (its

@@ -3917,7 +3917,7 @@ TEST_F_TIMEOUT(vsvm, vram_timeslice_bounds_ping_pong, 120)
 				   DRM_VSVM_ATTR_PREFERRED_LOC,
 				   DRM_VSVM_LOC_DEVICE));
 	ASSERT_GT(read_param("vram_timeslice_ms", old, sizeof(old)), 0);
-	EXPECT_EQ(-EINVAL, write_param(VRAM_TIMESLICE_PARAM, "1001"));
+	EXPECT_EQ(-EINVAL, write_param(VRAM_TIMESLICE_PARAM, "251"));
 
 	for (pass = 0; pass < 2 && _metadata->passed; pass++) {
 		EXPECT_EQ(0, write_param(VRAM_TIMESLICE_PARAM,
@@ -3947,7 +3947,7 @@ TEST_F_TIMEOUT(vsvm, vram_timeslice_bounds_ping_pong, 120)
 	/* A jiffy of slack: the timeslice starts on a jiffy. */
 	EXPECT_LE(slice_ms - 10, min_on);
 	EXPECT_GT(slice_ms + 2000, max_on);
-	EXPECT_GT(slice_ms - 10, min_off);
+	EXPECT_GT(min_on - slice_ms / 2, min_off);
 	unmap_2m_aligned(p);
 }
 
