@@ -1554,7 +1554,7 @@ static int drm_gpusvm_map_pages(struct drm_gpusvm *gpusvm,
 		 */
 		if (is_device_private_page(page)) {
 			struct drm_pagemap *dp =
-				drm_pagemap_page_devmem(page)->dpagemap;
+				drm_pagemap_page_to_dpagemap(page);
 
 			/*
 			 * hmm_range_fault() reports device-private entries

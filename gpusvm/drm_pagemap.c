@@ -4,6 +4,7 @@
  */
 
 #include <linux/delay.h>
+#include <linux/dma-fence.h>
 #include <linux/dma-mapping.h>
 #include <linux/highmem.h>
 #include <linux/memremap.h>
@@ -12,6 +13,7 @@
 #include <linux/module.h>
 #include <linux/pagemap.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 
 #include <drm/drm_pagemap.h>
@@ -24,72 +26,285 @@
  * DOC: Device memory
  *
  * A driver with device memory registers it as MEMORY_DEVICE_PRIVATE pages
- * (memremap_pages()) and describes it with a &struct drm_pagemap: its
- * &dev_pagemap, and &drm_pagemap_ops.device_map, which turns one of its pages
- * into an address its device understands (protocol
- * %DRM_INTERCONNECT_DRIVER). drm_gpusvm_get_pages() maps device pages whose
- * &dev_pagemap.owner is &drm_gpusvm_ctx.device_private_page_owner through it;
- * device pages of any other owner are migrated back to system memory by
- * hmm_range_fault() first, so a device never reads another device's stale
- * copy.
+ * (memremap_pages(), with the &dev_pagemap_ops of
+ * drm_pagemap_pagemap_ops_get()) and describes it with a &struct
+ * drm_pagemap, the *provider*: its &dev_pagemap, its &drm_device, and its
+ * ops. &drm_pagemap_ops.device_map turns one of its pages into an address
+ * a device understands (protocol %DRM_INTERCONNECT_DRIVER).
+ * drm_gpusvm_get_pages() maps device pages whose &dev_pagemap.owner is
+ * &drm_gpusvm_ctx.device_private_page_owner through it; device pages of any
+ * other owner are migrated back to system memory by hmm_range_fault()
+ * first, so a device never reads another device's stale copy.
+ *
+ * A provider is reference counted: drm_pagemap_create() allocates one,
+ * drm_pagemap_init() sets up one embedded in a driver structure, and the
+ * last drm_pagemap_put() calls &drm_pagemap_ops.destroy (which may keep it
+ * for drm_pagemap_reinit()). Every allocation holds a reference, so a
+ * provider outlives the device pages holding its data.
  *
  * Memory moves in *allocations* (&struct drm_pagemap_devmem), typically one
  * per GPU SVM range, with ops that give the allocation's device pfns and copy
  * between device and system pages (the device's copy engine):
  *
+ * - drm_pagemap_populate_mm() asks a provider to migrate a VA interval into
+ *   its memory (&drm_pagemap_ops.populate_mm: allocate, then migrate).
  * - drm_pagemap_migrate_to_devmem() migrates a VA interval of a process into
  *   an allocation: migrate_vma_setup() selects system pages, the copy runs,
  *   migrate_vma_pages() and migrate_vma_finalize() switch the CPU page
  *   tables to device-private entries. Pages that cannot migrate (pinned,
- *   under writeback, ...) stay in system memory; the return value counts
- *   the pages that did move.
- * - drm_pagemap_cpu_fault() is the &dev_pagemap_ops.migrate_to_ram of the
- *   provider: a CPU touch of a device page migrates the whole allocation-sized
- *   window around it back (not just the faulting page), with the
- *   MMU_NOTIFY_MIGRATE invalidation that makes GPUs drop their mappings.
+ *   under writeback, ...) stay in system memory;
+ *   &drm_pagemap_migrate_details.migrated counts the pages that did move.
+ * - A CPU touch of a device page (the provider's migrate_to_ram) migrates
+ *   the whole allocation-sized window around it back (not just the
+ *   faulting page), with the MMU_NOTIFY_MIGRATE invalidation that makes
+ *   GPUs drop their mappings; but not before the allocation has been in
+ *   device memory for the migration's &drm_pagemap_migrate_details.timeslice_ms:
+ *   a CPU and a GPU taking turns on one page get at least a timeslice each
+ *   instead of moving it at every access. The fault waits killably for the
+ *   rest of the timeslice (at most %DRM_PAGEMAP_TIMESLICE_MAX_MS), with
+ *   mmap_lock dropped when the fault may be retried. A fault that cannot
+ *   retry (another device's hmm_range_fault(), get_user_pages_remote())
+ *   waits with mmap_lock held, and while it waits it holds a reference on
+ *   the faulting page, which an eviction cannot move meanwhile.
  * - drm_pagemap_evict_to_ram() moves an allocation back by its pfns with
- *   migrate_device_range(), without knowing where it is mapped: for device
- *   memory pressure and for driver teardown. No device page may outlive its
- *   provider.
+ *   migrate_device_range(), without knowing where it is mapped and without
+ *   waiting for a timeslice: for device memory pressure and for driver
+ *   teardown. No device page may outlive its provider.
  *
  * Lifetime: each device page holding data of an allocation holds a reference
- * on it (zone_device_data points to it); drm_pagemap_page_free(), the
- * provider's &dev_pagemap_ops.page_free, drops it. When the last page is gone
+ * on it (zone_device_data points to it); the provider's
+ * &dev_pagemap_ops.page_free drops it. When the last page is gone the
+ * allocation's &drm_pagemap_devmem.detached completes and
  * &drm_pagemap_devmem_ops.devmem_release gives the memory back to the
  * provider's allocator.
+ *
+ * Without CONFIG_DEVICE_PRIVATE the provider helpers work, but
+ * drm_pagemap_migrate_to_devmem() returns -EOPNOTSUPP and
+ * drm_pagemap_pagemap_ops_get() NULL.
  */
+
+static void drm_pagemap_release(struct kref *ref)
+{
+	drm_pagemap_destroy(container_of(ref, struct drm_pagemap, ref), false);
+}
+
+static void drm_pagemap_release_atomic(struct kref *ref)
+{
+	drm_pagemap_destroy(container_of(ref, struct drm_pagemap, ref), true);
+}
+
+/**
+ * drm_pagemap_init() - set up a provider in the driver's memory
+ * @dpagemap: the provider (embedded in a driver structure)
+ * @pagemap: its MEMORY_DEVICE_PRIVATE pagemap, or NULL for a provider with no
+ *           device-private memory of its own
+ * @drm: the DRM device owning the memory
+ * @ops: the provider's ops: &drm_pagemap_ops.device_map and
+ *       &drm_pagemap_ops.destroy are required
+ *
+ * The caller holds the first reference; the last drm_pagemap_put() calls
+ * &drm_pagemap_ops.destroy.
+ *
+ * Return: 0, or -EINVAL if a required op is missing.
+ */
+int drm_pagemap_init(struct drm_pagemap *dpagemap,
+		     struct dev_pagemap *pagemap, struct drm_device *drm,
+		     const struct drm_pagemap_ops *ops)
+{
+	if (!ops || !ops->device_map || !ops->destroy)
+		return -EINVAL;
+	kref_init(&dpagemap->ref);
+	dpagemap->ops = ops;
+	dpagemap->pagemap = pagemap;
+	dpagemap->drm = drm;
+	return 0;
+}
+EXPORT_SYMBOL_GPL(drm_pagemap_init);
+
+/**
+ * drm_pagemap_create() - allocate and set up a provider
+ * @drm: the DRM device owning the memory
+ * @pagemap: its MEMORY_DEVICE_PRIVATE pagemap
+ * @ops: the provider's ops (&drm_pagemap_ops.device_map required); without
+ *       &drm_pagemap_ops.destroy the last reference frees the provider
+ *
+ * Return: the provider, holding one reference for the caller, or
+ * ERR_PTR(-ENOMEM) or ERR_PTR(-EINVAL).
+ */
+struct drm_pagemap *drm_pagemap_create(struct drm_device *drm,
+				       struct dev_pagemap *pagemap,
+				       const struct drm_pagemap_ops *ops)
+{
+	struct drm_pagemap *dpagemap;
+
+	if (!ops || !ops->device_map)
+		return ERR_PTR(-EINVAL);
+	dpagemap = kzalloc(sizeof(*dpagemap), GFP_KERNEL);
+	if (!dpagemap)
+		return ERR_PTR(-ENOMEM);
+	kref_init(&dpagemap->ref);
+	dpagemap->ops = ops;
+	dpagemap->pagemap = pagemap;
+	dpagemap->drm = drm;
+	return dpagemap;
+}
+EXPORT_SYMBOL_GPL(drm_pagemap_create);
+
+/**
+ * drm_pagemap_put() - drop a reference on a provider
+ * @dpagemap: the provider, or NULL
+ *
+ * The last reference destroys it with drm_pagemap_destroy(). May sleep if
+ * the provider's &drm_pagemap_ops.destroy does.
+ */
+void drm_pagemap_put(struct drm_pagemap *dpagemap)
+{
+	if (dpagemap)
+		kref_put(&dpagemap->ref, drm_pagemap_release);
+}
+EXPORT_SYMBOL_GPL(drm_pagemap_put);
+
+/**
+ * drm_pagemap_destroy() - destroy a provider whose last reference went
+ * @dpagemap: the provider
+ * @is_atomic_or_reclaim: called from atomic or memory-reclaim context (the
+ *                        last device page of an allocation was freed)
+ *
+ * Calls &drm_pagemap_ops.destroy, which may keep the provider for reuse
+ * with drm_pagemap_reinit(); without that op (a provider of
+ * drm_pagemap_create()) frees it.
+ */
+void drm_pagemap_destroy(struct drm_pagemap *dpagemap,
+			 bool is_atomic_or_reclaim)
+{
+	if (dpagemap->ops->destroy)
+		dpagemap->ops->destroy(dpagemap, is_atomic_or_reclaim);
+	else
+		kfree(dpagemap);
+}
+EXPORT_SYMBOL_GPL(drm_pagemap_destroy);
+
+/**
+ * drm_pagemap_reinit() - bring a destroyed provider back into use
+ * @dpagemap: a provider whose &drm_pagemap_ops.destroy kept it (a driver's
+ *            cache of providers)
+ *
+ * The caller holds the new first reference.
+ *
+ * Return: 0.
+ */
+int drm_pagemap_reinit(struct drm_pagemap *dpagemap)
+{
+	kref_init(&dpagemap->ref);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(drm_pagemap_reinit);
+
+/**
+ * drm_pagemap_populate_mm() - migrate a VA interval into a provider's memory
+ * @dpagemap: the provider; the caller holds a reference
+ * @start: start of the interval, page aligned
+ * @end: end of the interval (exclusive), page aligned
+ * @mm: the process
+ * @timeslice_ms: the memory stays in device memory at least this long
+ *                before a CPU fault moves it back
+ *
+ * Calls &drm_pagemap_ops.populate_mm with a reference on @mm's address
+ * space, which typically allocates device memory and calls
+ * drm_pagemap_migrate_to_devmem().
+ *
+ * Return: 0, -EINVAL (bad interval), -EFAULT (the mm is gone),
+ * -EOPNOTSUPP (the provider has no populate_mm), or the op's error.
+ */
+int drm_pagemap_populate_mm(struct drm_pagemap *dpagemap,
+			    unsigned long start, unsigned long end,
+			    struct mm_struct *mm, unsigned long timeslice_ms)
+{
+	int err;
+
+	if (!dpagemap->ops->populate_mm)
+		return -EOPNOTSUPP;
+	if (start >= end || !PAGE_ALIGNED(start) || !PAGE_ALIGNED(end))
+		return -EINVAL;
+	if (!mmget_not_zero(mm))
+		return -EFAULT;
+	err = dpagemap->ops->populate_mm(dpagemap, start, end, mm,
+					 timeslice_ms);
+	/*
+	 * Callers hold driver locks (a GPU fault's): if the process exited
+	 * meanwhile, its teardown, which runs the MMU notifiers, goes to a
+	 * worker.
+	 */
+	mmput_async(mm);
+	return err;
+}
+EXPORT_SYMBOL_GPL(drm_pagemap_populate_mm);
 
 /**
  * drm_pagemap_devmem_init() - initialise a device-memory allocation
  * @devmem: the allocation (embedded in the driver's object)
  * @dev: the provider's device
+ * @mm: the process whose memory will migrate into it
  * @ops: the allocation's ops
- * @dpagemap: the provider
- * @npages: size of the allocation in pages
+ * @dpagemap: the provider; the allocation holds a reference on it until
+ *            its release
+ * @size: size of the allocation in bytes, a multiple of PAGE_SIZE
+ * @pre_migrate_fence: fence the copies wait for, or NULL; the allocation
+ *                     takes a reference
  *
  * The caller holds the first reference and drops it with
  * drm_pagemap_devmem_put() after migrating into it.
  */
 void drm_pagemap_devmem_init(struct drm_pagemap_devmem *devmem,
-			     struct device *dev,
+			     struct device *dev, struct mm_struct *mm,
 			     const struct drm_pagemap_devmem_ops *ops,
-			     struct drm_pagemap *dpagemap, unsigned long npages)
+			     struct drm_pagemap *dpagemap, size_t size,
+			     struct dma_fence *pre_migrate_fence)
 {
 	devmem->dev = dev;
+	devmem->mm = mm;
+	init_completion(&devmem->detached);
 	devmem->ops = ops;
-	devmem->dpagemap = dpagemap;
-	devmem->npages = npages;
+	devmem->dpagemap = drm_pagemap_get(dpagemap);
+	devmem->size = size;
+	devmem->timeslice_expiration = 0;
+	devmem->pre_migrate_fence = dma_fence_get(pre_migrate_fence);
 	atomic_set(&devmem->refs, 1);
 }
 EXPORT_SYMBOL_GPL(drm_pagemap_devmem_init);
 
 /**
- * drm_pagemap_page_free() - &dev_pagemap_ops.page_free for drm_pagemap pages
- * @page: the device page being freed
+ * drm_pagemap_devmem_put() - drop a reference on an allocation
+ * @devmem: the allocation
  *
- * Drops the page's reference on its allocation.
+ * The last reference (the last device page holding its data was freed, or
+ * its creator let go of an allocation that got no data) completes
+ * &drm_pagemap_devmem.detached, releases the allocation through
+ * &drm_pagemap_devmem_ops.devmem_release and drops its fence and provider
+ * references. Runs in any context that frees a device page: it does not
+ * sleep.
  */
-void drm_pagemap_page_free(struct page *page)
+void drm_pagemap_devmem_put(struct drm_pagemap_devmem *devmem)
+{
+	struct drm_pagemap *dpagemap = devmem->dpagemap;
+
+	if (!atomic_dec_and_test(&devmem->refs))
+		return;
+	dma_fence_put(devmem->pre_migrate_fence);
+	devmem->pre_migrate_fence = NULL;
+	complete_all(&devmem->detached);
+	devmem->ops->devmem_release(devmem);
+	if (dpagemap)
+		kref_put(&dpagemap->ref, drm_pagemap_release_atomic);
+}
+EXPORT_SYMBOL_GPL(drm_pagemap_devmem_put);
+
+#if IS_ENABLED(CONFIG_DEVICE_PRIVATE)
+/*
+ * &dev_pagemap_ops.page_free of drm_pagemap pages: drops the page's
+ * reference on its allocation.
+ */
+static void drm_pagemap_page_free(struct page *page)
 {
 	struct drm_pagemap_devmem *devmem = drm_pagemap_page_devmem(page);
 
@@ -97,19 +312,18 @@ void drm_pagemap_page_free(struct page *page)
 	if (devmem)
 		drm_pagemap_devmem_put(devmem);
 }
-EXPORT_SYMBOL_GPL(drm_pagemap_page_free);
 
 /**
  * struct drm_pagemap_migration - the arrays of one migration (one allocation)
  * @src: migrate_vma source entries
  * @dst: migrate_vma destination entries
- * @dma_addr: DMA addresses of the system pages, for the copy
+ * @addr: DMA addresses of the system pages, for the copy
  * @pages: the device pages, for the copy
  */
 struct drm_pagemap_migration {
 	unsigned long *src;
 	unsigned long *dst;
-	dma_addr_t *dma_addr;
+	struct drm_pagemap_addr *addr;
 	struct page **pages;
 };
 
@@ -117,15 +331,15 @@ static int drm_pagemap_migration_alloc(struct drm_pagemap_migration *m,
 				       unsigned long npages)
 {
 	size_t each = sizeof(*m->src) + sizeof(*m->dst) +
-		      sizeof(*m->dma_addr) + sizeof(*m->pages);
+		      sizeof(*m->addr) + sizeof(*m->pages);
 	void *buf = kvcalloc(npages, each, GFP_KERNEL);
 
 	if (!buf)
 		return -ENOMEM;
 	m->src = buf;
 	m->dst = m->src + npages;
-	m->dma_addr = (dma_addr_t *)(m->dst + npages);
-	m->pages = (struct page **)(m->dma_addr + npages);
+	m->addr = (struct drm_pagemap_addr *)(m->dst + npages);
+	m->pages = (struct page **)(m->addr + npages);
 	return 0;
 }
 
@@ -134,16 +348,18 @@ static void drm_pagemap_migration_free(struct drm_pagemap_migration *m)
 	kvfree(m->src);
 }
 
-static void drm_pagemap_dma_unmap(struct device *dev, dma_addr_t *dma_addr,
-				  unsigned long npages,
-				  enum dma_data_direction dir)
+static void drm_pagemap_dma_unmap(struct device *dev,
+				  struct drm_pagemap_addr *addr,
+				  unsigned long npages)
 {
 	unsigned long i;
 
 	for (i = 0; i < npages; i++) {
-		if (dma_addr[i])
-			dma_unmap_page(dev, dma_addr[i], PAGE_SIZE, dir);
-		dma_addr[i] = 0;
+		if (addr[i].addr)
+			dma_unmap_page(dev, addr[i].addr, PAGE_SIZE,
+				       addr[i].dir);
+		addr[i] = drm_pagemap_addr_encode(0, DRM_INTERCONNECT_SYSTEM,
+						  0, DMA_NONE);
 	}
 }
 
@@ -180,21 +396,22 @@ static bool drm_pagemap_fail_dma_map(unsigned long index)
 
 /*
  * DMA-map page @index of a migration for the provider's device @dev.
- * Return: the address, or 0 if it cannot be mapped.
+ * Return: the address (%DRM_INTERCONNECT_SYSTEM), address 0 if it cannot be
+ * mapped.
  */
-static dma_addr_t drm_pagemap_map_page(struct device *dev, struct page *page,
-				       enum dma_data_direction dir,
-				       unsigned long index)
+static struct drm_pagemap_addr
+drm_pagemap_map_page(struct device *dev, struct page *page,
+		     enum dma_data_direction dir, unsigned long index)
 {
 	dma_addr_t addr = dma_map_page(dev, page, 0, PAGE_SIZE, dir);
 
-	if (dma_mapping_error(dev, addr))
-		return 0;
-	if (drm_pagemap_fail_dma_map(index)) {
+	if (dma_mapping_error(dev, addr)) {
+		addr = 0;
+	} else if (drm_pagemap_fail_dma_map(index)) {
 		dma_unmap_page(dev, addr, PAGE_SIZE, dir);
-		return 0;
+		addr = 0;
 	}
-	return addr;
+	return drm_pagemap_addr_encode(addr, DRM_INTERCONNECT_SYSTEM, 0, dir);
 }
 
 /*
@@ -234,9 +451,9 @@ static int drm_pagemap_map_sources(struct drm_pagemap_devmem *devmem,
 			return -EINVAL;
 		if (!spage)
 			continue;
-		m->dma_addr[i] = drm_pagemap_map_page(devmem->dev, spage,
-						      DMA_TO_DEVICE, i);
-		if (!m->dma_addr[i])
+		m->addr[i] = drm_pagemap_map_page(devmem->dev, spage,
+						  DMA_TO_DEVICE, i);
+		if (!m->addr[i].addr)
 			return -ENOMEM;
 	}
 	return 0;
@@ -266,47 +483,68 @@ static void drm_pagemap_abort_devmem(struct drm_pagemap_migration *m,
  * @start: start of the interval, page aligned
  * @end: end of the interval (exclusive), page aligned; [@start, @end) lies
  *       in one VMA
- * @pgmap_owner: the provider's &dev_pagemap.owner (the invalidation it
- *               causes carries it, so the owner's GPU SVM can tell)
+ * @mdetails: how to migrate: &drm_pagemap_migrate_details.timeslice_ms sets
+ *            &drm_pagemap_devmem.timeslice_expiration; may be NULL (no
+ *            timeslice)
  *
- * Pages of the interval that cannot migrate stay in system memory. Page
- * i of the interval goes to device pfn i of the allocation. In a writable
- * private file mapping, every page of the interval is write-faulted first,
- * as a CPU write would: that breaks its copy-on-write sharing with the page
- * cache, so that it is an anonymous page, which can migrate (the core's
- * migrate_vma would otherwise unmap page-cache pages from every process,
- * copy them, and then refuse them); the interval ends at the first page
- * that cannot be faulted so (past the end of the file, say), and its pages
- * in device memory come back to system memory first. Nothing of a
- * shared or read-only file mapping migrates. On any failure
- * nothing migrates: every source page stays mapped as it was, with its
- * content, and the device pages prepared for it are freed.
+ * Only system pages are selected: pages already in device memory, of this
+ * provider or a peer's, stay where they are, so
+ * &drm_pagemap_migrate_details.can_migrate_same_pagemap and
+ * &drm_pagemap_migrate_details.source_peer_migrates change nothing here
+ * yet. The invalidation the migration causes carries the provider's
+ * &dev_pagemap.owner, so the owner's GPU SVM can tell it apart.
  *
- * Return: the number of pages migrated, or a negative errno: -EFAULT (no
- * VMA, or the mm is gone), -EINVAL (bad arguments, or a pfn from
- * &drm_pagemap_devmem_ops.populate_devmem_pfn that is not a free device
- * page of the provider), -ENOMEM (also a failed DMA mapping), or the
- * error of a provider op.
+ * Pages of the interval that cannot migrate (pinned, under writeback, ...)
+ * stay in system memory. Page i of the interval goes to device pfn i of the
+ * allocation. In a writable private file mapping, every page of the
+ * interval is write-faulted first, as a CPU write would: that breaks its
+ * copy-on-write sharing with the page cache, so that it is an anonymous
+ * page, which can migrate (the core's migrate_vma would otherwise unmap
+ * page-cache pages from every process, copy them, and then refuse them); the
+ * interval ends at the first page that cannot be faulted so (past the end of
+ * the file, say), and its pages in device memory come back to system memory
+ * first. Nothing of a shared or read-only file mapping migrates. On any
+ * failure nothing migrates: every source page stays mapped as it was, with
+ * its content, and the device pages prepared for it are freed.
+ *
+ * Unlike mainline, which fails with -EBUSY unless every page migrated, a
+ * partial migration succeeds: the range is then mixed, which
+ * drm_gpusvm_get_pages() maps with &drm_gpusvm_ctx.allow_mixed.
+ *
+ * Return: 0 when pages migrated (their number, which may be fewer than the
+ * interval's, in *&drm_pagemap_migrate_details.migrated if set), -EBUSY when
+ * none could (nothing to select, or a VMA whose pages may not migrate),
+ * -EFAULT (no VMA, or the mm is gone), -EINVAL (bad arguments, a provider
+ * without a pagemap, or a pfn from &drm_pagemap_devmem_ops.populate_devmem_pfn that is not a
+ * free device page of the provider), -ENOMEM (also a failed DMA mapping),
+ * or the error of a provider op.
  */
-long drm_pagemap_migrate_to_devmem(struct drm_pagemap_devmem *devmem,
-				   struct mm_struct *mm, unsigned long start,
-				   unsigned long end, void *pgmap_owner)
+int drm_pagemap_migrate_to_devmem(struct drm_pagemap_devmem *devmem,
+				  struct mm_struct *mm, unsigned long start,
+				  unsigned long end,
+				  const struct drm_pagemap_migrate_details *mdetails)
 {
 	unsigned long npages = (end - start) >> PAGE_SHIFT, i, migrated = 0;
+	unsigned long timeslice_ms = mdetails ? mdetails->timeslice_ms : 0;
 	struct drm_pagemap_migration m;
 	unsigned long *pfn;
 	struct migrate_vma migrate = {
 		.start = start,
 		.end = end,
-		.pgmap_owner = pgmap_owner,
 		.flags = MIGRATE_VMA_SELECT_SYSTEM,
 	};
 	struct vm_area_struct *vma;
-	long err;
+	int err;
 
+	if (mdetails && mdetails->migrated)
+		*mdetails->migrated = 0;
 	if (!npages || start >= end || !PAGE_ALIGNED(start) ||
-	    !PAGE_ALIGNED(end) || npages > devmem->npages)
+	    !PAGE_ALIGNED(end) || npages > devmem->size >> PAGE_SHIFT ||
+	    !devmem->dpagemap || !devmem->dpagemap->pagemap)
 		return -EINVAL;
+	migrate.pgmap_owner = devmem->dpagemap->pagemap->owner;
+	timeslice_ms = min_t(unsigned long, timeslice_ms,
+			     DRM_PAGEMAP_TIMESLICE_MAX_MS);
 	err = drm_pagemap_migration_alloc(&m, npages);
 	if (err)
 		return err;
@@ -374,10 +612,14 @@ long drm_pagemap_migrate_to_devmem(struct drm_pagemap_devmem *devmem,
 			m.dst[i] |= MIGRATE_PFN_WRITE;
 	}
 
-	err = devmem->ops->copy_to_devmem(devmem, m.pages, m.dma_addr, npages);
+	err = devmem->ops->copy_to_devmem(m.pages, m.addr, npages,
+					  devmem->pre_migrate_fence);
 	if (err)
 		goto out_abort;
 
+	/* Before a CPU can fault on the new device pages. */
+	WRITE_ONCE(devmem->timeslice_expiration,
+		   get_jiffies_64() + msecs_to_jiffies(timeslice_ms));
 	migrate_vma_pages(&migrate);
 	for (i = 0; i < npages; i++)
 		if (m.dst[i] && (m.src[i] & MIGRATE_PFN_MIGRATE))
@@ -388,13 +630,17 @@ out_abort:
 	drm_pagemap_abort_devmem(&m, npages);
 out_finalize:
 	migrate_vma_finalize(&migrate);
-	drm_pagemap_dma_unmap(devmem->dev, m.dma_addr, npages, DMA_TO_DEVICE);
+	drm_pagemap_dma_unmap(devmem->dev, m.addr, npages);
 out_unlock:
 	mmap_read_unlock(mm);
-	mmput(mm);
+	mmput_async(mm);	/* as in drm_pagemap_populate_mm() */
 out_free:
 	drm_pagemap_migration_free(&m);
-	return err ? err : migrated;
+	if (err)
+		return err;
+	if (mdetails && mdetails->migrated)
+		*mdetails->migrated = migrated;
+	return migrated ? 0 : -EBUSY;
 }
 EXPORT_SYMBOL_GPL(drm_pagemap_migrate_to_devmem);
 
@@ -426,7 +672,7 @@ static int drm_pagemap_copy_back(struct drm_pagemap_migration *m,
 
 		m->dst[i] = 0;
 		m->pages[i] = NULL;
-		m->dma_addr[i] = 0;
+		m->addr[i].addr = 0;
 		if (!spage || !(m->src[i] & MIGRATE_PFN_MIGRATE))
 			continue;
 		devmem = drm_pagemap_page_devmem(spage);
@@ -439,9 +685,9 @@ static int drm_pagemap_copy_back(struct drm_pagemap_migration *m,
 				*focus_err = -ENOMEM;
 			continue;
 		}
-		m->dma_addr[i] = drm_pagemap_map_page(devmem->dev, dpage,
-						      DMA_FROM_DEVICE, i);
-		if (!m->dma_addr[i]) {
+		m->addr[i] = drm_pagemap_map_page(devmem->dev, dpage,
+						  DMA_FROM_DEVICE, i);
+		if (!m->addr[i].addr) {
 			__free_page(dpage);
 			err = err ?: -EIO;
 			if (i == focus && focus_err)
@@ -463,8 +709,8 @@ static int drm_pagemap_copy_back(struct drm_pagemap_migration *m,
 		while (j < npages && (!m->pages[j] ||
 				      drm_pagemap_page_devmem(m->pages[j]) == devmem))
 			j++;
-		if (!devmem->ops->copy_to_ram(devmem, &m->pages[i],
-					      &m->dma_addr[i], j - i))
+		if (!devmem->ops->copy_to_ram(&m->pages[i], &m->addr[i], j - i,
+					      devmem->pre_migrate_fence))
 			continue;
 		/* Not copied: these pages stay in device memory. */
 		for (k = i; k < j; k++) {
@@ -472,9 +718,9 @@ static int drm_pagemap_copy_back(struct drm_pagemap_migration *m,
 
 			if (!dpage)
 				continue;
-			dma_unmap_page(devmem->dev, m->dma_addr[k], PAGE_SIZE,
+			dma_unmap_page(devmem->dev, m->addr[k].addr, PAGE_SIZE,
 				       DMA_FROM_DEVICE);
-			m->dma_addr[k] = 0;
+			m->addr[k].addr = 0;
 			m->dst[k] = 0;
 			unlock_page(dpage);
 			put_page(dpage);
@@ -485,34 +731,61 @@ static int drm_pagemap_copy_back(struct drm_pagemap_migration *m,
 	}
 
 	for (i = 0; i < npages; i++) {
-		if (!m->dma_addr[i])
+		if (!m->addr[i].addr)
 			continue;
 		devmem = drm_pagemap_page_devmem(m->pages[i]);
-		dma_unmap_page(devmem->dev, m->dma_addr[i], PAGE_SIZE,
+		dma_unmap_page(devmem->dev, m->addr[i].addr, PAGE_SIZE,
 			       DMA_FROM_DEVICE);
-		m->dma_addr[i] = 0;
+		m->addr[i].addr = 0;
 	}
 	return err;
 }
 
-/**
- * drm_pagemap_cpu_fault() - &dev_pagemap_ops.migrate_to_ram of a provider
- * @vmf: the CPU fault on a device page
+/*
+ * Wait, if needed, until the device memory of a CPU fault has been there
+ * for its timeslice. When the fault may be retried, mmap_lock is dropped
+ * for the wait and the fault retried (VM_FAULT_RETRY), as a page lock wait
+ * does; else it waits with the lock held. A fatal signal ends the wait.
  *
- * Migrates the allocation-sized, aligned window around the fault (within
- * the VMA) back to system memory. Only the faulting page decides the
- * result: another page of the window that cannot move stays in device memory
- * and faults again when it is touched.
+ * Return: 0 to migrate now, or VM_FAULT_RETRY (mmap_lock dropped unless
+ * FAULT_FLAG_RETRY_NOWAIT).
+ */
+static vm_fault_t drm_pagemap_timeslice_wait(struct vm_fault *vmf,
+					     struct drm_pagemap_devmem *devmem)
+{
+	u64 expiry = READ_ONCE(devmem->timeslice_expiration);
+	u64 now = get_jiffies_64();
+
+	if (!time_before64(now, expiry))
+		return 0;
+	if (fault_flag_allow_retry_first(vmf->flags)) {
+		if (vmf->flags & FAULT_FLAG_RETRY_NOWAIT)
+			return VM_FAULT_RETRY;
+		mmap_read_unlock(vmf->vma->vm_mm);
+		schedule_timeout_killable(expiry - now);
+		return VM_FAULT_RETRY;
+	}
+	schedule_timeout_killable(expiry - now);
+	return 0;
+}
+
+/*
+ * &dev_pagemap_ops.migrate_to_ram of drm_pagemap providers, for a CPU fault
+ * on a device page: once the page's allocation has been in device memory
+ * for its timeslice, migrates the allocation-sized, aligned window around
+ * the fault (within the VMA) back to system memory. Only the faulting page
+ * decides the result: another page of the window that cannot move stays in
+ * device memory and faults again when it is touched.
  *
  * Return: 0 when the faulting page moved (or another thread is moving it:
- * the access is retried), VM_FAULT_OOM when no system page could be
- * allocated for it, VM_FAULT_SIGBUS when it could not be DMA-mapped or
- * copied.
+ * the access is retried), VM_FAULT_RETRY while the timeslice runs,
+ * VM_FAULT_OOM when no system page could be allocated for it,
+ * VM_FAULT_SIGBUS when it could not be DMA-mapped or copied.
  */
-vm_fault_t drm_pagemap_cpu_fault(struct vm_fault *vmf)
+static vm_fault_t drm_pagemap_cpu_fault(struct vm_fault *vmf)
 {
 	struct drm_pagemap_devmem *devmem = drm_pagemap_page_devmem(vmf->page);
-	unsigned long size = devmem->npages << PAGE_SHIFT;
+	unsigned long size = devmem->size;
 	struct vm_area_struct *vma = vmf->vma;
 	struct drm_pagemap_migration m;
 	struct migrate_vma migrate = {
@@ -522,8 +795,12 @@ vm_fault_t drm_pagemap_cpu_fault(struct vm_fault *vmf)
 		.fault_page = vmf->page,
 	};
 	unsigned long npages, index;
+	vm_fault_t ret;
 	int err = 0;
 
+	ret = drm_pagemap_timeslice_wait(vmf, devmem);
+	if (ret)
+		return ret;
 	if (!is_power_of_2(size))
 		size = PAGE_SIZE;
 	migrate.start = max(ALIGN_DOWN(vmf->address, size), vma->vm_start);
@@ -550,22 +827,41 @@ vm_fault_t drm_pagemap_cpu_fault(struct vm_fault *vmf)
 		return VM_FAULT_OOM;
 	return err ? VM_FAULT_SIGBUS : 0;
 }
-EXPORT_SYMBOL_GPL(drm_pagemap_cpu_fault);
+
+static const struct dev_pagemap_ops drm_pagemap_pagemap_ops = {
+	.page_free = drm_pagemap_page_free,
+	.migrate_to_ram = drm_pagemap_cpu_fault,
+};
+
+/**
+ * drm_pagemap_pagemap_ops_get() - the &dev_pagemap_ops of drm_pagemap memory
+ *
+ * A provider sets them as its &dev_pagemap.ops before memremap_pages():
+ * page_free drops a device page's reference on its allocation, and
+ * migrate_to_ram moves data back on a CPU fault (see DOC: Device memory).
+ *
+ * Return: the ops.
+ */
+const struct dev_pagemap_ops *drm_pagemap_pagemap_ops_get(void)
+{
+	return &drm_pagemap_pagemap_ops;
+}
+EXPORT_SYMBOL_GPL(drm_pagemap_pagemap_ops_get);
 
 /**
  * drm_pagemap_evict_to_ram() - move an allocation back to system memory
  * @devmem: the allocation; the caller holds a reference
  *
  * Migrates every device page of the allocation, wherever it is mapped, with
- * migrate_device_range(). Pages locked elsewhere (a CPU fault migrating them
- * already) are retried.
+ * migrate_device_range(), timeslice or not. Pages locked elsewhere (a CPU
+ * fault migrating them already) are retried.
  *
  * Return: 0 once no device page of the allocation holds data, -EBUSY if
  * some still did after the retries, -ENOMEM.
  */
 int drm_pagemap_evict_to_ram(struct drm_pagemap_devmem *devmem)
 {
-	unsigned long npages = devmem->npages, i;
+	unsigned long npages = devmem->size >> PAGE_SHIFT, i;
 	struct drm_pagemap_migration m;
 	unsigned int tries;
 	int err;
@@ -605,5 +901,56 @@ int drm_pagemap_evict_to_ram(struct drm_pagemap_devmem *devmem)
 }
 EXPORT_SYMBOL_GPL(drm_pagemap_evict_to_ram);
 
-MODULE_DESCRIPTION("Device-memory migration helpers (drm_pagemap)");
+#else /* !CONFIG_DEVICE_PRIVATE */
+
+/**
+ * drm_pagemap_migrate_to_devmem() - migrate a VA interval to device memory
+ * @devmem: the allocation
+ * @mm: the process
+ * @start: start of the interval
+ * @end: end of the interval (exclusive)
+ * @mdetails: how to migrate
+ *
+ * Without CONFIG_DEVICE_PRIVATE there is no device-private memory.
+ *
+ * Return: -EOPNOTSUPP.
+ */
+int drm_pagemap_migrate_to_devmem(struct drm_pagemap_devmem *devmem,
+				  struct mm_struct *mm, unsigned long start,
+				  unsigned long end,
+				  const struct drm_pagemap_migrate_details *mdetails)
+{
+	return -EOPNOTSUPP;
+}
+EXPORT_SYMBOL_GPL(drm_pagemap_migrate_to_devmem);
+
+/**
+ * drm_pagemap_evict_to_ram() - move an allocation back to system memory
+ * @devmem: the allocation
+ *
+ * Without CONFIG_DEVICE_PRIVATE no allocation can hold data.
+ *
+ * Return: 0.
+ */
+int drm_pagemap_evict_to_ram(struct drm_pagemap_devmem *devmem)
+{
+	return 0;
+}
+EXPORT_SYMBOL_GPL(drm_pagemap_evict_to_ram);
+
+/**
+ * drm_pagemap_pagemap_ops_get() - the &dev_pagemap_ops of drm_pagemap memory
+ *
+ * Return: NULL: without CONFIG_DEVICE_PRIVATE there is no device-private
+ * memory to register.
+ */
+const struct dev_pagemap_ops *drm_pagemap_pagemap_ops_get(void)
+{
+	return NULL;
+}
+EXPORT_SYMBOL_GPL(drm_pagemap_pagemap_ops_get);
+
+#endif /* CONFIG_DEVICE_PRIVATE */
+
+MODULE_DESCRIPTION("Device-memory providers and migration helpers (drm_pagemap)");
 MODULE_LICENSE("Dual MIT/GPL");

@@ -137,6 +137,33 @@ module_param_named(notifier_size, vsvm_notifier_size, ulong, 0444);
 MODULE_PARM_DESC(notifier_size,
 		 "GPU SVM notifier window in bytes (power of two, >= 2 MiB; default 512 MiB)");
 
+unsigned int vsvm_vram_timeslice_ms;
+
+static int vsvm_vram_timeslice_set(const char *val,
+				   const struct kernel_param *kp)
+{
+	unsigned int ms;
+	int err;
+
+	err = kstrtouint(val, 0, &ms);
+	if (err)
+		return err;
+	if (ms > VSVM_VRAM_TIMESLICE_MAX_MS)
+		return -EINVAL;
+	WRITE_ONCE(*(unsigned int *)kp->arg, ms);
+	return 0;
+}
+
+static const struct kernel_param_ops vsvm_vram_timeslice_ops = {
+	.set = vsvm_vram_timeslice_set,
+	.get = param_get_uint,
+};
+
+module_param_cb(vram_timeslice_ms, &vsvm_vram_timeslice_ops,
+		&vsvm_vram_timeslice_ms, 0644);
+MODULE_PARM_DESC(vram_timeslice_ms,
+		 "memory the GPU SVM migrates to VRAM stays there at least this long before a CPU fault moves it back (ms, 0-250, default 0)");
+
 static unsigned int vsvm_vram_mb = 256;
 module_param_named(vram_size, vsvm_vram_mb, uint, 0444);
 MODULE_PARM_DESC(vram_size,

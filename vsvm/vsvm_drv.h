@@ -37,6 +37,8 @@
 /* Submissions the scheduler hands to the engine at once (one per VM). */
 #define VSVM_HW_SUBMISSIONS	256
 #define VSVM_USERPTR_MAX_SIZE	SZ_256M
+/* The largest vram_timeslice_ms: drm_pagemap's own bound. */
+#define VSVM_VRAM_TIMESLICE_MAX_MS	DRM_PAGEMAP_TIMESLICE_MAX_MS
 /* Caps on what one file and one VM may hold (-ENOSPC beyond). */
 #define VSVM_MAX_VMS_PER_FILE	64
 #define VSVM_MAX_USERPTRS	1024
@@ -380,6 +382,7 @@ extern unsigned int vsvm_num_devices;
 extern unsigned int vsvm_job_timeout_ms;
 extern bool vsvm_layout_shared;
 extern unsigned long vsvm_notifier_size;
+extern unsigned int vsvm_vram_timeslice_ms;
 struct vsvm_vram;
 struct vsvm_device *vsvm_device_get_by_index(unsigned int index);
 void vsvm_vm_put(struct vsvm_vm *vm);
@@ -449,6 +452,7 @@ int vsvm_vram_init(struct vsvm_device *vdev, unsigned long size);
 void vsvm_vram_fini(struct vsvm_device *vdev);
 long vsvm_vram_migrate(struct vsvm_device *vdev, struct mm_struct *mm,
 		       unsigned long start, unsigned long end);
+struct drm_pagemap *vsvm_vram_dpagemap(struct vsvm_device *vdev);
 void vsvm_vram_touch(struct vsvm_device *vdev, u64 addr);
 void *vsvm_vram_kmap(struct vsvm_device *vdev, u64 addr);
 void vsvm_vram_stats(struct vsvm_device *vdev, struct drm_vsvm_stats *stats);
@@ -469,6 +473,11 @@ static inline long vsvm_vram_migrate(struct vsvm_device *vdev,
 				     unsigned long end)
 {
 	return -EOPNOTSUPP;
+}
+
+static inline struct drm_pagemap *vsvm_vram_dpagemap(struct vsvm_device *vdev)
+{
+	return NULL;
 }
 
 static inline void vsvm_vram_touch(struct vsvm_device *vdev, u64 addr)

@@ -640,6 +640,24 @@ static void vsvm_bind_range(struct vsvm_vm *vm, struct drm_gpusvm_range *r,
 	}
 }
 
+/*
+ * Migrate a range into the VM's device memory through its provider, to stay
+ * there at least vram_timeslice_ms. Pages that cannot move stay where they
+ * are; the fault maps whatever is where after it.
+ */
+static void vsvm_svm_migrate(struct vsvm_vm *vm, unsigned long start,
+			     unsigned long end)
+{
+	struct drm_pagemap *dpagemap;
+
+	dpagemap = drm_pagemap_get(vsvm_vram_dpagemap(vm->vdev));
+	if (!dpagemap)
+		return;
+	drm_pagemap_populate_mm(dpagemap, start, end, vm->svm->gpusvm.mm,
+				READ_ONCE(vsvm_vram_timeslice_ms));
+	drm_pagemap_put(dpagemap);
+}
+
 /**
  * enum vsvm_place - where vsvm_svm_fault() puts the pages it maps
  * @VSVM_PLACE_BY_ATTR: a GPU fault: where the preferred-location attribute
@@ -753,7 +771,7 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 		want_vram = to_devmem && vm->vdev->vram && rflags.migrate_devmem;
 		if (want_vram && !migrated && pages->notifier_seq == ULONG_MAX) {
 			migrated = true;
-			vsvm_vram_migrate(vm->vdev, svm->gpusvm.mm, rs, re);
+			vsvm_svm_migrate(vm, rs, re);
 		}
 
 		/*
@@ -831,7 +849,7 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 		pflags.__flags = READ_ONCE(pages->flags.__flags);
 		if (want_vram && !migrated && !pflags.has_devmem_pages) {
 			migrated = true;
-			vsvm_vram_migrate(vm->vdev, svm->gpusvm.mm, rs, re);
+			vsvm_svm_migrate(vm, rs, re);
 			continue;
 		}
 

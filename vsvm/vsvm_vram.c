@@ -6,6 +6,7 @@
 #include <linux/debugfs.h>
 #include <linux/delay.h>
 #include <linux/dma-direct.h>
+#include <linux/dma-fence.h>
 #include <linux/highmem.h>
 #include <linux/memremap.h>
 #include <linux/slab.h>
@@ -39,10 +40,15 @@
  * When nothing is evictable the allocation fails and the range stays in
  * system memory.
  *
- * Policy, from the VA attributes: a GPU fault in an interval whose preferred
- * location is the device migrates the range first; prefetch to the device
- * migrates ahead; a CPU touch of a VRAM page migrates the range back
- * (drm_pagemap_cpu_fault()). Each device is its own page owner: another vsvm
+ * The device's &struct drm_pagemap has a populate_mm op: the GPU SVM code
+ * migrates with drm_pagemap_populate_mm(), as a driver would through any
+ * provider. Policy, from the VA attributes: a GPU fault in an interval whose
+ * preferred location is the device migrates the range first; prefetch to
+ * the device migrates ahead; a CPU touch of a VRAM page migrates the range
+ * back (the migrate_to_ram of drm_pagemap_pagemap_ops_get()), but not before
+ * the block has been in VRAM for ``vram_timeslice_ms`` (a module parameter), so
+ * that a CPU and a GPU alternating on one page do not migrate it back and
+ * forth at the copy engine's speed. Each device is its own page owner: another vsvm
  * device faulting on these pages makes hmm_range_fault() migrate them back to
  * system memory first, so no device reads a stale copy (N:1 included).
  *
@@ -74,6 +80,7 @@
  *       evicted), least recently used first
  * @nr_bos: blocks allocated, on @lru or not
  * @release_wq: woken when a block is released
+ * @dpagemap_done: completed when the last reference on @dpagemap went
  * @pages_in: pages migrated to VRAM
  * @pages_out: pages copied back to system memory (CPU faults, GPU faults
  *             of other devices, evictions)
@@ -95,6 +102,7 @@ struct vsvm_vram {
 	struct list_head lru;
 	unsigned long nr_bos;
 	wait_queue_head_t release_wq;
+	struct completion dpagemap_done;
 	atomic64_t pages_in;
 	atomic64_t pages_out;
 	atomic64_t evictions;
@@ -123,6 +131,17 @@ static struct vsvm_bo *to_vsvm_bo(struct drm_pagemap_devmem *devmem)
 	return container_of(devmem, struct vsvm_bo, devmem);
 }
 
+static unsigned long vsvm_bo_npages(struct vsvm_bo *bo)
+{
+	return bo->devmem.size >> PAGE_SHIFT;
+}
+
+/* The device memory a VRAM page belongs to. */
+static struct vsvm_vram *vsvm_page_vram(struct page *page)
+{
+	return container_of(page->pgmap, struct vsvm_vram, pagemap);
+}
+
 /**
  * vsvm_bo_release() - &drm_pagemap_devmem_ops.devmem_release of a block
  * @devmem: the block's allocation, holding no data any more
@@ -134,24 +153,28 @@ static void vsvm_bo_release(struct drm_pagemap_devmem *devmem)
 {
 	struct vsvm_bo *bo = to_vsvm_bo(devmem);
 	struct vsvm_vram *vram = bo->vram;
+	unsigned long npages = vsvm_bo_npages(bo), i, n;
 	struct page *backing[64];
-	unsigned long i, n;
 
 	/* May run wherever a device page is freed: no sleeping. */
-	for (i = 0; i < devmem->npages; i += n) {
+	for (i = 0; i < npages; i += n) {
 		unsigned long k;
 
-		n = min_t(unsigned long, devmem->npages - i, ARRAY_SIZE(backing));
+		n = min_t(unsigned long, npages - i, ARRAY_SIZE(backing));
 		spin_lock(&vram->lock);
 		for (k = 0; k < n; k++) {
 			backing[k] = vram->backing[bo->first + i + k];
 			vram->backing[bo->first + i + k] = NULL;
 			vram->slots[bo->first + i + k] = NULL;
 		}
-		if (i + n == devmem->npages) {
+		if (i + n == npages) {
 			list_del_init(&bo->lru_link);
 			vram->nr_bos--;
-			/* Under the lock: @vram may go once fini sees 0. */
+			/*
+			 * Under the lock: fini may go on once it sees 0 (it
+			 * then waits for the provider reference this block
+			 * still drops, see vsvm_vram_dpagemap_destroy()).
+			 */
 			wake_up_all(&vram->release_wq);
 		}
 		spin_unlock(&vram->lock);
@@ -188,14 +211,15 @@ static void *vsvm_kmap_dma(struct vsvm_vram *vram, dma_addr_t addr)
  * struct vsvm_vram_copy - one copy between VRAM and system memory
  * @vram: the device memory
  * @pages: the VRAM pages (NULL entries are skipped)
- * @dma_addr: the system pages' DMA addresses (0 with @to_devmem: zero-fill)
+ * @addr: the system pages' DMA addresses (address 0 with @to_devmem:
+ *        zero-fill)
  * @npages: number of entries
  * @to_devmem: copy into VRAM (else out of it)
  */
 struct vsvm_vram_copy {
 	struct vsvm_vram *vram;
 	struct page **pages;
-	dma_addr_t *dma_addr;
+	struct drm_pagemap_addr *addr;
 	unsigned long npages;
 	bool to_devmem;
 };
@@ -211,8 +235,8 @@ static void vsvm_vram_copy_work(void *arg)
 		if (!c->pages[i])
 			continue;
 		vram_va = vsvm_vram_kmap_page(c->vram, c->pages[i]);
-		if (c->dma_addr[i])
-			sys_va = vsvm_kmap_dma(c->vram, c->dma_addr[i]);
+		if (c->addr[i].addr)
+			sys_va = vsvm_kmap_dma(c->vram, c->addr[i].addr);
 		if (!c->to_devmem)
 			memcpy(sys_va, vram_va, PAGE_SIZE);
 		else if (sys_va)
@@ -228,39 +252,66 @@ static void vsvm_vram_copy_work(void *arg)
 	}
 }
 
-static int vsvm_vram_copy(struct drm_pagemap_devmem *devmem,
-			  struct page **pages, dma_addr_t *dma_addr,
-			  unsigned long npages, bool to_devmem)
+/*
+ * Copy @npages pages of one block between VRAM and system memory on the copy
+ * engine, once @fence (if any) signalled.
+ */
+static int vsvm_vram_copy(struct page **pages, struct drm_pagemap_addr *addr,
+			  unsigned long npages, struct dma_fence *fence,
+			  bool to_devmem)
 {
 	struct vsvm_vram_copy c = {
-		.vram = to_vsvm_bo(devmem)->vram,
 		.pages = pages,
-		.dma_addr = dma_addr,
+		.addr = addr,
 		.npages = npages,
 		.to_devmem = to_devmem,
 	};
+	unsigned long i;
+	long err;
 
+	for (i = 0; i < npages && !pages[i]; i++)
+		;
+	if (i == npages)
+		return 0;
+	c.vram = vsvm_page_vram(pages[i]);
+	if (fence) {
+		err = dma_fence_wait(fence, false);
+		if (err)
+			return err;
+	}
 	vsvm_copy_engine_run(c.vram->vdev, vsvm_vram_copy_work, &c);
 	return 0;
 }
 
-static int vsvm_bo_copy_to_devmem(struct drm_pagemap_devmem *devmem,
-				  struct page **pages, dma_addr_t *dma_addr,
-				  unsigned long npages)
+static int vsvm_bo_copy_to_devmem(struct page **pages,
+				  struct drm_pagemap_addr *addr,
+				  unsigned long npages,
+				  struct dma_fence *pre_migrate_fence)
 {
-	return vsvm_vram_copy(devmem, pages, dma_addr, npages, true);
+	return vsvm_vram_copy(pages, addr, npages, pre_migrate_fence, true);
 }
 
-static int vsvm_bo_copy_to_ram(struct drm_pagemap_devmem *devmem,
-			       struct page **pages, dma_addr_t *dma_addr,
-			       unsigned long npages)
+static int vsvm_bo_copy_to_ram(struct page **pages,
+			       struct drm_pagemap_addr *addr,
+			       unsigned long npages,
+			       struct dma_fence *pre_migrate_fence)
 {
-	struct vsvm_bo *bo = to_vsvm_bo(devmem);
-	u32 delay = READ_ONCE(bo->vram->evict_delay_ms);
+	unsigned long i;
 
-	if (delay && READ_ONCE(bo->evicting))
-		msleep(delay);
-	return vsvm_vram_copy(devmem, pages, dma_addr, npages, false);
+	/* One block per call: its first page tells whether it is evicted. */
+	for (i = 0; i < npages; i++) {
+		struct vsvm_bo *bo;
+		u32 delay;
+
+		if (!pages[i])
+			continue;
+		bo = to_vsvm_bo(drm_pagemap_page_devmem(pages[i]));
+		delay = READ_ONCE(bo->vram->evict_delay_ms);
+		if (delay && READ_ONCE(bo->evicting))
+			msleep(delay);
+		break;
+	}
+	return vsvm_vram_copy(pages, addr, npages, pre_migrate_fence, false);
 }
 
 static const struct drm_pagemap_devmem_ops vsvm_bo_ops = {
@@ -280,19 +331,32 @@ vsvm_vram_device_map(struct drm_pagemap *dpagemap, struct device *dev,
 	dma_addr_t addr = (page_to_pfn(page) - vram->base_pfn) << PAGE_SHIFT;
 
 	/* Only the owning device reaches its VRAM (no peer path). */
-	if (dev != dpagemap->dev)
+	if (dev != dpagemap->drm->dev)
 		addr = DMA_MAPPING_ERROR;
 	return drm_pagemap_addr_encode(addr, DRM_INTERCONNECT_DRIVER, order,
 				       dir);
 }
 
+static int vsvm_vram_populate_mm(struct drm_pagemap *dpagemap,
+				 unsigned long start, unsigned long end,
+				 struct mm_struct *mm, unsigned long timeslice_ms);
+
+/*
+ * The provider lives in the device's devres memory: its last reference,
+ * dropped by vsvm_vram_fini() or by the last block's release, only tells
+ * vsvm_vram_fini() that nothing uses it any more.
+ */
+static void vsvm_vram_dpagemap_destroy(struct drm_pagemap *dpagemap,
+				       bool is_atomic_or_reclaim)
+{
+	complete_all(&container_of(dpagemap, struct vsvm_vram,
+				   dpagemap)->dpagemap_done);
+}
+
 static const struct drm_pagemap_ops vsvm_dpagemap_ops = {
 	.device_map = vsvm_vram_device_map,
-};
-
-static const struct dev_pagemap_ops vsvm_pagemap_ops = {
-	.page_free = drm_pagemap_page_free,
-	.migrate_to_ram = drm_pagemap_cpu_fault,
+	.populate_mm = vsvm_vram_populate_mm,
+	.destroy = vsvm_vram_dpagemap_destroy,
 };
 
 /**
@@ -303,7 +367,7 @@ static const struct dev_pagemap_ops vsvm_pagemap_ops = {
  * @backing: the system pages that will hold its content
  *
  * Takes @npages free, naturally aligned VRAM pages. The block is not
- * evictable yet: vsvm_vram_migrate() puts it on the LRU once it holds data.
+ * evictable yet: vsvm_vram_populate() puts it on the LRU once it holds data.
  *
  * Return: false if there are no such free pages.
  */
@@ -374,6 +438,7 @@ static bool vsvm_vram_evict_lru(struct vsvm_vram *vram)
 /**
  * vsvm_vram_alloc() - allocate a block, evicting others if needed
  * @vram: the device memory
+ * @mm: the process whose memory will migrate into it
  * @npages: its size in pages
  *
  * The caller holds the block's first reference and puts it on the LRU once
@@ -383,6 +448,7 @@ static bool vsvm_vram_evict_lru(struct vsvm_vram *vram)
  * ERR_PTR(-ENOMEM).
  */
 static struct vsvm_bo *vsvm_vram_alloc(struct vsvm_vram *vram,
+				       struct mm_struct *mm,
 				       unsigned long npages)
 {
 	unsigned long i, tries;
@@ -402,9 +468,6 @@ static struct vsvm_bo *vsvm_vram_alloc(struct vsvm_vram *vram,
 	}
 	bo->vram = vram;
 	INIT_LIST_HEAD(&bo->lru_link);
-	drm_pagemap_devmem_init(&bo->devmem, vram->vdev->drm.dev, &vsvm_bo_ops,
-				&vram->dpagemap, npages);
-
 	for (tries = 0; tries <= vram->npages / npages; tries++) {
 		bool taken;
 
@@ -413,6 +476,10 @@ static struct vsvm_bo *vsvm_vram_alloc(struct vsvm_vram *vram,
 		spin_unlock(&vram->lock);
 		if (taken) {
 			kvfree(backing);
+			drm_pagemap_devmem_init(&bo->devmem, vram->vdev->drm.dev,
+						mm, &vsvm_bo_ops,
+						&vram->dpagemap,
+						npages << PAGE_SHIFT, NULL);
 			return bo;
 		}
 		if (!vsvm_vram_evict_lru(vram))
@@ -432,30 +499,32 @@ err_free:
 	return ERR_PTR(-ENOMEM);
 }
 
-/**
- * vsvm_vram_migrate() - migrate a range of a process to a device's VRAM
- * @vdev: the device
- * @mm: the process
- * @start: start of the range
- * @end: end of the range (exclusive)
- *
- * Return: the number of pages migrated, or a negative errno (-ENOSPC when
- * nothing could be evicted).
+/*
+ * Migrate [@start, @end) of @mm into a new block of @vram, to stay there at
+ * least @timeslice_ms. *@migrated gets the number of pages that moved.
+ * Return: 0, -EBUSY when no page could move, -ENOSPC when nothing could be
+ * evicted, or another negative errno.
  */
-long vsvm_vram_migrate(struct vsvm_device *vdev, struct mm_struct *mm,
-		       unsigned long start, unsigned long end)
+static int vsvm_vram_populate(struct vsvm_vram *vram, struct mm_struct *mm,
+			      unsigned long start, unsigned long end,
+			      unsigned long timeslice_ms,
+			      unsigned long *migrated)
 {
-	struct vsvm_vram *vram = vdev->vram;
+	struct drm_pagemap_migrate_details details = {
+		.timeslice_ms = timeslice_ms,
+		.migrated = migrated,
+	};
 	struct vsvm_bo *bo;
-	long migrated;
+	int err;
 
-	bo = vsvm_vram_alloc(vram, (end - start) >> PAGE_SHIFT);
+	*migrated = 0;
+	bo = vsvm_vram_alloc(vram, mm, (end - start) >> PAGE_SHIFT);
 	if (IS_ERR(bo))
 		return PTR_ERR(bo);
-	migrated = drm_pagemap_migrate_to_devmem(&bo->devmem, mm, start, end,
-						 vdev);
-	if (migrated > 0) {
-		atomic64_add(migrated, &vram->pages_in);
+	err = drm_pagemap_migrate_to_devmem(&bo->devmem, mm, start, end,
+					    &details);
+	if (!err) {
+		atomic64_add(*migrated, &vram->pages_in);
 		/* Evictable from now on: the migration into it is done. */
 		spin_lock(&vram->lock);
 		list_add_tail(&bo->lru_link, &vram->lru);
@@ -463,7 +532,59 @@ long vsvm_vram_migrate(struct vsvm_device *vdev, struct mm_struct *mm,
 	}
 	/* The block now lives as long as its pages hold data. */
 	drm_pagemap_devmem_put(&bo->devmem);
+	return err;
+}
+
+/*
+ * &drm_pagemap_ops.populate_mm of a device's VRAM: a block for the range,
+ * the range migrated into it.
+ */
+static int vsvm_vram_populate_mm(struct drm_pagemap *dpagemap,
+				 unsigned long start, unsigned long end,
+				 struct mm_struct *mm, unsigned long timeslice_ms)
+{
+	struct vsvm_vram *vram = container_of(dpagemap, struct vsvm_vram,
+					      dpagemap);
+	unsigned long migrated;
+
+	return vsvm_vram_populate(vram, mm, start, end, timeslice_ms,
+				  &migrated);
+}
+
+/**
+ * vsvm_vram_migrate() - migrate a range of a process to a device's VRAM
+ * @vdev: the device
+ * @mm: the process
+ * @start: start of the range
+ * @end: end of the range (exclusive)
+ *
+ * For the raw floor, which reports how many pages moved; the GPU SVM code
+ * goes through drm_pagemap_populate_mm().
+ *
+ * Return: the number of pages migrated, or a negative errno (-ENOSPC when
+ * nothing could be evicted).
+ */
+long vsvm_vram_migrate(struct vsvm_device *vdev, struct mm_struct *mm,
+		       unsigned long start, unsigned long end)
+{
+	unsigned long migrated;
+	int err;
+
+	err = vsvm_vram_populate(vdev->vram, mm, start, end, 0, &migrated);
+	if (err && err != -EBUSY)
+		return err;
 	return migrated;
+}
+
+/**
+ * vsvm_vram_dpagemap() - the device-memory provider of a device
+ * @vdev: the device
+ *
+ * Return: the provider (valid as long as the device), NULL without VRAM.
+ */
+struct drm_pagemap *vsvm_vram_dpagemap(struct vsvm_device *vdev)
+{
+	return vdev->vram ? &vdev->vram->dpagemap : NULL;
 }
 
 /**
@@ -563,6 +684,7 @@ int vsvm_vram_init(struct vsvm_device *vdev, unsigned long size)
 	struct device *dev = vdev->drm.dev;
 	struct vsvm_vram *vram;
 	void *addr;
+	int err;
 
 	if (!size)
 		return 0;
@@ -574,6 +696,7 @@ int vsvm_vram_init(struct vsvm_device *vdev, unsigned long size)
 	spin_lock_init(&vram->lock);
 	INIT_LIST_HEAD(&vram->lru);
 	init_waitqueue_head(&vram->release_wq);
+	init_completion(&vram->dpagemap_done);
 	vram->slots = vsvm_devm_kvcalloc(dev, vram->npages, sizeof(*vram->slots));
 	vram->backing = vsvm_devm_kvcalloc(dev, vram->npages,
 					   sizeof(*vram->backing));
@@ -587,15 +710,16 @@ int vsvm_vram_init(struct vsvm_device *vdev, unsigned long size)
 	vram->pagemap.range.start = vram->res->start;
 	vram->pagemap.range.end = vram->res->end;
 	vram->pagemap.nr_range = 1;
-	vram->pagemap.ops = &vsvm_pagemap_ops;
+	vram->pagemap.ops = drm_pagemap_pagemap_ops_get();
 	vram->pagemap.owner = vdev;
 	addr = devm_memremap_pages(dev, &vram->pagemap);
 	if (IS_ERR(addr))
 		return PTR_ERR(addr);
 	vram->base_pfn = PHYS_PFN(vram->res->start);
-	vram->dpagemap.ops = &vsvm_dpagemap_ops;
-	vram->dpagemap.dev = dev;
-	vram->dpagemap.pagemap = &vram->pagemap;
+	err = drm_pagemap_init(&vram->dpagemap, &vram->pagemap, &vdev->drm,
+			       &vsvm_dpagemap_ops);
+	if (err)
+		return err;
 	vdev->vram = vram;
 	return 0;
 }
@@ -622,8 +746,9 @@ static unsigned long vsvm_vram_nr_bos(struct vsvm_vram *vram)
  *
  * Evicts every block, wherever it is mapped, and waits for those it cannot
  * evict now (being released, migrated into or evicted elsewhere). Afterwards
- * no device page holds data and the pagemap (devres) can go. Gives up with a
- * warning after %VSVM_VRAM_FINI_TIMEOUT without a block released.
+ * no device page holds data and the pagemap (devres) can go; the device drops
+ * its reference on the provider. Gives up with a warning after
+ * %VSVM_VRAM_FINI_TIMEOUT without a block released.
  */
 void vsvm_vram_fini(struct vsvm_device *vdev)
 {
@@ -642,7 +767,7 @@ void vsvm_vram_fini(struct vsvm_device *vdev)
 		if (time_after(jiffies, deadline)) {
 			WARN(1, "vsvm%u: VRAM still in use at teardown\n",
 			     vdev->index);
-			return;
+			break;
 		}
 		if (vsvm_vram_evict_lru(vram))
 			continue;
@@ -654,4 +779,10 @@ void vsvm_vram_fini(struct vsvm_device *vdev)
 		wait_event_timeout(vram->release_wq,
 				   vsvm_vram_nr_bos(vram) < n, HZ / 10);
 	}
+	/* The device's reference on its provider; then wait for the blocks'. */
+	drm_pagemap_put(&vram->dpagemap);
+	if (!wait_for_completion_timeout(&vram->dpagemap_done,
+					 VSVM_VRAM_FINI_TIMEOUT))
+		WARN(1, "vsvm%u: VRAM provider still referenced at teardown\n",
+		     vdev->index);
 }

@@ -13,6 +13,7 @@
 #include <kunit/resource.h>
 #include <kunit/test.h>
 #include <linux/dma-direct.h>
+#include <linux/dma-fence.h>
 #include <linux/dma-mapping.h>
 #include <linux/file.h>
 #include <linux/highmem.h>
@@ -1343,6 +1344,9 @@ static struct {
 	void *backing;
 	bool ready;
 	struct device *fail_map_dev;
+	struct dma_fence *copy_fence;
+	unsigned int destroyed;
+	bool destroyed_atomic;
 } test_devmem;
 
 /*
@@ -1384,46 +1388,51 @@ static void *test_devmem_va(struct page *page)
 			  << PAGE_SHIFT);
 }
 
-static void *test_sys_kmap(struct drm_pagemap_devmem *devmem, dma_addr_t addr)
+/* The system page at a DMA address of the provider's device (device 0). */
+static void *test_sys_kmap(struct drm_pagemap_addr addr)
 {
-	return kmap_local_page(pfn_to_page(PHYS_PFN(dma_to_phys(devmem->dev,
-								addr))));
+	return kmap_local_page(pfn_to_page(PHYS_PFN(dma_to_phys(test_drm[0]->dev,
+								addr.addr))));
 }
 
-static int test_alloc_copy_to_devmem(struct drm_pagemap_devmem *devmem,
-				     struct page **pages, dma_addr_t *dma_addr,
-				     unsigned long npages)
+static int test_alloc_copy_to_devmem(struct page **pages,
+				     struct drm_pagemap_addr *addr,
+				     unsigned long npages,
+				     struct dma_fence *pre_migrate_fence)
 {
 	unsigned long i;
 
+	test_devmem.copy_fence = pre_migrate_fence;
 	for (i = 0; i < npages; i++) {
 		void *src;
 
 		if (!pages[i])
 			continue;
-		if (!dma_addr[i]) {
+		if (!addr[i].addr) {
 			memset(test_devmem_va(pages[i]), 0, PAGE_SIZE);
 			continue;
 		}
-		src = test_sys_kmap(devmem, dma_addr[i]);
+		src = test_sys_kmap(addr[i]);
 		memcpy(test_devmem_va(pages[i]), src, PAGE_SIZE);
 		kunmap_local(src);
 	}
 	return 0;
 }
 
-static int test_alloc_copy_to_ram(struct drm_pagemap_devmem *devmem,
-				  struct page **pages, dma_addr_t *dma_addr,
-				  unsigned long npages)
+static int test_alloc_copy_to_ram(struct page **pages,
+				  struct drm_pagemap_addr *addr,
+				  unsigned long npages,
+				  struct dma_fence *pre_migrate_fence)
 {
 	unsigned long i;
 
+	test_devmem.copy_fence = pre_migrate_fence;
 	for (i = 0; i < npages; i++) {
 		void *dst;
 
 		if (!pages[i])
 			continue;
-		dst = test_sys_kmap(devmem, dma_addr[i]);
+		dst = test_sys_kmap(addr[i]);
 		memcpy(dst, test_devmem_va(pages[i]), PAGE_SIZE);
 		kunmap_local(dst);
 	}
@@ -1450,14 +1459,46 @@ test_device_map(struct drm_pagemap *dpagemap, struct device *dev,
 				       dir);
 }
 
+/* The provider is static: its last reference only counts. */
+static void test_dpagemap_destroy(struct drm_pagemap *dpagemap,
+				  bool is_atomic_or_reclaim)
+{
+	test_devmem.destroyed++;
+	test_devmem.destroyed_atomic = is_atomic_or_reclaim;
+}
+
 static const struct drm_pagemap_ops test_dpagemap_ops = {
 	.device_map = test_device_map,
+	.destroy = test_dpagemap_destroy,
 };
 
-static const struct dev_pagemap_ops test_pagemap_ops = {
-	.page_free = drm_pagemap_page_free,
-	.migrate_to_ram = drm_pagemap_cpu_fault,
-};
+/* Set up the test allocation for a case, over all the test's VRAM. */
+static void test_alloc_init(struct svm_test *t, struct dma_fence *fence)
+{
+	test_devmem.alloc.released = false;
+	drm_pagemap_devmem_init(&test_devmem.alloc.devmem, test_drm[0]->dev,
+				t->svm.mm, &test_alloc_ops, &test_devmem.dpagemap,
+				TEST_DEVMEM_PAGES << PAGE_SHIFT, fence);
+}
+
+/*
+ * Migrate [@start, @end) into the test allocation, to stay there
+ * @timeslice_ms. Return: the number of pages migrated, or the error.
+ */
+static long test_migrate(struct svm_test *t, unsigned long start,
+			 unsigned long end, unsigned long timeslice_ms)
+{
+	unsigned long migrated = ULONG_MAX;
+	struct drm_pagemap_migrate_details details = {
+		.timeslice_ms = timeslice_ms,
+		.migrated = &migrated,
+	};
+	int err;
+
+	err = drm_pagemap_migrate_to_devmem(&test_devmem.alloc.devmem,
+					    t->svm.mm, start, end, &details);
+	return err ? err : migrated;
+}
 
 static void test_devmem_fini(void)
 {
@@ -1489,17 +1530,15 @@ static int test_devmem_init(void)
 	test_devmem.pagemap.range.start = test_devmem.res->start;
 	test_devmem.pagemap.range.end = test_devmem.res->end;
 	test_devmem.pagemap.nr_range = 1;
-	test_devmem.pagemap.ops = &test_pagemap_ops;
+	test_devmem.pagemap.ops = drm_pagemap_pagemap_ops_get();
 	test_devmem.pagemap.owner = &test_devmem;
 	addr = memremap_pages(&test_devmem.pagemap, NUMA_NO_NODE);
 	if (IS_ERR(addr))
 		return PTR_ERR(addr);
 	test_devmem.ready = true;
 	test_devmem.base_pfn = PHYS_PFN(test_devmem.res->start);
-	test_devmem.dpagemap.ops = &test_dpagemap_ops;
-	test_devmem.dpagemap.dev = test_drm[0]->dev;
-	test_devmem.dpagemap.pagemap = &test_devmem.pagemap;
-	return 0;
+	return drm_pagemap_init(&test_devmem.dpagemap, &test_devmem.pagemap,
+				test_drm[0], &test_dpagemap_ops);
 }
 
 static void test_devmem2_fini(void)
@@ -1532,16 +1571,14 @@ static int test_devmem2_init(void)
 	test_devmem2.pagemap.range.start = test_devmem2.res->start;
 	test_devmem2.pagemap.range.end = test_devmem2.res->end;
 	test_devmem2.pagemap.nr_range = 1;
-	test_devmem2.pagemap.ops = &test_pagemap_ops;
+	test_devmem2.pagemap.ops = drm_pagemap_pagemap_ops_get();
 	test_devmem2.pagemap.owner = &test_devmem;	/* the first one's */
 	addr = memremap_pages(&test_devmem2.pagemap, NUMA_NO_NODE);
 	if (IS_ERR(addr))
 		return PTR_ERR(addr);
 	test_devmem2.ready = true;
-	test_devmem2.dpagemap.ops = &test_dpagemap_ops;
-	test_devmem2.dpagemap.dev = test_drm[0]->dev;
-	test_devmem2.dpagemap.pagemap = &test_devmem2.pagemap;
-	return 0;
+	return drm_pagemap_init(&test_devmem2.dpagemap, &test_devmem2.pagemap,
+				test_drm[0], &test_dpagemap_ops);
 }
 
 /*
@@ -1567,12 +1604,8 @@ static void gpusvm_device_memory(struct kunit *test)
 	pages = &to_test_range(r)->pages[0];
 
 	/* Half of the range moves to device memory. */
-	drm_pagemap_devmem_init(&alloc->devmem, test_drm[0]->dev, &test_alloc_ops,
-				&test_devmem.dpagemap, TEST_DEVMEM_PAGES);
-	KUNIT_ASSERT_EQ(test, drm_pagemap_migrate_to_devmem(&alloc->devmem,
-							    t->svm.mm, a,
-							    a + SZ_32K,
-							    &test_devmem), 8L);
+	test_alloc_init(t, NULL);
+	KUNIT_ASSERT_EQ(test, test_migrate(t, a, a + SZ_32K, 0), 8L);
 	KUNIT_EXPECT_EQ(test, atomic_read(&alloc->devmem.refs), 9);
 
 	/* Mixed system and device pages need allow_mixed. */
@@ -1613,10 +1646,7 @@ static void gpusvm_device_memory(struct kunit *test)
 	test_check_user(test, a, 16);
 
 	/* Eviction by pfn brings a second migration back. */
-	KUNIT_ASSERT_EQ(test, drm_pagemap_migrate_to_devmem(&alloc->devmem,
-							    t->svm.mm, a,
-							    a + SZ_64K,
-							    &test_devmem), 16L);
+	KUNIT_ASSERT_EQ(test, test_migrate(t, a, a + SZ_64K, 0), 16L);
 	KUNIT_EXPECT_EQ(test, drm_pagemap_evict_to_ram(&alloc->devmem), 0);
 	KUNIT_EXPECT_EQ(test, atomic_read(&alloc->devmem.refs), 1);
 	test_check_user(test, a, 16);
@@ -1682,14 +1712,10 @@ static void gpusvm_migrate_map_failure(struct kunit *test)
 	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
 	test_fill_user(test, a, 16);
 	r = test_range(test, t, a, SZ_64K);
-	drm_pagemap_devmem_init(&alloc->devmem, test_drm[0]->dev, &test_alloc_ops,
-				&test_devmem.dpagemap, TEST_DEVMEM_PAGES);
+	test_alloc_init(t, NULL);
 
 	test_fail_dma_map(test, 5);
-	KUNIT_EXPECT_EQ(test, drm_pagemap_migrate_to_devmem(&alloc->devmem,
-							    t->svm.mm, a,
-							    a + SZ_64K,
-							    &test_devmem), -ENOMEM);
+	KUNIT_EXPECT_EQ(test, test_migrate(t, a, a + SZ_64K, 0), -ENOMEM);
 	test_fail_dma_map_stop(test);
 	KUNIT_EXPECT_EQ(test, atomic_read(&alloc->devmem.refs), 1);
 	for (i = 0; i < TEST_DEVMEM_PAGES; i++)
@@ -1698,10 +1724,7 @@ static void gpusvm_migrate_map_failure(struct kunit *test)
 	test_check_user(test, a, 16);
 
 	/* The same allocation migrates fine afterwards. */
-	KUNIT_EXPECT_EQ(test, drm_pagemap_migrate_to_devmem(&alloc->devmem,
-							    t->svm.mm, a,
-							    a + SZ_64K,
-							    &test_devmem), 16L);
+	KUNIT_EXPECT_EQ(test, test_migrate(t, a, a + SZ_64K, 0), 16L);
 	KUNIT_EXPECT_EQ(test, test_count_device_pages(test, t, r, a), 16);
 	test_check_user(test, a, 16);
 	KUNIT_EXPECT_EQ(test, atomic_read(&alloc->devmem.refs), 1);
@@ -1725,12 +1748,8 @@ static void gpusvm_cpu_fault_other_page_fails(struct kunit *test)
 	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
 	test_fill_user(test, a, 16);
 	r = test_range(test, t, a, SZ_64K);
-	drm_pagemap_devmem_init(&alloc->devmem, test_drm[0]->dev, &test_alloc_ops,
-				&test_devmem.dpagemap, TEST_DEVMEM_PAGES);
-	KUNIT_ASSERT_EQ(test, drm_pagemap_migrate_to_devmem(&alloc->devmem,
-							    t->svm.mm, a,
-							    a + SZ_64K,
-							    &test_devmem), 16L);
+	test_alloc_init(t, NULL);
+	KUNIT_ASSERT_EQ(test, test_migrate(t, a, a + SZ_64K, 0), 16L);
 
 	test_fail_dma_map(test, 3);
 	KUNIT_EXPECT_EQ(test, get_user(v, (u64 __user *)a), 0);
@@ -1767,12 +1786,8 @@ static void gpusvm_multi_error_keeps_valid(struct kunit *test)
 	test_fill_user(test, a, 16);
 	r = test_range(test, t, a, SZ_64K);
 	tr = to_test_range(r);
-	drm_pagemap_devmem_init(&alloc->devmem, test_drm[0]->dev, &test_alloc_ops,
-				&test_devmem.dpagemap, TEST_DEVMEM_PAGES);
-	KUNIT_ASSERT_EQ(test, drm_pagemap_migrate_to_devmem(&alloc->devmem,
-							    t->svm.mm, a,
-							    a + SZ_64K,
-							    &test_devmem), 16L);
+	test_alloc_init(t, NULL);
+	KUNIT_ASSERT_EQ(test, test_migrate(t, a, a + SZ_64K, 0), 16L);
 	KUNIT_ASSERT_EQ(test, drm_gpusvm_get_pages(&t->svm, &tr->pages[0],
 						   t->svm.mm,
 						   &r->notifier->notifier, a,
@@ -1818,17 +1833,22 @@ static enum drm_gpusvm_scan_result test_scan(struct svm_test *t,
 }
 
 /* Move [start, end) of the mm into @alloc of provider pagemap @dpagemap. */
-static void test_migrate(struct kunit *test, struct svm_test *t,
-			 struct test_alloc *alloc, struct drm_pagemap *dpagemap,
-			 unsigned long start, unsigned long end)
+static void test_migrate_into(struct kunit *test, struct svm_test *t,
+			      struct test_alloc *alloc,
+			      struct drm_pagemap *dpagemap,
+			      unsigned long start, unsigned long end)
 {
-	drm_pagemap_devmem_init(&alloc->devmem, test_drm[0]->dev, &test_alloc_ops,
-				dpagemap, TEST_DEVMEM_PAGES);
+	unsigned long migrated = 0;
+	struct drm_pagemap_migrate_details details = { .migrated = &migrated };
+
+	drm_pagemap_devmem_init(&alloc->devmem, test_drm[0]->dev, t->svm.mm,
+				&test_alloc_ops, dpagemap,
+				TEST_DEVMEM_PAGES << PAGE_SHIFT, NULL);
 	alloc->released = false;
 	KUNIT_ASSERT_EQ(test, drm_pagemap_migrate_to_devmem(&alloc->devmem,
 							    t->svm.mm, start,
-							    end, &test_devmem),
-			(long)((end - start) >> PAGE_SHIFT));
+							    end, &details), 0);
+	KUNIT_ASSERT_EQ(test, migrated, (end - start) >> PAGE_SHIFT);
 }
 
 /* Bring @alloc back to system memory and release it. */
@@ -1836,6 +1856,81 @@ static void test_evict(struct kunit *test, struct test_alloc *alloc)
 {
 	KUNIT_EXPECT_EQ(test, drm_pagemap_evict_to_ram(&alloc->devmem), 0);
 	KUNIT_EXPECT_EQ(test, atomic_read(&alloc->devmem.refs), 1);
+	drm_pagemap_devmem_put(&alloc->devmem);
+	KUNIT_EXPECT_TRUE(test, alloc->released);
+}
+
+/* Read the first word of @addr from the case's thread. Return: jiffies taken. */
+static unsigned long test_timed_read(struct kunit *test, unsigned long addr,
+				     u64 expect)
+{
+	unsigned long t0 = jiffies;
+	u64 v;
+
+	KUNIT_EXPECT_EQ(test, get_user(v, (u64 __user *)addr), 0);
+	KUNIT_EXPECT_EQ(test, v, expect);
+	return jiffies - t0;
+}
+
+/*
+ * Timeslice: a CPU fault on device memory migrated with a timeslice waits
+ * until the timeslice is over, then migrates it back; without one it
+ * migrates at once; eviction does not wait; a timeslice is at most
+ * DRM_PAGEMAP_TIMESLICE_MAX_MS. A migration over pages that
+ * are all device pages already moves nothing: -EBUSY.
+ */
+static void gpusvm_pagemap_timeslice(struct kunit *test)
+{
+	const unsigned long slice = msecs_to_jiffies(200);
+	struct svm_test *t = test->priv;
+	struct test_alloc *alloc = &test_devmem.alloc;
+	unsigned long a, waited, migrated_at;
+
+	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
+	test_fill_user(test, a, 16);
+	test_alloc_init(t, NULL);
+
+	/* From before the migration: the timeslice starts inside it. */
+	migrated_at = jiffies;
+	KUNIT_ASSERT_EQ(test, test_migrate(t, a, a + SZ_64K, 200), 16L);
+	waited = test_timed_read(test, a, 1);
+	KUNIT_EXPECT_GE_MSG(test, jiffies - migrated_at, slice,
+			    "back after %lu jiffies", jiffies - migrated_at);
+	KUNIT_EXPECT_LT_MSG(test, waited, slice + HZ, "waited %lu jiffies", waited);
+	KUNIT_EXPECT_EQ(test, atomic_read(&alloc->devmem.refs), 1);
+	test_check_user(test, a, 16);
+
+	/* Nothing left to select: -EBUSY, nothing moves, no wait. */
+	KUNIT_ASSERT_EQ(test, test_migrate(t, a, a + SZ_64K, 0), 16L);
+	KUNIT_EXPECT_EQ(test, test_migrate(t, a, a + SZ_64K, 200), (long)-EBUSY);
+	KUNIT_EXPECT_EQ(test, atomic_read(&alloc->devmem.refs), 17);
+	test_check_user(test, a, 16);
+	KUNIT_EXPECT_EQ(test, atomic_read(&alloc->devmem.refs), 1);
+
+	KUNIT_ASSERT_EQ(test, test_migrate(t, a, a + SZ_64K, 0), 16L);
+	waited = test_timed_read(test, a, 1);
+	KUNIT_EXPECT_LT_MSG(test, waited, slice / 2, "waited %lu jiffies", waited);
+	KUNIT_EXPECT_EQ(test, atomic_read(&alloc->devmem.refs), 1);
+
+	/* Clamped to DRM_PAGEMAP_TIMESLICE_MAX_MS. */
+	migrated_at = jiffies;
+	KUNIT_ASSERT_EQ(test, test_migrate(t, a, a + SZ_64K, 10000), 16L);
+	waited = test_timed_read(test, a, 1);
+	KUNIT_EXPECT_GE_MSG(test, jiffies - migrated_at,
+			    msecs_to_jiffies(DRM_PAGEMAP_TIMESLICE_MAX_MS),
+			    "back after %lu jiffies", jiffies - migrated_at);
+	KUNIT_EXPECT_LT_MSG(test, waited,
+			    msecs_to_jiffies(DRM_PAGEMAP_TIMESLICE_MAX_MS) + HZ,
+			    "waited %lu jiffies", waited);
+	KUNIT_EXPECT_EQ(test, atomic_read(&alloc->devmem.refs), 1);
+
+	KUNIT_ASSERT_EQ(test, test_migrate(t, a, a + SZ_64K, 200), 16L);
+	waited = jiffies;
+	KUNIT_EXPECT_EQ(test, drm_pagemap_evict_to_ram(&alloc->devmem), 0);
+	waited = jiffies - waited;
+	KUNIT_EXPECT_LT_MSG(test, waited, slice / 2, "waited %lu jiffies", waited);
+	KUNIT_EXPECT_EQ(test, atomic_read(&alloc->devmem.refs), 1);
+	test_check_user(test, a, 16);
 	drm_pagemap_devmem_put(&alloc->devmem);
 	KUNIT_EXPECT_TRUE(test, alloc->released);
 }
@@ -1878,7 +1973,7 @@ static void gpusvm_scan_mm(struct kunit *test)
 			DRM_GPUSVM_SCAN_SYSTEM);
 
 	/* All of it in pagemap 1. */
-	test_migrate(test, t, alloc1, &test_devmem.dpagemap, a, a + SZ_64K);
+	test_migrate_into(test, t, alloc1, &test_devmem.dpagemap, a, a + SZ_64K);
 	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm1), DRM_GPUSVM_SCAN_EQUAL);
 	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm2), DRM_GPUSVM_SCAN_OTHER);
 	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, NULL), DRM_GPUSVM_SCAN_OTHER);
@@ -1897,20 +1992,20 @@ static void gpusvm_scan_mm(struct kunit *test)
 	test_check_user(test, a, 16);
 
 	/* All of it in pagemap 2. */
-	test_migrate(test, t, alloc2, &test_devmem2.dpagemap, a, a + SZ_64K);
+	test_migrate_into(test, t, alloc2, &test_devmem2.dpagemap, a, a + SZ_64K);
 	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm1), DRM_GPUSVM_SCAN_OTHER);
 	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm2), DRM_GPUSVM_SCAN_EQUAL);
 	test_evict(test, alloc2);
 	test_check_user(test, a, 16);
 
 	/* The first half in pagemap 1, the second in system memory. */
-	test_migrate(test, t, alloc1, &test_devmem.dpagemap, a, a + SZ_32K);
+	test_migrate_into(test, t, alloc1, &test_devmem.dpagemap, a, a + SZ_32K);
 	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm1), DRM_GPUSVM_SCAN_MIXED);
 	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm2), DRM_GPUSVM_SCAN_MIXED);
 
 	/* ... and the second half in pagemap 2: one owner, two pagemaps. */
-	test_migrate(test, t, alloc2, &test_devmem2.dpagemap, a + SZ_32K,
-		     a + SZ_64K);
+	test_migrate_into(test, t, alloc2, &test_devmem2.dpagemap, a + SZ_32K,
+			  a + SZ_64K);
 	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm1),
 			DRM_GPUSVM_SCAN_MIXED_DEVICE);
 	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm2),
@@ -1926,7 +2021,196 @@ static void gpusvm_scan_mm(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, test_scan(t, r, owner, pm1), DRM_GPUSVM_SCAN_SYSTEM);
 	test_check_user(test, a, 16);
 }
+
+/*
+ * An allocation's pre-migrate fence: both copy directions get it, the
+ * allocation holds a reference until its release, and the release completes
+ * &drm_pagemap_devmem.detached and drops its provider reference (from the
+ * page-free path: atomic).
+ */
+static void gpusvm_pagemap_devmem_lifetime(struct kunit *test)
+{
+	struct dma_fence *fence = dma_fence_allocate_private_stub(ktime_get());
+	struct svm_test *t = test->priv;
+	struct test_alloc *alloc = &test_devmem.alloc;
+	unsigned int pagemap_refs = kref_read(&test_devmem.dpagemap.ref);
+	unsigned int fence_refs;
+	unsigned long a;
+
+	KUNIT_ASSERT_NOT_NULL(test, fence);
+	fence_refs = kref_read(&fence->refcount);
+	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
+	test_fill_user(test, a, 16);
+	test_alloc_init(t, fence);
+	KUNIT_EXPECT_EQ(test, kref_read(&fence->refcount), fence_refs + 1);
+	KUNIT_EXPECT_EQ(test, kref_read(&test_devmem.dpagemap.ref),
+			pagemap_refs + 1);
+	KUNIT_EXPECT_FALSE(test, completion_done(&alloc->devmem.detached));
+
+	test_devmem.copy_fence = NULL;
+	KUNIT_ASSERT_EQ(test, test_migrate(t, a, a + SZ_64K, 0), 16L);
+	KUNIT_EXPECT_PTR_EQ(test, test_devmem.copy_fence, fence);
+	drm_pagemap_devmem_put(&alloc->devmem);	/* the pages hold it now */
+	KUNIT_EXPECT_FALSE(test, alloc->released);
+
+	test_devmem.copy_fence = NULL;
+	test_devmem.destroyed = 0;
+	/* The release's provider put: a reference of our own shows its kind. */
+	drm_pagemap_put(&test_devmem.dpagemap);
+	test_check_user(test, a, 16);	/* brings all 16 pages back */
+	KUNIT_EXPECT_EQ(test, test_devmem.destroyed, 1U);
+	KUNIT_EXPECT_TRUE(test, test_devmem.destroyed_atomic);
+	drm_pagemap_reinit(&test_devmem.dpagemap);
+	KUNIT_EXPECT_PTR_EQ(test, test_devmem.copy_fence, fence);
+	KUNIT_EXPECT_TRUE(test, alloc->released);
+	KUNIT_EXPECT_TRUE(test, completion_done(&alloc->devmem.detached));
+	KUNIT_EXPECT_EQ(test, kref_read(&fence->refcount), fence_refs);
+	KUNIT_EXPECT_EQ(test, kref_read(&test_devmem.dpagemap.ref), pagemap_refs);
+	dma_fence_put(fence);
+}
+
+/* The mm's users before drm_pagemap_populate_mm() in the case. */
+static int test_populate_users;
+
+static int test_populate_mm(struct drm_pagemap *dpagemap, unsigned long start,
+			    unsigned long end, struct mm_struct *mm,
+			    unsigned long timeslice_ms)
+{
+	struct kunit *test = current->kunit_test;
+
+	KUNIT_EXPECT_PTR_EQ(test, dpagemap, &test_devmem.dpagemap);
+	KUNIT_EXPECT_EQ(test, atomic_read(&mm->mm_users),
+			test_populate_users + 1);
+	return test_migrate(test->priv, start, end, timeslice_ms) == 16 ? 0 :
+									  -EIO;
+}
+
+/*
+ * drm_pagemap_populate_mm() checks its interval and needs the op, which it
+ * calls with the mm's users held.
+ */
+static void gpusvm_pagemap_populate_mm(struct kunit *test)
+{
+	static const struct drm_pagemap_ops no_populate_ops = {
+		.device_map = test_device_map,
+		.destroy = test_dpagemap_destroy,
+	};
+	static const struct drm_pagemap_ops populate_ops = {
+		.device_map = test_device_map,
+		.populate_mm = test_populate_mm,
+		.destroy = test_dpagemap_destroy,
+	};
+	struct svm_test *t = test->priv;
+	struct test_alloc *alloc = &test_devmem.alloc;
+	unsigned long a;
+
+	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
+	test_fill_user(test, a, 16);
+	test_alloc_init(t, NULL);
+
+	KUNIT_EXPECT_EQ(test, drm_pagemap_populate_mm(&test_devmem.dpagemap, a,
+						      a + SZ_64K, t->svm.mm, 0),
+			-EOPNOTSUPP);
+	test_devmem.dpagemap.ops = &populate_ops;
+	KUNIT_EXPECT_EQ(test, drm_pagemap_populate_mm(&test_devmem.dpagemap,
+						      a + SZ_64K, a, t->svm.mm,
+						      0), -EINVAL);
+	KUNIT_EXPECT_EQ(test, drm_pagemap_populate_mm(&test_devmem.dpagemap,
+						      a + 1, a + SZ_64K,
+						      t->svm.mm, 0), -EINVAL);
+	test_populate_users = atomic_read(&t->svm.mm->mm_users);
+	KUNIT_EXPECT_EQ(test, drm_pagemap_populate_mm(&test_devmem.dpagemap, a,
+						      a + SZ_64K, t->svm.mm, 0),
+			0);
+	test_devmem.dpagemap.ops = &no_populate_ops;
+	KUNIT_EXPECT_EQ(test, atomic_read(&alloc->devmem.refs), 17);
+	test_check_user(test, a, 16);
+	KUNIT_EXPECT_EQ(test, atomic_read(&alloc->devmem.refs), 1);
+	drm_pagemap_devmem_put(&alloc->devmem);
+	KUNIT_EXPECT_TRUE(test, alloc->released);
+	test_devmem.dpagemap.ops = &test_dpagemap_ops;
+}
 #endif
+
+static unsigned int test_created_destroyed;
+
+static struct drm_pagemap_addr
+test_no_device_map(struct drm_pagemap *dpagemap, struct device *dev,
+		   struct page *page, unsigned int order,
+		   enum dma_data_direction dir)
+{
+	return drm_pagemap_addr_encode(DMA_MAPPING_ERROR,
+				       DRM_INTERCONNECT_DRIVER, order, dir);
+}
+
+static void test_created_destroy(struct drm_pagemap *dpagemap,
+				 bool is_atomic_or_reclaim)
+{
+	test_created_destroyed++;
+	KUNIT_EXPECT_FALSE(current->kunit_test, is_atomic_or_reclaim);
+}
+
+/*
+ * Provider lifetime: drm_pagemap_init() needs device_map and destroy; the
+ * last put destroys; get_unless_zero fails afterwards until reinit; a
+ * provider of drm_pagemap_create() without destroy is freed (kmemleak
+ * checks), with destroy the op runs instead.
+ */
+static void gpusvm_pagemap_refcount(struct kunit *test)
+{
+	static const struct drm_pagemap_ops no_map_ops = {
+		.destroy = test_created_destroy,
+	};
+	static const struct drm_pagemap_ops full_ops = {
+		.device_map = test_no_device_map,
+		.destroy = test_created_destroy,
+	};
+	static const struct drm_pagemap_ops create_ops = {
+		.device_map = test_no_device_map,
+	};
+	struct drm_pagemap local = {}, *dp;
+
+	KUNIT_EXPECT_EQ(test, drm_pagemap_init(&local, NULL, test_drm[0], NULL),
+			-EINVAL);
+	KUNIT_EXPECT_EQ(test, drm_pagemap_init(&local, NULL, test_drm[0],
+					       &no_map_ops), -EINVAL);
+	KUNIT_EXPECT_EQ(test, drm_pagemap_init(&local, NULL, test_drm[0],
+					       &create_ops), -EINVAL);
+	KUNIT_EXPECT_TRUE(test, IS_ERR(drm_pagemap_create(test_drm[0], NULL,
+							  &no_map_ops)));
+
+	test_created_destroyed = 0;
+	KUNIT_ASSERT_EQ(test, drm_pagemap_init(&local, NULL, test_drm[0],
+					       &full_ops), 0);
+	KUNIT_EXPECT_PTR_EQ(test, local.drm, test_drm[0]);
+	KUNIT_EXPECT_PTR_EQ(test, drm_pagemap_get(&local), &local);
+	KUNIT_EXPECT_PTR_EQ(test, drm_pagemap_get_unless_zero(&local), &local);
+	drm_pagemap_put(&local);
+	drm_pagemap_put(&local);
+	KUNIT_EXPECT_EQ(test, test_created_destroyed, 0U);
+	drm_pagemap_put(&local);
+	KUNIT_EXPECT_EQ(test, test_created_destroyed, 1U);
+	KUNIT_EXPECT_NULL(test, drm_pagemap_get_unless_zero(&local));
+	KUNIT_EXPECT_EQ(test, drm_pagemap_reinit(&local), 0);
+	KUNIT_EXPECT_PTR_EQ(test, drm_pagemap_get_unless_zero(&local), &local);
+	drm_pagemap_put(&local);
+	drm_pagemap_put(&local);
+	KUNIT_EXPECT_EQ(test, test_created_destroyed, 2U);
+	KUNIT_EXPECT_NULL(test, drm_pagemap_get(NULL));
+	drm_pagemap_put(NULL);
+
+	dp = drm_pagemap_create(test_drm[1], NULL, &create_ops);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(dp));
+	KUNIT_EXPECT_PTR_EQ(test, dp->drm, test_drm[1]);
+	KUNIT_EXPECT_EQ(test, kref_read(&dp->ref), 1U);
+	drm_pagemap_put(dp);	/* kfree: kmemleak would see a leak */
+
+	dp = drm_pagemap_create(test_drm[1], NULL, &full_ops);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(dp));
+	drm_pagemap_put(dp);
+	KUNIT_EXPECT_EQ(test, test_created_destroyed, 3U);
+	kfree(dp);	/* the op kept it */
+}
 
 static const struct drm_driver test_drm_driver = {
 	.name = "gpusvm_kunit",
@@ -2065,12 +2349,16 @@ static struct kunit_case drm_gpusvm_cases[] = {
 	KUNIT_CASE(gpusvm_find_vma_start),
 	KUNIT_CASE(gpusvm_bad_input),
 	KUNIT_CASE(gpusvm_vma_migratable),
+	KUNIT_CASE(gpusvm_pagemap_refcount),
 #if IS_ENABLED(CONFIG_DEVICE_PRIVATE)
 	KUNIT_CASE(gpusvm_device_memory),
 	KUNIT_CASE(gpusvm_migrate_map_failure),
 	KUNIT_CASE(gpusvm_cpu_fault_other_page_fails),
 	KUNIT_CASE(gpusvm_multi_error_keeps_valid),
 	KUNIT_CASE(gpusvm_scan_mm),
+	KUNIT_CASE(gpusvm_pagemap_timeslice),
+	KUNIT_CASE(gpusvm_pagemap_devmem_lifetime),
+	KUNIT_CASE(gpusvm_pagemap_populate_mm),
 #endif
 	{}
 };

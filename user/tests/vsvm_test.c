@@ -3667,7 +3667,11 @@ static int write_param(const char *path, const char *val)
 	if (fd < 0)
 		return -errno;
 	n = write(fd, val, strlen(val));
+	if (n < 0)
+		n = -errno;
 	close(fd);
+	if (n < 0)
+		return n;
 	return n == (ssize_t)strlen(val) ? 0 : -EIO;
 }
 
@@ -3895,6 +3899,66 @@ static int dmirror(int fd, unsigned long op, void *addr, void *ptr,
 	if (out)
 		*out = cmd;
 	return 0;
+}
+
+#define VRAM_TIMESLICE_PARAM	"/sys/module/vsvm/parameters/vram_timeslice_ms"
+
+/*
+ * A page the GPU and the CPU take turns on (ping-pong): the GPU's fault
+ * migrates 16 pages to VRAM (preferred location), the CPU's read brings them
+ * back. With vram_timeslice_ms = 200 no CPU read gets them back before they
+ * have been in VRAM 200 ms; without a timeslice the CPU does not wait.
+ */
+TEST_F_TIMEOUT(vsvm, vram_timeslice_bounds_ping_pong, 120)
+{
+	const size_t size = 16 * SZ_4K;
+	const int rounds = 5, slice_ms = 200;
+	double min_on = 1e9, max_on = 0, min_off = 1e9, t;
+	struct drm_vsvm_stats s0, s1;
+	char *p, old[32];
+	int pass, r;
+
+	NEED_VRAM();
+	p = map_2m_aligned();
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, madvise(p, SZ_2M, MADV_NOHUGEPAGE));
+	memset(p, 0, size);
+	ASSERT_EQ(0, vsvm_set_attr(&self->dev, self->vm, p, size,
+				   DRM_VSVM_ATTR_PREFERRED_LOC,
+				   DRM_VSVM_LOC_DEVICE));
+	ASSERT_GT(read_param("vram_timeslice_ms", old, sizeof(old)), 0);
+	EXPECT_EQ(-EINVAL, write_param(VRAM_TIMESLICE_PARAM, "251"));
+
+	for (pass = 0; pass < 2 && _metadata->passed; pass++) {
+		EXPECT_EQ(0, write_param(VRAM_TIMESLICE_PARAM,
+					 pass ? "0" : "200"));
+		for (r = 1; r <= rounds && _metadata->passed; r++) {
+			s0 = stats_of(&self->dev, self->vm);
+			t = now_ms();
+			EXPECT_EQ(0, vsvm_fill(&self->dev, self->vm, p, r, size));
+			EXPECT_EQ(r, *(volatile char *)p);
+			t = now_ms() - t;
+			s1 = stats_of(&self->dev, self->vm);
+			EXPECT_EQ(size / SZ_4K, s1.vram_pages_in - s0.vram_pages_in);
+			EXPECT_EQ(size / SZ_4K,
+				  s1.vram_pages_out - s0.vram_pages_out);
+			EXPECT_EQ(-1, first_diff(p, r, size));
+			if (pass) {
+				min_off = t < min_off ? t : min_off;
+			} else {
+				min_on = t < min_on ? t : min_on;
+				max_on = t > max_on ? t : max_on;
+			}
+		}
+	}
+	EXPECT_EQ(0, write_param(VRAM_TIMESLICE_PARAM, old));
+	TH_LOG("GPU write + CPU read of 16 pages: %.0f-%.0f ms with a %d ms timeslice, from %.0f ms without",
+	       min_on, max_on, slice_ms, min_off);
+	/* A jiffy of slack: the timeslice starts on a jiffy. */
+	EXPECT_LE(slice_ms - 10, min_on);
+	EXPECT_GT(slice_ms + 2000, max_on);
+	EXPECT_GT(min_on - slice_ms / 2, min_off);
+	unmap_2m_aligned(p);
 }
 
 /* Every malformed request fails cleanly, with test_hmm's errno. */
