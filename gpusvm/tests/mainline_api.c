@@ -227,18 +227,13 @@ static const struct drm_pagemap_devmem_ops api_devmem_ops __used = {
 	.copy_to_ram = api_copy_to_ram,
 };
 
-void drm_gpusvm_mainline_api(struct drm_gpusvm *gpusvm,
-			     struct drm_gpusvm_range *range,
-			     struct drm_pagemap *dpagemap, struct page *page,
-			     struct drm_pagemap_devmem *devmem,
-			     struct rw_semaphore *driver_lock);
-
 /* Macros, inline helpers and structure fields, as a driver uses them. */
-void drm_gpusvm_mainline_api(struct drm_gpusvm *gpusvm,
-			     struct drm_gpusvm_range *range,
-			     struct drm_pagemap *dpagemap, struct page *page,
-			     struct drm_pagemap_devmem *devmem,
-			     struct rw_semaphore *driver_lock)
+static void __used drm_gpusvm_mainline_api(struct drm_gpusvm *gpusvm,
+					   struct drm_gpusvm_range *range,
+					   struct drm_pagemap *dpagemap,
+					   struct page *page,
+					   struct drm_pagemap_devmem *devmem,
+					   struct rw_semaphore *driver_lock)
 {
 	struct drm_gpusvm_notifier *notifier, *next_notifier;
 	struct drm_gpusvm_range *r, *next;
