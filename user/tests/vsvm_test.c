@@ -1859,7 +1859,7 @@ TEST_F(vsvm, vram_other_device_never_stale)
  */
 TEST_F(vsvm, peer_access_maps_vram_directly)
 {
-	const size_t size = 16 * SZ_4K;
+	const size_t size = SZ_2M;
 	struct drm_vsvm_stats a0, a1, b0, b1;
 	struct vsvm_dev dev1;
 	char param[32], *p, *ref = malloc(size);
@@ -1880,13 +1880,7 @@ TEST_F(vsvm, peer_access_maps_vram_directly)
 	ASSERT_EQ(0, vsvm_vm_create(&dev1, &vm1));
 	fill_pattern(p, size, 43);
 	memcpy(ref, p, size);
-	/* An attribute of its own: one 16-page range. */
-	ASSERT_EQ(0, vsvm_set_attr(&self->dev, self->vm, p, size,
-				   DRM_VSVM_ATTR_PREFERRED_LOC,
-				   DRM_VSVM_LOC_SYSTEM));
-	ASSERT_EQ(0, vsvm_set_attr(&dev1, vm1, p, size,
-				   DRM_VSVM_ATTR_PREFERRED_LOC,
-				   DRM_VSVM_LOC_SYSTEM));
+	/* One 2 MiB range, all of it in device 0's VRAM. */
 	ASSERT_EQ(0, vsvm_prefetch(&self->dev, self->vm, p, size,
 				   DRM_VSVM_LOC_DEVICE));
 	a0 = stats_of(&self->dev, self->vm);
@@ -1910,7 +1904,7 @@ TEST_F(vsvm, peer_access_maps_vram_directly)
 	a1 = stats_of(&self->dev, self->vm);
 	EXPECT_EQ(a0.vram_pages_out, a1.vram_pages_out);
 
-	/* The CPU brings the 16 pages back, with device 1's data. */
+	/* The CPU brings the 512 pages back, with device 1's data. */
 	EXPECT_EQ(-1, first_diff(p, 0x3c, size));
 	a1 = stats_of(&self->dev, self->vm);
 	EXPECT_EQ(size / SZ_4K, a1.vram_pages_out - a0.vram_pages_out);
