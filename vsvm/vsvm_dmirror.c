@@ -720,7 +720,7 @@ static u8 vsvm_dmirror_prot(struct vsvm_dmirror *dm, unsigned long entry)
 		return VSVM_DMIRROR_PROT_NONE;
 	page = hmm_pfn_to_page(entry);
 	if (is_device_private_page(page))
-		prot = page->pgmap->owner == dm->vdev ?
+		prot = page->pgmap->owner == dm->vdev->page_owner ?
 		       VSVM_DMIRROR_PROT_DEV_PRIVATE_LOCAL :
 		       VSVM_DMIRROR_PROT_DEV_PRIVATE_REMOTE;
 	else if (is_zero_pfn(page_to_pfn(page)))
@@ -748,7 +748,7 @@ static int vsvm_dmirror_snapshot_chunk(struct vsvm_dmirror *dm,
 		.start = start,
 		.end = end,
 		.hmm_pfns = pfns,
-		.dev_private_owner = dm->vdev,
+		.dev_private_owner = dm->vdev->page_owner,
 	};
 	unsigned long i;
 	int err;

@@ -137,6 +137,14 @@ module_param_named(notifier_size, vsvm_notifier_size, ulong, 0444);
 MODULE_PARM_DESC(notifier_size,
 		 "GPU SVM notifier window in bytes (power of two, >= 2 MiB; default 512 MiB)");
 
+static unsigned int vsvm_interconnect;
+module_param_named(interconnect, vsvm_interconnect, uint, 0444);
+MODULE_PARM_DESC(interconnect,
+		 "bitmask of the devices on one interconnect: they share a page owner and map each other's VRAM directly (default 0: none)");
+
+/* The page owner of the devices on the interconnect. */
+static int vsvm_interconnect_owner;
+
 unsigned int vsvm_vram_timeslice_ms;
 
 static int vsvm_vram_timeslice_set(const char *val,
@@ -1115,6 +1123,8 @@ static int vsvm_probe(struct platform_device *pdev)
 	if (IS_ERR(vdev))
 		return PTR_ERR(vdev);
 	vdev->index = pdev->id;
+	vdev->page_owner = vsvm_interconnect & BIT(vdev->index) ?
+			   (void *)&vsvm_interconnect_owner : vdev;
 	mutex_init(&vdev->vms_lock);
 	INIT_LIST_HEAD(&vdev->vms);
 

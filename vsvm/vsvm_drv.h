@@ -108,6 +108,10 @@ struct vsvm_counters {
  * @copy_queue: copies waiting for the copy engine (under @hw_lock)
  * @copy_wq: the copy engine sleeps here
  * @vram: the device memory (NULL without)
+ * @page_owner: the &dev_pagemap.owner of its VRAM and the
+ *              &drm_gpusvm_ctx.device_private_page_owner of its faults: the
+ *              device itself, or the interconnect group's owner shared with
+ *              its peers (module parameter ``interconnect``)
  * @dma_bounces: the device's DMA goes through swiotlb bounce buffers (forced,
  *               as in confidential guests, or because its DMA mask cannot
  *               reach all memory): the CPU and the device would not see the
@@ -138,6 +142,7 @@ struct vsvm_device {
 	struct list_head copy_queue;
 	wait_queue_head_t copy_wq;
 	struct vsvm_vram *vram;
+	void *page_owner;
 	bool dma_bounces;
 	struct vsvm_counters stats;
 	struct mutex vms_lock;		/* protects @vms */
@@ -453,8 +458,8 @@ void vsvm_vram_fini(struct vsvm_device *vdev);
 long vsvm_vram_migrate(struct vsvm_device *vdev, struct mm_struct *mm,
 		       unsigned long start, unsigned long end);
 struct drm_pagemap *vsvm_vram_dpagemap(struct vsvm_device *vdev);
-void vsvm_vram_touch(struct vsvm_device *vdev, u64 addr);
-void *vsvm_vram_kmap(struct vsvm_device *vdev, u64 addr);
+void vsvm_vram_touch(u64 addr);
+void *vsvm_vram_kmap(u64 addr);
 void vsvm_vram_stats(struct vsvm_device *vdev, struct drm_vsvm_stats *stats);
 void vsvm_vram_debugfs_init(struct vsvm_device *vdev, struct dentry *root);
 #else
@@ -480,11 +485,11 @@ static inline struct drm_pagemap *vsvm_vram_dpagemap(struct vsvm_device *vdev)
 	return NULL;
 }
 
-static inline void vsvm_vram_touch(struct vsvm_device *vdev, u64 addr)
+static inline void vsvm_vram_touch(u64 addr)
 {
 }
 
-static inline void *vsvm_vram_kmap(struct vsvm_device *vdev, u64 addr)
+static inline void *vsvm_vram_kmap(u64 addr)
 {
 	return NULL;
 }

@@ -323,7 +323,7 @@ void *vsvm_engine_kmap(struct vsvm_device *vdev, u64 pte, unsigned long va)
 	phys_addr_t phys;
 
 	if (pte & VSVM_PTE_DEVMEM)
-		return vsvm_vram_kmap(vdev, pte & PAGE_MASK) + offset_in_page(va);
+		return vsvm_vram_kmap(pte & PAGE_MASK) + offset_in_page(va);
 	phys = dma_to_phys(vdev->drm.dev, pte & PAGE_MASK);
 	return kmap_local_page(pfn_to_page(PHYS_PFN(phys))) + offset_in_page(va);
 }

@@ -626,7 +626,7 @@ static void vsvm_bind_range(struct vsvm_vm *vm, struct drm_gpusvm_range *r,
 
 		if (addr->proto == DRM_INTERCONNECT_DRIVER) {
 			pte_flags |= VSVM_PTE_DEVMEM;
-			vsvm_vram_touch(vm->vdev, addr->addr);
+			vsvm_vram_touch(addr->addr);
 		}
 		for (k = 0; k < (1UL << addr->order); k++, i++) {
 			unsigned long va = start + (i << PAGE_SHIFT);
@@ -728,14 +728,15 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 	for (tries = 0; vsvm_fault_retry(tries, first); tries++) {
 		/*
 		 * The range itself is only MM state: create it read-only. This
-		 * device's VRAM pages are mapped as they are (unless a
-		 * prefetch wants system memory); other devices' are migrated
-		 * back by the fault (no peer access).
+		 * device's VRAM pages, and its interconnect peers', are mapped
+		 * as they are (unless a prefetch wants system memory); other
+		 * devices' are migrated back by the fault.
 		 */
 		struct drm_gpusvm_ctx ctx = {
 			.read_only = true,
 			.device_private_page_owner =
-				place == VSVM_PLACE_SYSTEM ? NULL : vm->vdev,
+				place == VSVM_PLACE_SYSTEM ? NULL :
+				vm->vdev->page_owner,
 			.devmem_possible = !!vm->vdev->vram,
 			.allow_mixed = true,
 		};
@@ -837,6 +838,16 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 		}
 		if (err == -EPERM)
 			return -EACCES;
+		if (err == -EOPNOTSUPP && !evicted) {
+			/*
+			 * VRAM of two peers on the interconnect in one range:
+			 * one mapping takes one provider. Back to system
+			 * memory first.
+			 */
+			evicted = true;
+			drm_gpusvm_range_evict(&svm->gpusvm, r);
+			continue;
+		}
 		if (err)
 			return err;
 

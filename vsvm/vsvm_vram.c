@@ -48,9 +48,16 @@
  * back (the migrate_to_ram of drm_pagemap_pagemap_ops_get()), but not before
  * the block has been in VRAM for ``vram_timeslice_ms`` (a module parameter), so
  * that a CPU and a GPU alternating on one page do not migrate it back and
- * forth at the copy engine's speed. Each device is its own page owner: another vsvm
- * device faulting on these pages makes hmm_range_fault() migrate them back to
- * system memory first, so no device reads a stale copy (N:1 included).
+ * forth at the copy engine's speed.
+ *
+ * Each device is its own page owner: another vsvm device faulting on these
+ * pages makes hmm_range_fault() migrate them back to system memory first, so
+ * no device reads a stale copy (N:1 included). Devices on one interconnect
+ * (the ``interconnect`` module parameter, a bitmask) share one page owner
+ * instead: hmm_range_fault() hands a device its peers' VRAM pages as they
+ * are, and &drm_pagemap_ops.device_map gives it an address on the
+ * interconnect (the owner's index and the page's offset), which its engine
+ * reaches directly: peer access, no migration.
  *
  * Copies between VRAM and system memory run on the device's copy engine
  * (&vsvm_device.copy_engine), separate from the job engine: the job engine
@@ -61,6 +68,12 @@
  * into or evicted) are waited for on a wait queue that a block's release
  * wakes, up to %VSVM_VRAM_FINI_TIMEOUT without progress.
  */
+
+/*
+ * A VRAM device address: the owning device's index above this bit, the
+ * offset in its VRAM below. A peer on the interconnect maps it as it is.
+ */
+#define VSVM_VRAM_DEV_SHIFT	40
 
 /* How long vsvm_vram_fini() waits for VRAM to drain without progress. */
 #define VSVM_VRAM_FINI_TIMEOUT	(10 * HZ)
@@ -125,6 +138,22 @@ struct vsvm_bo {
 	struct list_head lru_link;
 	bool evicting;
 };
+
+/* Each device's VRAM by index, for addresses on the interconnect. */
+static struct vsvm_vram *vsvm_vrams[VSVM_MAX_DEVICES];
+
+/* The VRAM and page index of a device address; NULL if none. */
+static struct vsvm_vram *vsvm_vram_of(u64 addr, unsigned long *index)
+{
+	unsigned long dev = addr >> VSVM_VRAM_DEV_SHIFT;
+	struct vsvm_vram *vram;
+
+	if (dev >= VSVM_MAX_DEVICES)
+		return NULL;
+	vram = READ_ONCE(vsvm_vrams[dev]);
+	*index = (addr & (BIT_ULL(VSVM_VRAM_DEV_SHIFT) - 1)) >> PAGE_SHIFT;
+	return vram && *index < vram->npages ? vram : NULL;
+}
 
 static struct vsvm_bo *to_vsvm_bo(struct drm_pagemap_devmem *devmem)
 {
@@ -328,11 +357,22 @@ vsvm_vram_device_map(struct drm_pagemap *dpagemap, struct device *dev,
 {
 	struct vsvm_vram *vram = container_of(dpagemap, struct vsvm_vram,
 					      dpagemap);
-	dma_addr_t addr = (page_to_pfn(page) - vram->base_pfn) << PAGE_SHIFT;
+	dma_addr_t addr = ((u64)vram->vdev->index << VSVM_VRAM_DEV_SHIFT) |
+			  (page_to_pfn(page) - vram->base_pfn) << PAGE_SHIFT;
+	unsigned int i;
 
-	/* Only the owning device reaches its VRAM (no peer path). */
-	if (dev != dpagemap->drm->dev)
-		addr = DMA_MAPPING_ERROR;
+	/* The owning device, and its peers on the interconnect. */
+	if (dev == dpagemap->drm->dev)
+		goto out;
+	for (i = 0; i < VSVM_MAX_DEVICES; i++) {
+		struct vsvm_vram *peer = READ_ONCE(vsvm_vrams[i]);
+
+		if (peer && peer->vdev->drm.dev == dev &&
+		    peer->vdev->page_owner == vram->vdev->page_owner)
+			goto out;
+	}
+	addr = DMA_MAPPING_ERROR;
+out:
 	return drm_pagemap_addr_encode(addr, DRM_INTERCONNECT_DRIVER, order,
 				       dir);
 }
@@ -589,16 +629,20 @@ struct drm_pagemap *vsvm_vram_dpagemap(struct vsvm_device *vdev)
 
 /**
  * vsvm_vram_touch() - mark the block of a VRAM address recently used
- * @vdev: the device
- * @addr: a device address from &drm_pagemap_ops.device_map
+ * @addr: a device address from &drm_pagemap_ops.device_map (of this
+ *        device's VRAM or a peer's)
  */
-void vsvm_vram_touch(struct vsvm_device *vdev, u64 addr)
+void vsvm_vram_touch(u64 addr)
 {
-	struct vsvm_vram *vram = vdev->vram;
+	struct vsvm_vram *vram;
+	unsigned long index;
 	struct vsvm_bo *bo;
 
+	vram = vsvm_vram_of(addr, &index);
+	if (WARN_ON_ONCE(!vram))
+		return;
 	spin_lock(&vram->lock);
-	bo = vram->slots[addr >> PAGE_SHIFT];
+	bo = vram->slots[index];
 	/* A block still being migrated into joins the LRU later. */
 	if (bo && !list_empty(&bo->lru_link))
 		list_move_tail(&bo->lru_link, &vram->lru);
@@ -607,16 +651,19 @@ void vsvm_vram_touch(struct vsvm_device *vdev, u64 addr)
 
 /**
  * vsvm_vram_kmap() - map the content of a VRAM page for the engine
- * @vdev: the device
- * @addr: the page's device address
+ * @addr: the page's device address (this device's VRAM or a peer's)
  *
- * The engine holds its TLB: the page cannot be freed meanwhile.
+ * The engine holds its TLB: the page cannot be freed meanwhile (the
+ * owner's eviction invalidates every mapping of it first).
  *
  * Return: the kernel address; kunmap_local() it.
  */
-void *vsvm_vram_kmap(struct vsvm_device *vdev, u64 addr)
+void *vsvm_vram_kmap(u64 addr)
 {
-	return kmap_local_page(vdev->vram->backing[addr >> PAGE_SHIFT]);
+	unsigned long index;
+	struct vsvm_vram *vram = vsvm_vram_of(addr, &index);
+
+	return kmap_local_page(vram->backing[index]);
 }
 
 /**
@@ -711,7 +758,7 @@ int vsvm_vram_init(struct vsvm_device *vdev, unsigned long size)
 	vram->pagemap.range.end = vram->res->end;
 	vram->pagemap.nr_range = 1;
 	vram->pagemap.ops = drm_pagemap_pagemap_ops_get();
-	vram->pagemap.owner = vdev;
+	vram->pagemap.owner = vdev->page_owner;
 	addr = devm_memremap_pages(dev, &vram->pagemap);
 	if (IS_ERR(addr))
 		return PTR_ERR(addr);
@@ -721,6 +768,7 @@ int vsvm_vram_init(struct vsvm_device *vdev, unsigned long size)
 	if (err)
 		return err;
 	vdev->vram = vram;
+	WRITE_ONCE(vsvm_vrams[vdev->index], vram);
 	return 0;
 }
 
@@ -779,6 +827,7 @@ void vsvm_vram_fini(struct vsvm_device *vdev)
 		wait_event_timeout(vram->release_wq,
 				   vsvm_vram_nr_bos(vram) < n, HZ / 10);
 	}
+	WRITE_ONCE(vsvm_vrams[vdev->index], NULL);
 	/* The device's reference on its provider; then wait for the blocks'. */
 	drm_pagemap_put(&vram->dpagemap);
 	if (!wait_for_completion_timeout(&vram->dpagemap_done,

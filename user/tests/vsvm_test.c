@@ -1850,6 +1850,75 @@ TEST_F(vsvm, vram_other_device_never_stale)
 	munmap(p, SZ_2M);
 }
 
+/*
+ * Devices 0 and 1 on one interconnect (vsvm's interconnect=3) share a page
+ * owner: device 1 maps device 0's VRAM directly (peer access) and reads and
+ * writes it there. Nothing migrates until the CPU touches the pages, and
+ * each device sees the other's writes. Skipped unless the module was loaded
+ * so (make check loads it so for this test in each layout).
+ */
+TEST_F(vsvm, peer_access_maps_vram_directly)
+{
+	const size_t size = SZ_2M;
+	struct drm_vsvm_stats a0, a1, b0, b1;
+	struct vsvm_dev dev1;
+	char param[32], *p, *ref = malloc(size);
+	uint64_t sum;
+	uint32_t vm1;
+
+	NEED_VRAM();
+	if (self->dev.info.num_devices < 2)
+		SKIP(return, "one device only");
+	if (read_param("interconnect", param, sizeof(param)) <= 0 ||
+	    (strtoul(param, NULL, 0) & 3) != 3)
+		SKIP(return, "devices 0 and 1 are not on one interconnect");
+	ASSERT_NE(NULL, ref);
+	p = map_2m_aligned();
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, madvise(p, SZ_2M, MADV_NOHUGEPAGE));
+	ASSERT_EQ(0, vsvm_open(1, &dev1));
+	ASSERT_EQ(0, vsvm_vm_create(&dev1, &vm1));
+	fill_pattern(p, size, 43);
+	memcpy(ref, p, size);
+	/* One 2 MiB range, all of it in device 0's VRAM. */
+	ASSERT_EQ(0, vsvm_prefetch(&self->dev, self->vm, p, size,
+				   DRM_VSVM_LOC_DEVICE));
+	a0 = stats_of(&self->dev, self->vm);
+	b0 = stats_of(&dev1, vm1);
+
+	/* Device 1 reads device 0's VRAM, then writes it. */
+	ASSERT_EQ(0, vsvm_checksum(&dev1, vm1, p, size, &sum));
+	EXPECT_EQ(vsvm_fnv1a(ref, size), sum);
+	ASSERT_EQ(0, vsvm_fill(&dev1, vm1, p, 0x3c, size));
+	memset(ref, 0x3c, size);
+	a1 = stats_of(&self->dev, self->vm);
+	b1 = stats_of(&dev1, vm1);
+	EXPECT_EQ(a0.vram_pages_out, a1.vram_pages_out);
+	EXPECT_EQ(a0.vram_used, a1.vram_used);
+	EXPECT_EQ(b0.vram_pages_in, b1.vram_pages_in);
+	EXPECT_LT(b0.faults, b1.faults);
+
+	/* Device 0 reads what device 1 wrote, in its own VRAM. */
+	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, p, size, &sum));
+	EXPECT_EQ(vsvm_fnv1a(ref, size), sum);
+	a1 = stats_of(&self->dev, self->vm);
+	EXPECT_EQ(a0.vram_pages_out, a1.vram_pages_out);
+
+	/* The CPU brings the 512 pages back, with device 1's data. */
+	EXPECT_EQ(-1, first_diff(p, 0x3c, size));
+	a1 = stats_of(&self->dev, self->vm);
+	EXPECT_EQ(size / SZ_4K, a1.vram_pages_out - a0.vram_pages_out);
+	b1 = stats_of(&dev1, vm1);
+	EXPECT_EQ(0, b1.pages_mapped);
+	ASSERT_EQ(0, vsvm_checksum(&dev1, vm1, p, size, &sum));
+	EXPECT_EQ(vsvm_fnv1a(ref, size), sum);
+
+	EXPECT_EQ(0, vsvm_vm_destroy(&dev1, vm1));
+	vsvm_close(&dev1);
+	free(ref);
+	unmap_2m_aligned(p);
+}
+
 /* --- VRAM allocator and prefetch to system (issue 9) --- */
 
 /*
