@@ -357,6 +357,7 @@ static int vsvm_dmirror_copy(struct vsvm_dmirror *dm,
 {
 	unsigned long end = cmd->addr + (cmd->npages << PAGE_SHIFT);
 	unsigned long addr = cmd->addr;
+	unsigned long first = jiffies;
 	unsigned int passes = 0;
 	int err;
 
@@ -367,7 +368,7 @@ static int vsvm_dmirror_copy(struct vsvm_dmirror *dm,
 			cmd->cpages++;
 			continue;
 		}
-		if (++passes > VSVM_FAULT_TRIES)
+		if (!vsvm_fault_retry(passes++, first))
 			return -EBUSY;
 		err = vsvm_dmirror_fault(dm, addr, end, write);
 		if (err)
@@ -720,7 +721,8 @@ static u8 vsvm_dmirror_prot(struct vsvm_dmirror *dm, unsigned long entry)
 		return VSVM_DMIRROR_PROT_NONE;
 	page = hmm_pfn_to_page(entry);
 	if (is_device_private_page(page))
-		prot = page->pgmap->owner == dm->vdev->page_owner ?
+		prot = drm_pagemap_page_to_dpagemap(page) ==
+		       vsvm_vram_dpagemap(dm->vdev) ?
 		       VSVM_DMIRROR_PROT_DEV_PRIVATE_LOCAL :
 		       VSVM_DMIRROR_PROT_DEV_PRIVATE_REMOTE;
 	else if (is_zero_pfn(page_to_pfn(page)))

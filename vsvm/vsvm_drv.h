@@ -45,17 +45,19 @@
 /*
  * A GPU access that keeps racing invalidations gives up with -EBUSY once it
  * made VSVM_FAULT_TRIES tries and VSVM_FAULT_STORM_MS went by since its
- * first (see vsvm_fault_retry()).
+ * first, and after VSVM_FAULT_MAX_TRIES tries in any case (see
+ * vsvm_fault_retry()).
  */
 #define VSVM_FAULT_TRIES	16
 #define VSVM_FAULT_STORM_MS	2000
+#define VSVM_FAULT_MAX_TRIES	(4 * VSVM_FAULT_TRIES)
 /* -EBUSY tries one prefetch may make in all, over all its ranges. */
 #define VSVM_PREFETCH_BUSY_TRIES	4
 
 /* GPU page table: 4 KiB PTEs in 2 MiB leaves (512 entries). */
 #define VSVM_PTE_VALID		BIT_ULL(0)
 #define VSVM_PTE_WRITE		BIT_ULL(1)
-#define VSVM_PTE_DEVMEM		BIT_ULL(2)	/* address is in the device's VRAM */
+#define VSVM_PTE_DEVMEM		BIT_ULL(2)	/* address is VRAM (own or a peer's) */
 #define VSVM_PT_LEAF_SHIFT	21
 #define VSVM_PT_LEAF_ENTRIES	(1UL << (VSVM_PT_LEAF_SHIFT - PAGE_SHIFT))
 
@@ -430,12 +432,15 @@ void vsvm_copy_engine_run(struct vsvm_device *vdev, void (*fn)(void *arg),
  * access again and again. The access gives up only after both
  * %VSVM_FAULT_TRIES tries and %VSVM_FAULT_STORM_MS: a count alone fails
  * accesses on a slow kernel (KASAN) where each try takes long enough for
- * another fork to land in it.
+ * another fork to land in it. %VSVM_FAULT_MAX_TRIES caps the tries (each
+ * may wait for HMM's timeout).
  *
  * Return: true to try again.
  */
 static inline bool vsvm_fault_retry(unsigned int tries, unsigned long first)
 {
+	if (tries >= VSVM_FAULT_MAX_TRIES)
+		return false;
 	return tries < VSVM_FAULT_TRIES ||
 	       time_before(jiffies, first + msecs_to_jiffies(VSVM_FAULT_STORM_MS));
 }

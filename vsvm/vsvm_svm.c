@@ -661,7 +661,8 @@ static void vsvm_svm_migrate(struct vsvm_vm *vm, unsigned long start,
 /**
  * enum vsvm_place - where vsvm_svm_fault() puts the pages it maps
  * @VSVM_PLACE_BY_ATTR: a GPU fault: where the preferred-location attribute
- *                      says (this device's VRAM pages stay where they are)
+ *                      says (this device's VRAM pages, and its
+ *                      interconnect peers', stay where they are)
  * @VSVM_PLACE_DEVICE: a prefetch to the device: migrate to its VRAM
  * @VSVM_PLACE_SYSTEM: a prefetch to system memory: device pages come back
  *                     (the fault asks for no device-private owner, so
@@ -838,13 +839,17 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 		}
 		if (err == -EPERM)
 			return -EACCES;
-		if (err == -EOPNOTSUPP && !evicted) {
+		if (err == -EOPNOTSUPP) {
 			/*
 			 * VRAM of two peers on the interconnect in one range:
 			 * one mapping takes one provider. Back to system
-			 * memory first.
+			 * memory first, from where it may migrate again; a
+			 * second time is an invalidation storm.
 			 */
+			if (evicted)
+				return -EBUSY;
 			evicted = true;
+			migrated = false;
 			drm_gpusvm_range_evict(&svm->gpusvm, r);
 			continue;
 		}
@@ -987,7 +992,7 @@ int vsvm_svm_set_attr(struct vsvm_vm *vm, unsigned long start,
  * system memory. A fatal signal stops it between ranges. A range that keeps
  * racing invalidations for HMM's timeout (-EBUSY: another process evicting
  * its pages, say) is tried again; %VSVM_PREFETCH_BUSY_TRIES such tries in all
- * bound the prefetch's extra wait (a few seconds), however many ranges.
+ * bound the prefetch's extra wait, however many ranges.
  *
  * Return: 0, -EINTR (fatal signal), or the first fault's error.
  */

@@ -150,7 +150,8 @@ static struct vsvm_vram *vsvm_vram_of(u64 addr, unsigned long *index)
 
 	if (dev >= VSVM_MAX_DEVICES)
 		return NULL;
-	vram = READ_ONCE(vsvm_vrams[dev]);
+	/* Pairs with vsvm_vram_init()'s release: a set-up VRAM. */
+	vram = smp_load_acquire(&vsvm_vrams[dev]);
 	*index = (addr & (BIT_ULL(VSVM_VRAM_DEV_SHIFT) - 1)) >> PAGE_SHIFT;
 	return vram && *index < vram->npages ? vram : NULL;
 }
@@ -365,7 +366,8 @@ vsvm_vram_device_map(struct drm_pagemap *dpagemap, struct device *dev,
 	if (dev == dpagemap->drm->dev)
 		goto out;
 	for (i = 0; i < VSVM_MAX_DEVICES; i++) {
-		struct vsvm_vram *peer = READ_ONCE(vsvm_vrams[i]);
+		/* Pairs with vsvm_vram_init()'s release. */
+		struct vsvm_vram *peer = smp_load_acquire(&vsvm_vrams[i]);
 
 		if (peer && peer->vdev->drm.dev == dev &&
 		    peer->vdev->page_owner == vram->vdev->page_owner)
@@ -704,6 +706,15 @@ void vsvm_vram_debugfs_init(struct vsvm_device *vdev, struct dentry *root)
 				   &vdev->vram->evict_delay_ms);
 }
 
+/* Take a device's VRAM out of the interconnect's table. */
+static void vsvm_vram_unpublish(void *data)
+{
+	struct vsvm_vram *vram = data;
+
+	/* Pairs with the lookups' acquire (NULL needs no ordering). */
+	smp_store_release(&vsvm_vrams[vram->vdev->index], NULL);
+}
+
 static void vsvm_kvfree_action(void *ptr)
 {
 	kvfree(ptr);
@@ -735,6 +746,8 @@ int vsvm_vram_init(struct vsvm_device *vdev, unsigned long size)
 
 	if (!size)
 		return 0;
+	if (size > BIT_ULL(VSVM_VRAM_DEV_SHIFT))
+		return -EINVAL;	/* offsets must stay below the device index */
 	vram = devm_kzalloc(dev, sizeof(*vram), GFP_KERNEL);
 	if (!vram)
 		return -ENOMEM;
@@ -768,8 +781,12 @@ int vsvm_vram_init(struct vsvm_device *vdev, unsigned long size)
 	if (err)
 		return err;
 	vdev->vram = vram;
-	WRITE_ONCE(vsvm_vrams[vdev->index], vram);
-	return 0;
+	/*
+	 * Published once set up (the release pairs with the lookups'
+	 * acquire); unpublished before devres frees it, probe failed or not.
+	 */
+	smp_store_release(&vsvm_vrams[vdev->index], vram);
+	return devm_add_action_or_reset(dev, vsvm_vram_unpublish, vram);
 }
 
 /**
@@ -827,7 +844,7 @@ void vsvm_vram_fini(struct vsvm_device *vdev)
 		wait_event_timeout(vram->release_wq,
 				   vsvm_vram_nr_bos(vram) < n, HZ / 10);
 	}
-	WRITE_ONCE(vsvm_vrams[vdev->index], NULL);
+	vsvm_vram_unpublish(vram);
 	/* The device's reference on its provider; then wait for the blocks'. */
 	drm_pagemap_put(&vram->dpagemap);
 	if (!wait_for_completion_timeout(&vram->dpagemap_done,

@@ -1862,7 +1862,7 @@ TEST_F(vsvm, peer_access_maps_vram_directly)
 	const size_t size = SZ_2M;
 	struct drm_vsvm_stats a0, a1, b0, b1;
 	struct vsvm_dev dev1;
-	char param[32], *p, *ref = malloc(size);
+	char param[32], *p, *ref;
 	uint64_t sum;
 	uint32_t vm1;
 
@@ -1872,6 +1872,7 @@ TEST_F(vsvm, peer_access_maps_vram_directly)
 	if (read_param("interconnect", param, sizeof(param)) <= 0 ||
 	    (strtoul(param, NULL, 0) & 3) != 3)
 		SKIP(return, "devices 0 and 1 are not on one interconnect");
+	ref = malloc(size);
 	ASSERT_NE(NULL, ref);
 	p = map_2m_aligned();
 	ASSERT_NE(NULL, p);
