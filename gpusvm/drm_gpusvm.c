@@ -140,6 +140,17 @@
  * faults the CPU pages once and maps them for every device. The invalidate
  * callback of an N:1 driver must then zap every device that maps the range.
  *
+ * Device memory with several devices: device-private pages have a page owner
+ * (&dev_pagemap.owner). hmm_range_fault() hands a pages object only the
+ * device pages of &drm_gpusvm_ctx.device_private_page_owner and migrates any
+ * other owner's back to system memory first, so a device never reads a
+ * stale copy. Devices on a fast interconnect share one owner: then each maps
+ * the others' device pages as they are, through the owning provider's
+ * &drm_pagemap_ops.device_map (peer access), in either layout. One mapping
+ * holds the device pages of one provider only: a range with pages of two
+ * gets -EOPNOTSUPP, and the driver moves it back to system memory
+ * (drm_gpusvm_range_evict()) before mapping it again.
+ *
  * Userptr: a pages object without a range, validated by an MMU interval
  * notifier the driver owns. The GPU SVM may have no mm at all in that case.
  *
