@@ -49,10 +49,15 @@
  * - drm_pagemap_populate_mm() asks a provider to migrate a VA interval into
  *   its memory (&drm_pagemap_ops.populate_mm: allocate, then migrate).
  * - drm_pagemap_migrate_to_devmem() migrates a VA interval of a process into
- *   an allocation: migrate_vma_setup() selects system pages, the copy runs,
- *   migrate_vma_pages() and migrate_vma_finalize() switch the CPU page
- *   tables to device-private entries. Pages that cannot migrate (pinned,
- *   under writeback, ...) stay in system memory;
+ *   an allocation: migrate_vma_setup() selects system pages and the device
+ *   pages of the destination's page owner, the copy runs, migrate_vma_pages()
+ *   and migrate_vma_finalize() switch the CPU page tables to device-private
+ *   entries. Pages in a peer's device memory (a provider sharing the owner:
+ *   devices on one interconnect) move device to device, copied by one
+ *   device through the address &drm_pagemap_ops.device_map gives it for the
+ *   other's page; pages already in the destination's pagemap stay unless
+ *   &drm_pagemap_migrate_details.can_migrate_same_pagemap. Pages that cannot
+ *   migrate (pinned, under writeback, ...) stay where they are;
  *   &drm_pagemap_migrate_details.migrated counts the pages that did move.
  * - A CPU touch of a device page (the provider's migrate_to_ram) migrates
  *   the whole allocation-sized window around it back (not just the
@@ -317,8 +322,13 @@ static void drm_pagemap_page_free(struct page *page)
  * struct drm_pagemap_migration - the arrays of one migration (one allocation)
  * @src: migrate_vma source entries
  * @dst: migrate_vma destination entries
- * @addr: DMA addresses of the system pages, for the copy
- * @pages: the device pages, for the copy
+ * @addr: the copy's other side of each page: towards device memory the
+ *        source page's address (system DMA address, or a peer device
+ *        page's interconnect address), back to system memory the
+ *        destination page's DMA address
+ * @pages: the device pages each copy op gets (towards device memory the
+ *         destination pages, or the source pages their own allocation
+ *         copies, see drm_pagemap_copier())
  */
 struct drm_pagemap_migration {
 	unsigned long *src;
@@ -346,21 +356,6 @@ static int drm_pagemap_migration_alloc(struct drm_pagemap_migration *m,
 static void drm_pagemap_migration_free(struct drm_pagemap_migration *m)
 {
 	kvfree(m->src);
-}
-
-static void drm_pagemap_dma_unmap(struct device *dev,
-				  struct drm_pagemap_addr *addr,
-				  unsigned long npages)
-{
-	unsigned long i;
-
-	for (i = 0; i < npages; i++) {
-		if (addr[i].addr)
-			dma_unmap_page(dev, addr[i].addr, PAGE_SIZE,
-				       addr[i].dir);
-		addr[i] = drm_pagemap_addr_encode(0, DRM_INTERCONNECT_SYSTEM,
-						  0, DMA_NONE);
-	}
 }
 
 #if IS_BUILTIN(CONFIG_KUNIT)
@@ -430,31 +425,192 @@ static bool drm_pagemap_pfn_free(struct drm_pagemap_devmem *devmem,
 	       page->pgmap == devmem->dpagemap->pagemap && !page_count(page);
 }
 
+/* The &dev_pagemap_ops of drm_pagemap memory, defined below. */
+static const struct dev_pagemap_ops drm_pagemap_pagemap_ops;
+
 /*
- * DMA-map the source pages of a migration to device memory and check the
- * device pfns (@pfn) it goes to. Nothing else is touched yet: on failure the
- * caller only unmaps, and migrate_vma_finalize() restores every page.
+ * Whether the device-private page @spage, selected by a migration into
+ * @devmem (its owner is the destination's), moves: a page of a drm_pagemap
+ * provider, in another pagemap (an interconnect peer's) or, with
+ * @same_pagemap, in the destination's own.
+ */
+static bool drm_pagemap_device_source(struct drm_pagemap_devmem *devmem,
+				      struct page *spage, bool same_pagemap)
+{
+	if (spage->pgmap->ops != &drm_pagemap_pagemap_ops)
+		return false;
+	return same_pagemap || spage->pgmap != devmem->dpagemap->pagemap;
+}
+
+/*
+ * The address through which one device copies the device page @spage into
+ * @dpage, the page of @devmem it goes to: the source's provider maps @spage
+ * for the destination's device (the destination copies), or with
+ * @source_copies the destination's provider maps @dpage for the source's
+ * device (the source copies). Both are %DRM_INTERCONNECT_DRIVER addresses.
+ */
+static struct drm_pagemap_addr
+drm_pagemap_map_device_page(struct drm_pagemap_devmem *devmem,
+			    struct page *spage, struct page *dpage,
+			    bool source_copies)
+{
+	struct drm_pagemap_devmem *src = drm_pagemap_page_devmem(spage);
+	struct drm_pagemap *dpagemap = devmem->dpagemap;
+
+	if (source_copies)
+		return dpagemap->ops->device_map(dpagemap, src->dev, dpage, 0,
+						 DMA_FROM_DEVICE);
+	return src->dpagemap->ops->device_map(src->dpagemap, devmem->dev,
+					      spage, 0, DMA_TO_DEVICE);
+}
+
+/*
+ * Undo drm_pagemap_map_device_page() for @spage with the mapping provider's
+ * &drm_pagemap_ops.device_unmap, if it has one. @spage still holds its
+ * allocation (the migration has not finalized yet).
+ */
+static void drm_pagemap_unmap_device_page(struct drm_pagemap_devmem *devmem,
+					  struct page *spage,
+					  struct drm_pagemap_addr addr,
+					  bool source_copies)
+{
+	struct drm_pagemap_devmem *src = drm_pagemap_page_devmem(spage);
+	struct drm_pagemap *dpagemap = source_copies ? devmem->dpagemap :
+						       src->dpagemap;
+	struct device *dev = source_copies ? src->dev : devmem->dev;
+
+	if (dpagemap->ops->device_unmap)
+		dpagemap->ops->device_unmap(dpagemap, dev, addr);
+}
+
+/*
+ * Map the source pages of a migration to device memory for their copy and
+ * check the device pfns (@pfn) they go to. Device pages that do not move
+ * (see drm_pagemap_device_source()), or that cannot be mapped, are taken
+ * out of the migration (migrate_vma_finalize() puts them back). Nothing
+ * else is touched yet: on failure the caller only unmaps, and
+ * migrate_vma_finalize() restores every page.
  */
 static int drm_pagemap_map_sources(struct drm_pagemap_devmem *devmem,
 				   struct drm_pagemap_migration *m,
 				   const unsigned long *pfn,
-				   unsigned long npages)
+				   unsigned long npages, bool same_pagemap,
+				   bool source_copies)
 {
 	unsigned long i;
 
 	for (i = 0; i < npages; i++) {
 		struct page *spage = migrate_pfn_to_page(m->src[i]);
+		bool device = spage && is_device_private_page(spage);
 
 		if (!(m->src[i] & MIGRATE_PFN_MIGRATE))
 			continue;
+		if (device &&
+		    !drm_pagemap_device_source(devmem, spage, same_pagemap)) {
+			m->src[i] &= ~MIGRATE_PFN_MIGRATE;
+			continue;
+		}
 		if (!drm_pagemap_pfn_free(devmem, pfn[i]))
 			return -EINVAL;
 		if (!spage)
 			continue;
-		m->addr[i] = drm_pagemap_map_page(devmem->dev, spage,
-						  DMA_TO_DEVICE, i);
-		if (!m->addr[i].addr)
-			return -ENOMEM;
+		if (!device) {
+			m->addr[i] = drm_pagemap_map_page(devmem->dev, spage,
+							  DMA_TO_DEVICE, i);
+			if (!m->addr[i].addr)
+				return -ENOMEM;
+			continue;
+		}
+		m->addr[i] = drm_pagemap_map_device_page(devmem, spage,
+							 pfn_to_page(pfn[i]),
+							 source_copies);
+		if (m->addr[i].addr == DMA_MAPPING_ERROR) {
+			/* Not reachable: this page stays where it is. */
+			m->addr[i] = drm_pagemap_addr_encode(0,
+							     DRM_INTERCONNECT_SYSTEM,
+							     0, DMA_NONE);
+			m->src[i] &= ~MIGRATE_PFN_MIGRATE;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Release the addresses drm_pagemap_map_sources() mapped: DMA mappings of
+ * system pages, and interconnect addresses of device pages. Before
+ * migrate_vma_finalize(), while the source device pages still hold their
+ * allocations.
+ */
+static void drm_pagemap_unmap_sources(struct drm_pagemap_devmem *devmem,
+				      struct drm_pagemap_migration *m,
+				      unsigned long npages, bool source_copies)
+{
+	unsigned long i;
+
+	for (i = 0; i < npages; i++) {
+		struct drm_pagemap_addr *addr = &m->addr[i];
+
+		if (addr->proto == DRM_INTERCONNECT_DRIVER)
+			drm_pagemap_unmap_device_page(devmem,
+						      migrate_pfn_to_page(m->src[i]),
+						      *addr, source_copies);
+		else if (addr->addr)
+			dma_unmap_page(devmem->dev, addr->addr, PAGE_SIZE,
+				       addr->dir);
+		*addr = drm_pagemap_addr_encode(0, DRM_INTERCONNECT_SYSTEM, 0,
+						DMA_NONE);
+	}
+}
+
+/*
+ * The allocation whose copy op moves entry @i of a migration to device
+ * memory: NULL when the destination copies (m->pages[i] is the destination
+ * page, for its &drm_pagemap_devmem_ops.copy_to_devmem), else the source
+ * page's allocation (m->pages[i] is the source page, for its
+ * &drm_pagemap_devmem_ops.copy_to_ram).
+ */
+static struct drm_pagemap_devmem *
+drm_pagemap_copier(const struct drm_pagemap_migration *m, unsigned long i)
+{
+	if (m->pages[i] == migrate_pfn_to_page(m->dst[i]))
+		return NULL;
+	return drm_pagemap_page_devmem(m->pages[i]);
+}
+
+/*
+ * Copy the data of a migration into @devmem: one copy call per run of pages
+ * with the same copier (drm_pagemap_copier()), entries that do not migrate
+ * (NULL) joining any run. Every copy waits for @devmem's fence: it writes
+ * @devmem's memory.
+ *
+ * Return: 0 or the first copy's error (the copies before it are done).
+ */
+static int drm_pagemap_copy_in(struct drm_pagemap_devmem *devmem,
+			       struct drm_pagemap_migration *m,
+			       unsigned long npages)
+{
+	struct drm_pagemap_devmem *copier;
+	unsigned long i, j;
+	int err;
+
+	for (i = 0; i < npages; i = j) {
+		j = i + 1;
+		if (!m->pages[i])
+			continue;
+		copier = drm_pagemap_copier(m, i);
+		while (j < npages && (!m->pages[j] ||
+				      drm_pagemap_copier(m, j) == copier))
+			j++;
+		if (copier)
+			err = copier->ops->copy_to_ram(&m->pages[i],
+						       &m->addr[i], j - i,
+						       devmem->pre_migrate_fence);
+		else
+			err = devmem->ops->copy_to_devmem(&m->pages[i],
+							  &m->addr[i], j - i,
+							  devmem->pre_migrate_fence);
+		if (err)
+			return err;
 	}
 	return 0;
 }
@@ -466,12 +622,13 @@ static void drm_pagemap_abort_devmem(struct drm_pagemap_migration *m,
 	unsigned long i;
 
 	for (i = 0; i < npages; i++) {
-		if (!m->pages[i])
+		struct page *dpage = migrate_pfn_to_page(m->dst[i]);
+
+		if (!dpage)
 			continue;
 		m->dst[i] = 0;
-		unlock_page(m->pages[i]);
-		put_page(m->pages[i]);	/* frees it: drm_pagemap_page_free() */
-		m->pages[i] = NULL;
+		unlock_page(dpage);
+		put_page(dpage);	/* frees it: drm_pagemap_page_free() */
 	}
 }
 
@@ -487,12 +644,22 @@ static void drm_pagemap_abort_devmem(struct drm_pagemap_migration *m,
  *            &drm_pagemap_devmem.timeslice_expiration; may be NULL (no
  *            timeslice)
  *
- * Only system pages are selected: pages already in device memory, of this
- * provider or a peer's, stay where they are, so
- * &drm_pagemap_migrate_details.can_migrate_same_pagemap and
- * &drm_pagemap_migrate_details.source_peer_migrates change nothing here
- * yet. The invalidation the migration causes carries the provider's
- * &dev_pagemap.owner, so the owner's GPU SVM can tell it apart.
+ * System pages are selected, and the device pages of drm_pagemap providers
+ * whose &dev_pagemap.owner is the destination's: its interconnect peers'
+ * pages move too, device to device, with no trip through system memory.
+ * Pages already in the destination's pagemap move (into @devmem) only with
+ * &drm_pagemap_migrate_details.can_migrate_same_pagemap; without it they
+ * stay where they are and do not count as migrated. By default the
+ * destination copies a peer's page, through the address of the page the
+ * peer's provider gives its device (&drm_pagemap_ops.device_map); with
+ * &drm_pagemap_migrate_details.source_peer_migrates the peer's allocation
+ * copies it (&drm_pagemap_devmem_ops.copy_to_ram) to the address the
+ * destination's provider gives the peer's device for the new page. A peer's
+ * page that cannot be mapped so stays where it is. Device pages of other
+ * owners are not selected: they move through system memory when a CPU or
+ * another device faults them back. The invalidation the migration causes
+ * carries the provider's &dev_pagemap.owner, so the owner's GPU SVM can
+ * tell it apart.
  *
  * Pages of the interval that cannot migrate (pinned, under writeback, ...)
  * stay in system memory. Page i of the interval goes to device pfn i of the
@@ -511,9 +678,12 @@ static void drm_pagemap_abort_devmem(struct drm_pagemap_migration *m,
  * partial migration succeeds: the range is then mixed, which
  * drm_gpusvm_get_pages() maps with &drm_gpusvm_ctx.allow_mixed.
  *
- * Return: 0 when pages migrated (their number, which may be fewer than the
- * interval's, in *&drm_pagemap_migrate_details.migrated if set), -EBUSY when
- * none could (nothing to select, or a VMA whose pages may not migrate),
+ * Return: 0 when pages migrated (their number, peers' pages included, which
+ * may be fewer than the interval's, in *&drm_pagemap_migrate_details.migrated
+ * if set), -EBUSY when none could (nothing to select, every page already in
+ * the destination's pagemap without
+ * &drm_pagemap_migrate_details.can_migrate_same_pagemap, or a VMA whose
+ * pages may not migrate),
  * -EFAULT (no VMA, or the mm is gone), -EINVAL (bad arguments, a provider
  * without a pagemap, or a pfn from &drm_pagemap_devmem_ops.populate_devmem_pfn that is not a
  * free device page of the provider), -ENOMEM (also a failed DMA mapping),
@@ -526,12 +696,15 @@ int drm_pagemap_migrate_to_devmem(struct drm_pagemap_devmem *devmem,
 {
 	unsigned long npages = (end - start) >> PAGE_SHIFT, i, migrated = 0;
 	unsigned long timeslice_ms = mdetails ? mdetails->timeslice_ms : 0;
+	bool same_pagemap = mdetails && mdetails->can_migrate_same_pagemap;
+	bool source_copies = mdetails && mdetails->source_peer_migrates;
 	struct drm_pagemap_migration m;
 	unsigned long *pfn;
 	struct migrate_vma migrate = {
 		.start = start,
 		.end = end,
-		.flags = MIGRATE_VMA_SELECT_SYSTEM,
+		.flags = MIGRATE_VMA_SELECT_SYSTEM |
+			 MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
 	};
 	struct vm_area_struct *vma;
 	int err;
@@ -586,15 +759,19 @@ int drm_pagemap_migrate_to_devmem(struct drm_pagemap_devmem *devmem,
 	 * are set up. Every source page is mapped and every pfn checked before
 	 * the first destination entry exists: a failure part way leaves every
 	 * dst entry 0, so migrate_vma_finalize() puts every page back as it was.
+	 * Device pages that stay (the destination's own, unmappable ones) leave
+	 * the migration here the same way.
 	 */
 	pfn = (unsigned long *)m.pages;
 	err = devmem->ops->populate_devmem_pfn(devmem, npages, pfn);
 	if (err)
 		goto out_finalize;
-	err = drm_pagemap_map_sources(devmem, &m, pfn, npages);
+	err = drm_pagemap_map_sources(devmem, &m, pfn, npages, same_pagemap,
+				      source_copies);
 	if (err)
-		goto out_finalize;
+		goto out_unmap;
 	for (i = 0; i < npages; i++) {
+		struct page *spage = migrate_pfn_to_page(m.src[i]);
 		struct page *dpage;
 
 		if (!(m.src[i] & MIGRATE_PFN_MIGRATE)) {
@@ -606,16 +783,28 @@ int drm_pagemap_migrate_to_devmem(struct drm_pagemap_devmem *devmem,
 		atomic_inc(&devmem->refs);
 		dpage->zone_device_data = devmem;
 		m.dst[i] = migrate_pfn(pfn[i]);
-		m.pages[i] = dpage;	/* pfn[i] is read: reuse its slot */
+		/* pfn[i] is read: its slot takes the copier's page. */
+		if (source_copies && spage && is_device_private_page(spage))
+			m.pages[i] = spage;
+		else
+			m.pages[i] = dpage;
 		if ((m.src[i] & MIGRATE_PFN_WRITE) ||
-		    (!migrate_pfn_to_page(m.src[i]) && (vma->vm_flags & VM_WRITE)))
+		    (!spage && (vma->vm_flags & VM_WRITE)))
 			m.dst[i] |= MIGRATE_PFN_WRITE;
 	}
 
-	err = devmem->ops->copy_to_devmem(m.pages, m.addr, npages,
-					  devmem->pre_migrate_fence);
-	if (err)
-		goto out_abort;
+	/*
+	 * The copies are over, done or not: unmap while the pages mapped are
+	 * all still held. A copy failing after others succeeded: the
+	 * destination pages, some holding copies, are all freed and every
+	 * source page stays.
+	 */
+	err = drm_pagemap_copy_in(devmem, &m, npages);
+	drm_pagemap_unmap_sources(devmem, &m, npages, source_copies);
+	if (err) {
+		drm_pagemap_abort_devmem(&m, npages);
+		goto out_finalize;
+	}
 
 	/* Before a CPU can fault on the new device pages. */
 	WRITE_ONCE(devmem->timeslice_expiration,
@@ -626,11 +815,10 @@ int drm_pagemap_migrate_to_devmem(struct drm_pagemap_devmem *devmem,
 			migrated++;
 	goto out_finalize;
 
-out_abort:
-	drm_pagemap_abort_devmem(&m, npages);
+out_unmap:
+	drm_pagemap_unmap_sources(devmem, &m, npages, source_copies);
 out_finalize:
 	migrate_vma_finalize(&migrate);
-	drm_pagemap_dma_unmap(devmem->dev, m.addr, npages);
 out_unlock:
 	mmap_read_unlock(mm);
 	mmput_async(mm);	/* as in drm_pagemap_populate_mm() */

@@ -642,20 +642,42 @@ static void vsvm_bind_range(struct vsvm_vm *vm, struct drm_gpusvm_range *r,
 
 /*
  * Migrate a range into the VM's device memory through its provider, to stay
- * there at least vram_timeslice_ms. Pages that cannot move stay where they
- * are; the fault maps whatever is where after it.
+ * there at least vram_timeslice_ms: its system pages and its pages in an
+ * interconnect peer's VRAM. Pages that cannot move stay where they are; the
+ * fault maps whatever is where after it. Return: 0 when pages moved,
+ * -EBUSY when none could, or another error of drm_pagemap_populate_mm().
  */
-static void vsvm_svm_migrate(struct vsvm_vm *vm, unsigned long start,
-			     unsigned long end)
+static int vsvm_svm_migrate(struct vsvm_vm *vm, unsigned long start,
+			    unsigned long end)
 {
 	struct drm_pagemap *dpagemap;
+	int err;
 
 	dpagemap = drm_pagemap_get(vsvm_vram_dpagemap(vm->vdev));
 	if (!dpagemap)
-		return;
-	drm_pagemap_populate_mm(dpagemap, start, end, vm->svm->gpusvm.mm,
-				READ_ONCE(vsvm_vram_timeslice_ms));
+		return -EOPNOTSUPP;
+	err = drm_pagemap_populate_mm(dpagemap, start, end, vm->svm->gpusvm.mm,
+				      READ_ONCE(vsvm_vram_timeslice_ms));
 	drm_pagemap_put(dpagemap);
+	return err;
+}
+
+/*
+ * Whether every page of @r is in the VRAM of one interconnect peer of the
+ * VM's device (a hint: the pages may move right after). Driver lock held.
+ */
+static bool vsvm_svm_in_peer_vram(struct vsvm_vm *vm,
+				  struct drm_gpusvm_range *r)
+{
+	struct drm_pagemap *own = vsvm_vram_dpagemap(vm->vdev);
+
+	lockdep_assert_held(&vm->svm->lock);
+
+	/* Its own page owner: a device on no interconnect has no peer. */
+	if (vm->vdev->page_owner == vm->vdev)
+		return false;
+	return drm_gpusvm_scan_mm(r, vm->vdev->page_owner, own->pagemap) ==
+	       DRM_GPUSVM_SCAN_OTHER;
 }
 
 /**
@@ -663,7 +685,8 @@ static void vsvm_svm_migrate(struct vsvm_vm *vm, unsigned long start,
  * @VSVM_PLACE_BY_ATTR: a GPU fault: where the preferred-location attribute
  *                      says (this device's VRAM pages, and its
  *                      interconnect peers', stay where they are)
- * @VSVM_PLACE_DEVICE: a prefetch to the device: migrate to its VRAM
+ * @VSVM_PLACE_DEVICE: a prefetch to the device: migrate to its VRAM, from
+ *                     system memory and from its interconnect peers' VRAM
  * @VSVM_PLACE_SYSTEM: a prefetch to system memory: device pages come back
  *                     (the fault asks for no device-private owner, so
  *                     hmm_range_fault() migrates them), whatever the
@@ -701,6 +724,17 @@ static bool vsvm_svm_writable(struct vsvm_svm *svm, unsigned long addr)
  * Service a GPU fault at @addr from the process's memory: find or create the
  * range, fault and DMA-map its pages for the VM's device, bind them. Returns
  * the end of the bound range in @bound_end.
+ *
+ * Placement, when @place wants VRAM: a range never mapped for the device
+ * migrates before it is faulted (untouched memory goes to VRAM without
+ * being allocated in system memory); otherwise it migrates once the fault
+ * found it elsewhere. Pages in another device's VRAM, not on the
+ * interconnect, come back to system memory with the fault, and migrate from
+ * there. Pages in an interconnect peer's VRAM migrate VRAM to VRAM on an
+ * explicit prefetch to the device (%VSVM_PLACE_DEVICE), but a GPU fault
+ * under the preferred-location attribute maps them where they are, in the
+ * peer's VRAM: two devices that both prefer their own VRAM and share a
+ * buffer would otherwise move it back and forth at every fault of either.
  */
 static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 			  enum vsvm_place place, unsigned long *bound_end)
@@ -709,7 +743,8 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 	struct vsvm_attr attr;
 	unsigned long start, end;
 	unsigned long failed_start = 0, failed_end = 0;
-	bool evicted = false, migrated = false, want_vram, to_devmem;
+	bool evicted = false, migrated = false, early = false;
+	bool want_vram, to_devmem, in_vram;
 	unsigned long first = jiffies;
 	unsigned int tries;
 	int err;
@@ -767,13 +802,19 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 		/*
 		 * Placement policy, for pages never mapped for this device:
 		 * migrate first, untouched memory then goes to VRAM without
-		 * being allocated in system memory.
+		 * being allocated in system memory. A GPU fault leaves a
+		 * peer's VRAM alone. When nothing could move (another device's
+		 * VRAM, say), the fault brings the pages to system memory and
+		 * the migration runs after it.
 		 */
 		rflags.__flags = READ_ONCE(r->flags.__flags);
 		want_vram = to_devmem && vm->vdev->vram && rflags.migrate_devmem;
-		if (want_vram && !migrated && pages->notifier_seq == ULONG_MAX) {
-			migrated = true;
-			vsvm_svm_migrate(vm, rs, re);
+		if (want_vram && !migrated && !early &&
+		    pages->notifier_seq == ULONG_MAX) {
+			early = true;
+			if (place == VSVM_PLACE_DEVICE ||
+			    !vsvm_svm_in_peer_vram(vm, r))
+				migrated = vsvm_svm_migrate(vm, rs, re) != -EBUSY;
 		}
 
 		/*
@@ -860,10 +901,15 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 		 * Otherwise get_pages tells where the pages are: migrate unless
 		 * they are in VRAM already, then map again (the migration
 		 * invalidated this mapping). No VRAM is allocated, and nothing
-		 * evicted, for data that is resident.
+		 * evicted, for data that is resident. A peer's VRAM counts as
+		 * resident for a GPU fault, not for a prefetch to the device.
 		 */
 		pflags.__flags = READ_ONCE(pages->flags.__flags);
-		if (want_vram && !migrated && !pflags.has_devmem_pages) {
+		in_vram = pflags.has_devmem_pages &&
+			  (place != VSVM_PLACE_DEVICE ||
+			   READ_ONCE(pages->dpagemap) ==
+			   vsvm_vram_dpagemap(vm->vdev));
+		if (want_vram && !migrated && !in_vram) {
 			migrated = true;
 			vsvm_svm_migrate(vm, rs, re);
 			continue;

@@ -57,7 +57,10 @@
  * instead: hmm_range_fault() hands a device its peers' VRAM pages as they
  * are, and &drm_pagemap_ops.device_map gives it an address on the
  * interconnect (the owner's index and the page's offset), which its engine
- * reaches directly: peer access, no migration.
+ * reaches directly: peer access, no migration. A migration into this VRAM
+ * (a prefetch to the device) takes a peer's VRAM pages too, VRAM to VRAM:
+ * the copy engine reads them at that address, with no trip through system
+ * memory (drm_pagemap_migrate_to_devmem()).
  *
  * Copies between VRAM and system memory run on the device's copy engine
  * (&vsvm_device.copy_engine), separate from the job engine: the job engine
@@ -230,21 +233,33 @@ static void *vsvm_vram_kmap_page(struct vsvm_vram *vram, struct page *page)
 	return kmap_local_page(vram->backing[page_to_pfn(page) - vram->base_pfn]);
 }
 
-static void *vsvm_kmap_dma(struct vsvm_vram *vram, dma_addr_t addr)
+/*
+ * Map the other side of a copy for the copy engine of @vram's device: a
+ * system page DMA-mapped for the device, or a VRAM page (of this device or
+ * a peer on the interconnect) at its device address. Return: the kernel
+ * address, or NULL for an address of no device.
+ */
+static void *vsvm_kmap_addr(struct vsvm_vram *vram, struct drm_pagemap_addr addr)
 {
-	phys_addr_t phys = dma_to_phys(vram->vdev->drm.dev, addr);
+	phys_addr_t phys;
 
+	if (addr.proto == DRM_INTERCONNECT_DRIVER)
+		return vsvm_vram_kmap(addr.addr);
+	phys = dma_to_phys(vram->vdev->drm.dev, addr.addr);
 	return kmap_local_page(pfn_to_page(PHYS_PFN(phys)));
 }
 
 /**
- * struct vsvm_vram_copy - one copy between VRAM and system memory
+ * struct vsvm_vram_copy - one copy between VRAM and system memory or a
+ * peer's VRAM
  * @vram: the device memory
  * @pages: the VRAM pages (NULL entries are skipped)
- * @addr: the system pages' DMA addresses (address 0 with @to_devmem:
- *        zero-fill)
+ * @addr: the other side of each page: a system page's DMA address
+ *        (address 0 with @to_devmem: zero-fill) or a VRAM page's device
+ *        address (%DRM_INTERCONNECT_DRIVER)
  * @npages: number of entries
  * @to_devmem: copy into VRAM (else out of it)
+ * @err: set by the copy: 0, or -EIO if an address was of no device
  */
 struct vsvm_vram_copy {
 	struct vsvm_vram *vram;
@@ -252,39 +267,51 @@ struct vsvm_vram_copy {
 	struct drm_pagemap_addr *addr;
 	unsigned long npages;
 	bool to_devmem;
+	int err;
 };
 
+/*
+ * The copy engine's work. Only copies to system memory count as pages out:
+ * a copy to a peer's VRAM is that peer's pages in.
+ */
 static void vsvm_vram_copy_work(void *arg)
 {
 	struct vsvm_vram_copy *c = arg;
 	unsigned long i;
 
 	for (i = 0; i < c->npages; i++) {
-		void *vram_va, *sys_va = NULL;
+		struct drm_pagemap_addr addr = c->addr[i];
+		void *vram_va, *other_va = NULL;
 
 		if (!c->pages[i])
 			continue;
+		if (addr.addr || addr.proto == DRM_INTERCONNECT_DRIVER) {
+			other_va = vsvm_kmap_addr(c->vram, addr);
+			if (!other_va) {
+				c->err = -EIO;
+				return;
+			}
+		}
 		vram_va = vsvm_vram_kmap_page(c->vram, c->pages[i]);
-		if (c->addr[i].addr)
-			sys_va = vsvm_kmap_dma(c->vram, c->addr[i].addr);
 		if (!c->to_devmem)
-			memcpy(sys_va, vram_va, PAGE_SIZE);
-		else if (sys_va)
-			memcpy(vram_va, sys_va, PAGE_SIZE);
+			memcpy(other_va, vram_va, PAGE_SIZE);
+		else if (other_va)
+			memcpy(vram_va, other_va, PAGE_SIZE);
 		else
 			memset(vram_va, 0, PAGE_SIZE);
-		if (sys_va)
-			kunmap_local(sys_va);
 		kunmap_local(vram_va);
-		if (!c->to_devmem)
+		if (other_va)
+			kunmap_local(other_va);
+		if (!c->to_devmem && addr.proto == DRM_INTERCONNECT_SYSTEM)
 			atomic64_inc(&c->vram->pages_out);
 		cond_resched();
 	}
 }
 
 /*
- * Copy @npages pages of one block between VRAM and system memory on the copy
- * engine, once @fence (if any) signalled.
+ * Copy @npages pages of one block between VRAM and system memory (or a
+ * peer's VRAM) on the copy engine, once @fence (if any) signalled.
+ * Return: 0, -EIO (an address of no device), or the fence's error.
  */
 static int vsvm_vram_copy(struct page **pages, struct drm_pagemap_addr *addr,
 			  unsigned long npages, struct dma_fence *fence,
@@ -310,7 +337,7 @@ static int vsvm_vram_copy(struct page **pages, struct drm_pagemap_addr *addr,
 			return err;
 	}
 	vsvm_copy_engine_run(c.vram->vdev, vsvm_vram_copy_work, &c);
-	return 0;
+	return c.err;
 }
 
 static int vsvm_bo_copy_to_devmem(struct page **pages,
@@ -552,8 +579,18 @@ static int vsvm_vram_populate(struct vsvm_vram *vram, struct mm_struct *mm,
 			      unsigned long timeslice_ms,
 			      unsigned long *migrated)
 {
+	/*
+	 * A block is allocated for a range: pages already in this VRAM stay
+	 * in their block rather than move to the new one. A peer's pages are
+	 * copied by this device's copy engine, reading the peer's VRAM over
+	 * the interconnect: the peer's engine, serving its own jobs and
+	 * migrations, is not made to wait, and its pages_out keeps counting
+	 * copies to system memory only.
+	 */
 	struct drm_pagemap_migrate_details details = {
 		.timeslice_ms = timeslice_ms,
+		.can_migrate_same_pagemap = false,
+		.source_peer_migrates = false,
 		.migrated = migrated,
 	};
 	struct vsvm_bo *bo;
@@ -656,16 +693,18 @@ void vsvm_vram_touch(u64 addr)
  * @addr: the page's device address (this device's VRAM or a peer's)
  *
  * The engine holds its TLB: the page cannot be freed meanwhile (the
- * owner's eviction invalidates every mapping of it first).
+ * owner's eviction invalidates every mapping of it first). A copy holds
+ * the page locked in a migration.
  *
- * Return: the kernel address; kunmap_local() it.
+ * Return: the kernel address, kunmap_local() it; NULL if @addr is of no
+ * device (no VRAM at that index, or past its end).
  */
 void *vsvm_vram_kmap(u64 addr)
 {
 	unsigned long index;
 	struct vsvm_vram *vram = vsvm_vram_of(addr, &index);
 
-	return kmap_local_page(vram->backing[index]);
+	return vram ? kmap_local_page(vram->backing[index]) : NULL;
 }
 
 /**

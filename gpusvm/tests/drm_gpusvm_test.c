@@ -1318,51 +1318,86 @@ static void gpusvm_bad_input(struct kunit *test)
 }
 
 #if IS_ENABLED(CONFIG_DEVICE_PRIVATE)
-/* A small device-memory provider: 16 device-private pages, content in RAM. */
+/*
+ * A small device-memory provider: two pagemaps of 16 device-private pages
+ * each, content in RAM, with one page owner (two devices on one
+ * interconnect, or one device whose memory is split in two pagemaps).
+ */
 #define TEST_DEVMEM_PAGES 16
 
+/*
+ * An interconnect address of test_device_map(): the pagemap's id above this
+ * bit, the page's offset in it below.
+ */
+#define TEST_DEVMEM_ID_SHIFT 32
+
 /**
- * struct test_alloc - an allocation of the test provider (all its pages)
+ * struct test_alloc - an allocation of a test pagemap
  * @devmem: the drm_pagemap allocation
+ * @first: index of its first page in the pagemap
  * @released: devmem_release ran
  */
 struct test_alloc {
 	struct drm_pagemap_devmem devmem;
+	unsigned long first;
 	bool released;
 };
 
-/*
- * The provider. Its one allocation lives here, not on a test's stack: after
- * a failed case, suite exit still evicts it before the pagemap goes.
+/**
+ * struct test_pagemap - one pagemap of the test provider
+ * @alloc: its allocation over all its pages
+ * @alloc2: a second allocation, over its upper half
+ * @pagemap: the MEMORY_DEVICE_PRIVATE pagemap
+ * @dpagemap: the provider of the pagemap
+ * @res: the physical address region
+ * @base_pfn: first pfn of the region
+ * @backing: the content of its pages
+ * @id: its id in interconnect addresses (%TEST_DEVMEM_ID_SHIFT)
+ * @ready: the pages are set up (memremap_pages() done)
+ *
+ * The allocations live here, not on a test's stack: after a failed case,
+ * suite exit still evicts them before the pagemap goes.
  */
-static struct {
+struct test_pagemap {
 	struct test_alloc alloc;
+	struct test_alloc alloc2;
 	struct dev_pagemap pagemap;
 	struct drm_pagemap dpagemap;
 	struct resource *res;
 	unsigned long base_pfn;
 	void *backing;
+	unsigned int id;
 	bool ready;
+};
+
+/* The pagemaps: id 0 and id 1, the owner of both is &test_devmem. */
+static struct test_pagemap test_devmem, test_devmem2;
+
+/**
+ * struct test_provider - what the test provider's ops saw and do
+ * @fail_map_dev: device_map fails for this device
+ * @copy_fence: the fence of the last copy
+ * @destroyed: destroy calls
+ * @destroyed_atomic: the last destroy call was atomic
+ * @device_maps: device_map calls that gave an address
+ * @device_unmaps: device_unmap calls
+ * @from_peer: pages copy_to_devmem copied from an interconnect address
+ * @to_peer: pages copy_to_ram copied to an interconnect address
+ * @to_ram: pages copy_to_ram copied to system memory
+ * @fail_copy_to_ram: copy_to_ram fails with -EIO
+ */
+static struct test_provider {
 	struct device *fail_map_dev;
 	struct dma_fence *copy_fence;
 	unsigned int destroyed;
 	bool destroyed_atomic;
-} test_devmem;
-
-/*
- * A second pagemap of the provider, with the same owner (a device whose
- * memory is split in two pagemaps): device pages of one owner in two
- * pagemaps, which drm_gpusvm_scan_mm() tells apart. It shares the
- * provider's ops; its own allocation lives here for the same reason.
- */
-static struct {
-	struct test_alloc alloc;
-	struct dev_pagemap pagemap;
-	struct drm_pagemap dpagemap;
-	struct resource *res;
-	void *backing;
-	bool ready;
-} test_devmem2;
+	unsigned long device_maps;
+	unsigned long device_unmaps;
+	unsigned long from_peer;
+	unsigned long to_peer;
+	unsigned long to_ram;
+	bool fail_copy_to_ram;
+} test_provider;
 
 static void test_alloc_release(struct drm_pagemap_devmem *devmem)
 {
@@ -1372,20 +1407,31 @@ static void test_alloc_release(struct drm_pagemap_devmem *devmem)
 static int test_alloc_populate(struct drm_pagemap_devmem *devmem,
 			       unsigned long npages, unsigned long *pfn)
 {
+	struct test_alloc *alloc = container_of(devmem, struct test_alloc,
+						devmem);
 	unsigned long i;
 
 	for (i = 0; i < npages; i++)
-		pfn[i] = PHYS_PFN(devmem->dpagemap->pagemap->range.start) + i;
+		pfn[i] = PHYS_PFN(devmem->dpagemap->pagemap->range.start) +
+			 alloc->first + i;
 	return 0;
 }
 
 static void *test_devmem_va(struct page *page)
 {
-	void *backing = page->pgmap == &test_devmem2.pagemap ?
-			test_devmem2.backing : test_devmem.backing;
+	struct test_pagemap *tp = container_of(page->pgmap,
+					       struct test_pagemap, pagemap);
 
-	return backing + ((page_to_pfn(page) - PHYS_PFN(page->pgmap->range.start))
-			  << PAGE_SHIFT);
+	return tp->backing + ((page_to_pfn(page) - tp->base_pfn) << PAGE_SHIFT);
+}
+
+/* The content of the device page at an interconnect address. */
+static void *test_devmem_addr_va(dma_addr_t addr)
+{
+	struct test_pagemap *tp = addr >> TEST_DEVMEM_ID_SHIFT ?
+				  &test_devmem2 : &test_devmem;
+
+	return tp->backing + (addr & (BIT_ULL(TEST_DEVMEM_ID_SHIFT) - 1));
 }
 
 /* The system page at a DMA address of the provider's device (device 0). */
@@ -1402,12 +1448,18 @@ static int test_alloc_copy_to_devmem(struct page **pages,
 {
 	unsigned long i;
 
-	test_devmem.copy_fence = pre_migrate_fence;
+	test_provider.copy_fence = pre_migrate_fence;
 	for (i = 0; i < npages; i++) {
 		void *src;
 
 		if (!pages[i])
 			continue;
+		if (addr[i].proto == DRM_INTERCONNECT_DRIVER) {
+			memcpy(test_devmem_va(pages[i]),
+			       test_devmem_addr_va(addr[i].addr), PAGE_SIZE);
+			test_provider.from_peer++;
+			continue;
+		}
 		if (!addr[i].addr) {
 			memset(test_devmem_va(pages[i]), 0, PAGE_SIZE);
 			continue;
@@ -1426,15 +1478,24 @@ static int test_alloc_copy_to_ram(struct page **pages,
 {
 	unsigned long i;
 
-	test_devmem.copy_fence = pre_migrate_fence;
+	test_provider.copy_fence = pre_migrate_fence;
+	if (test_provider.fail_copy_to_ram)
+		return -EIO;
 	for (i = 0; i < npages; i++) {
 		void *dst;
 
 		if (!pages[i])
 			continue;
+		if (addr[i].proto == DRM_INTERCONNECT_DRIVER) {
+			memcpy(test_devmem_addr_va(addr[i].addr),
+			       test_devmem_va(pages[i]), PAGE_SIZE);
+			test_provider.to_peer++;
+			continue;
+		}
 		dst = test_sys_kmap(addr[i]);
 		memcpy(dst, test_devmem_va(pages[i]), PAGE_SIZE);
 		kunmap_local(dst);
+		test_provider.to_ram++;
 	}
 	return 0;
 }
@@ -1451,24 +1512,36 @@ test_device_map(struct drm_pagemap *dpagemap, struct device *dev,
 		struct page *page, unsigned int order,
 		enum dma_data_direction dir)
 {
-	dma_addr_t addr = (page_to_pfn(page) - test_devmem.base_pfn) << PAGE_SHIFT;
+	struct test_pagemap *tp = container_of(dpagemap, struct test_pagemap,
+					       dpagemap);
+	dma_addr_t addr = (dma_addr_t)tp->id << TEST_DEVMEM_ID_SHIFT |
+			  (page_to_pfn(page) - tp->base_pfn) << PAGE_SHIFT;
 
-	if (dev == test_devmem.fail_map_dev)
+	if (dev == test_provider.fail_map_dev)
 		addr = DMA_MAPPING_ERROR;
+	else
+		test_provider.device_maps++;
 	return drm_pagemap_addr_encode(addr, DRM_INTERCONNECT_DRIVER, order,
 				       dir);
+}
+
+static void test_device_unmap(struct drm_pagemap *dpagemap,
+			      struct device *dev, struct drm_pagemap_addr addr)
+{
+	test_provider.device_unmaps++;
 }
 
 /* The provider is static: its last reference only counts. */
 static void test_dpagemap_destroy(struct drm_pagemap *dpagemap,
 				  bool is_atomic_or_reclaim)
 {
-	test_devmem.destroyed++;
-	test_devmem.destroyed_atomic = is_atomic_or_reclaim;
+	test_provider.destroyed++;
+	test_provider.destroyed_atomic = is_atomic_or_reclaim;
 }
 
 static const struct drm_pagemap_ops test_dpagemap_ops = {
 	.device_map = test_device_map,
+	.device_unmap = test_device_unmap,
 	.destroy = test_dpagemap_destroy,
 };
 
@@ -1500,85 +1573,49 @@ static long test_migrate(struct svm_test *t, unsigned long start,
 	return err ? err : migrated;
 }
 
-static void test_devmem_fini(void)
+/* Evict what a failed case left in @tp, tear it down. */
+static void test_pagemap_fini(struct test_pagemap *tp)
 {
-	if (test_devmem.ready) {
-		if (atomic_read(&test_devmem.alloc.devmem.refs) > 1)
-			drm_pagemap_evict_to_ram(&test_devmem.alloc.devmem);
-		memunmap_pages(&test_devmem.pagemap);
+	if (tp->ready) {
+		if (atomic_read(&tp->alloc.devmem.refs) > 1)
+			drm_pagemap_evict_to_ram(&tp->alloc.devmem);
+		if (atomic_read(&tp->alloc2.devmem.refs) > 1)
+			drm_pagemap_evict_to_ram(&tp->alloc2.devmem);
+		memunmap_pages(&tp->pagemap);
 	}
-	if (!IS_ERR_OR_NULL(test_devmem.res))
-		release_mem_region(test_devmem.res->start,
-				   resource_size(test_devmem.res));
-	vfree(test_devmem.backing);
-	memset(&test_devmem, 0, sizeof(test_devmem));
+	if (!IS_ERR_OR_NULL(tp->res))
+		release_mem_region(tp->res->start, resource_size(tp->res));
+	vfree(tp->backing);
+	memset(tp, 0, sizeof(*tp));
 }
 
-static int test_devmem_init(void)
+/* Set up @tp as pagemap @id of the provider, owned by &test_devmem. */
+static int test_pagemap_init(struct test_pagemap *tp, unsigned int id)
 {
 	unsigned long size = TEST_DEVMEM_PAGES << PAGE_SHIFT;
 	void *addr;
 
-	test_devmem.backing = vzalloc(size);
-	if (!test_devmem.backing)
+	tp->id = id;
+	tp->backing = vzalloc(size);
+	if (!tp->backing)
 		return -ENOMEM;
-	test_devmem.res = request_free_mem_region(&iomem_resource, size,
-						  "drm_gpusvm_kunit");
-	if (IS_ERR(test_devmem.res))
-		return PTR_ERR(test_devmem.res);
-	test_devmem.pagemap.type = MEMORY_DEVICE_PRIVATE;
-	test_devmem.pagemap.range.start = test_devmem.res->start;
-	test_devmem.pagemap.range.end = test_devmem.res->end;
-	test_devmem.pagemap.nr_range = 1;
-	test_devmem.pagemap.ops = drm_pagemap_pagemap_ops_get();
-	test_devmem.pagemap.owner = &test_devmem;
-	addr = memremap_pages(&test_devmem.pagemap, NUMA_NO_NODE);
+	tp->res = request_free_mem_region(&iomem_resource, size,
+					  "drm_gpusvm_kunit");
+	if (IS_ERR(tp->res))
+		return PTR_ERR(tp->res);
+	tp->pagemap.type = MEMORY_DEVICE_PRIVATE;
+	tp->pagemap.range.start = tp->res->start;
+	tp->pagemap.range.end = tp->res->end;
+	tp->pagemap.nr_range = 1;
+	tp->pagemap.ops = drm_pagemap_pagemap_ops_get();
+	tp->pagemap.owner = &test_devmem;
+	addr = memremap_pages(&tp->pagemap, NUMA_NO_NODE);
 	if (IS_ERR(addr))
 		return PTR_ERR(addr);
-	test_devmem.ready = true;
-	test_devmem.base_pfn = PHYS_PFN(test_devmem.res->start);
-	return drm_pagemap_init(&test_devmem.dpagemap, &test_devmem.pagemap,
-				test_drm[0], &test_dpagemap_ops);
-}
-
-static void test_devmem2_fini(void)
-{
-	if (test_devmem2.ready) {
-		if (atomic_read(&test_devmem2.alloc.devmem.refs) > 1)
-			drm_pagemap_evict_to_ram(&test_devmem2.alloc.devmem);
-		memunmap_pages(&test_devmem2.pagemap);
-	}
-	if (!IS_ERR_OR_NULL(test_devmem2.res))
-		release_mem_region(test_devmem2.res->start,
-				   resource_size(test_devmem2.res));
-	vfree(test_devmem2.backing);
-	memset(&test_devmem2, 0, sizeof(test_devmem2));
-}
-
-static int test_devmem2_init(void)
-{
-	unsigned long size = TEST_DEVMEM_PAGES << PAGE_SHIFT;
-	void *addr;
-
-	test_devmem2.backing = vzalloc(size);
-	if (!test_devmem2.backing)
-		return -ENOMEM;
-	test_devmem2.res = request_free_mem_region(&iomem_resource, size,
-						   "drm_gpusvm_kunit");
-	if (IS_ERR(test_devmem2.res))
-		return PTR_ERR(test_devmem2.res);
-	test_devmem2.pagemap.type = MEMORY_DEVICE_PRIVATE;
-	test_devmem2.pagemap.range.start = test_devmem2.res->start;
-	test_devmem2.pagemap.range.end = test_devmem2.res->end;
-	test_devmem2.pagemap.nr_range = 1;
-	test_devmem2.pagemap.ops = drm_pagemap_pagemap_ops_get();
-	test_devmem2.pagemap.owner = &test_devmem;	/* the first one's */
-	addr = memremap_pages(&test_devmem2.pagemap, NUMA_NO_NODE);
-	if (IS_ERR(addr))
-		return PTR_ERR(addr);
-	test_devmem2.ready = true;
-	return drm_pagemap_init(&test_devmem2.dpagemap, &test_devmem2.pagemap,
-				test_drm[0], &test_dpagemap_ops);
+	tp->ready = true;
+	tp->base_pfn = PHYS_PFN(tp->res->start);
+	return drm_pagemap_init(&tp->dpagemap, &tp->pagemap, test_drm[0],
+				&test_dpagemap_ops);
 }
 
 /*
@@ -1794,13 +1831,13 @@ static void gpusvm_multi_error_keeps_valid(struct kunit *test)
 						   a + SZ_64K, &ctx), 0);
 	memcpy(before, tr->pages[0].dma_addr, sizeof(before));
 
-	test_devmem.fail_map_dev = test_drm[1]->dev;
+	test_provider.fail_map_dev = test_drm[1]->dev;
 	KUNIT_EXPECT_EQ(test, drm_gpusvm_get_pages_multi(&t->svm, tr->pages, 2,
 							 t->svm.mm,
 							 &r->notifier->notifier,
 							 a, a + SZ_64K, &ctx),
 			-EFAULT);
-	test_devmem.fail_map_dev = NULL;
+	test_provider.fail_map_dev = NULL;
 	KUNIT_EXPECT_TRUE(test, test_pages_valid(t, &tr->pages[0]));
 	KUNIT_EXPECT_FALSE(test, test_pages_valid(t, &tr->pages[1]));
 	for (i = 0; i < 16; i++)
@@ -2023,6 +2060,190 @@ static void gpusvm_scan_mm(struct kunit *test)
 }
 
 /*
+ * Set up @alloc over @npages pages of @dpagemap's pagemap (from its
+ * &test_alloc.first on) and migrate [@start, @end) into it, with
+ * @same_pagemap and @source_copies. The caller drops the creator's
+ * reference. Return: the number of pages migrated, or the error.
+ */
+static long test_migrate_peer(struct svm_test *t, struct test_alloc *alloc,
+			      struct drm_pagemap *dpagemap, unsigned long npages,
+			      unsigned long start, unsigned long end,
+			      bool same_pagemap, bool source_copies)
+{
+	unsigned long migrated = ULONG_MAX;
+	struct drm_pagemap_migrate_details details = {
+		.can_migrate_same_pagemap = same_pagemap,
+		.source_peer_migrates = source_copies,
+		.migrated = &migrated,
+	};
+	int err;
+
+	drm_pagemap_devmem_init(&alloc->devmem, test_drm[0]->dev, t->svm.mm,
+				&test_alloc_ops, dpagemap, npages << PAGE_SHIFT,
+				NULL);
+	alloc->released = false;
+	err = drm_pagemap_migrate_to_devmem(&alloc->devmem, t->svm.mm, start,
+					    end, &details);
+	return err ? err : migrated;
+}
+
+/*
+ * Device to device: every page in pagemap 1 migrates into pagemap 2, of the
+ * same owner (an interconnect peer's memory), with its data and none
+ * through system memory. The destination copies from the interconnect
+ * addresses the source's provider gives it, or, with source_peer_migrates,
+ * the source's copy_to_ram copies to those of the destination's provider.
+ * Every address mapped is unmapped, and the source allocation, holding no
+ * page any more, is released.
+ */
+static void gpusvm_pagemap_migrate_peer(struct kunit *test)
+{
+	const struct dev_pagemap *pm2 = &test_devmem2.pagemap;
+	struct test_alloc *alloc1 = &test_devmem.alloc;
+	struct test_alloc *alloc2 = &test_devmem2.alloc;
+	struct svm_test *t = test->priv;
+	struct test_provider before;
+	struct drm_gpusvm_range *r;
+	unsigned long a;
+	int source;
+
+	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
+	test_fill_user(test, a, 16);
+	r = test_range(test, t, a, SZ_64K);
+
+	for (source = 0; source <= 1; source++) {
+		test_migrate_into(test, t, alloc1, &test_devmem.dpagemap, a,
+				  a + SZ_64K);
+		/* Stale content would hide a missed copy. */
+		memset(test_devmem2.backing, 0, TEST_DEVMEM_PAGES << PAGE_SHIFT);
+		before = test_provider;
+		KUNIT_ASSERT_EQ(test, test_migrate_peer(t, alloc2,
+							&test_devmem2.dpagemap,
+							TEST_DEVMEM_PAGES, a,
+							a + SZ_64K, false,
+							source),
+				16L);
+		KUNIT_EXPECT_EQ(test, test_provider.from_peer - before.from_peer,
+				source ? 0UL : 16UL);
+		KUNIT_EXPECT_EQ(test, test_provider.to_peer - before.to_peer,
+				source ? 16UL : 0UL);
+		KUNIT_EXPECT_EQ(test, test_provider.to_ram, before.to_ram);
+		KUNIT_EXPECT_EQ(test,
+				test_provider.device_maps - before.device_maps,
+				16UL);
+		KUNIT_EXPECT_EQ(test,
+				test_provider.device_unmaps - before.device_unmaps,
+				16UL);
+		KUNIT_EXPECT_EQ(test, test_scan(t, r, &test_devmem, pm2),
+				DRM_GPUSVM_SCAN_EQUAL);
+		KUNIT_EXPECT_EQ(test, atomic_read(&alloc2->devmem.refs), 17);
+		KUNIT_EXPECT_EQ(test, atomic_read(&alloc1->devmem.refs), 1);
+		drm_pagemap_devmem_put(&alloc1->devmem);
+		KUNIT_EXPECT_TRUE(test, alloc1->released);
+		test_evict(test, alloc2);
+		test_check_user(test, a, 16);
+	}
+}
+
+/*
+ * A peer's page the destination cannot reach (device_map fails) stays where
+ * it is while the system pages move. A copy failing part way (the peer's,
+ * after the destination copied the system pages) moves nothing: every page
+ * stays where it was, with its data, and no destination page is in use.
+ */
+static void gpusvm_pagemap_migrate_peer_failure(struct kunit *test)
+{
+	const struct dev_pagemap *pm1 = &test_devmem.pagemap;
+	struct test_alloc *alloc1 = &test_devmem.alloc;
+	struct test_alloc *alloc2 = &test_devmem2.alloc;
+	struct svm_test *t = test->priv;
+	struct test_provider before;
+	struct drm_gpusvm_range *r;
+	unsigned long a, i;
+
+	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
+	test_fill_user(test, a, 16);
+	r = test_range(test, t, a, SZ_64K);
+	/* Pages 0-7 in system memory, 8-15 in pagemap 1. */
+	test_migrate_into(test, t, alloc1, &test_devmem.dpagemap, a + SZ_32K,
+			  a + SZ_64K);
+
+	test_provider.fail_map_dev = test_drm[0]->dev;
+	KUNIT_EXPECT_EQ(test, test_migrate_peer(t, alloc2, &test_devmem2.dpagemap,
+						TEST_DEVMEM_PAGES, a, a + SZ_64K,
+						false, false),
+			8L);
+	test_provider.fail_map_dev = NULL;
+	KUNIT_EXPECT_EQ(test, atomic_read(&alloc1->devmem.refs), 9);
+	KUNIT_EXPECT_EQ(test, atomic_read(&alloc2->devmem.refs), 9);
+	test_evict(test, alloc2);
+
+	test_provider.fail_copy_to_ram = true;
+	before = test_provider;
+	KUNIT_EXPECT_EQ(test, test_migrate_peer(t, alloc2, &test_devmem2.dpagemap,
+						TEST_DEVMEM_PAGES, a, a + SZ_64K,
+						false, true),
+			(long)-EIO);
+	test_provider.fail_copy_to_ram = false;
+	KUNIT_EXPECT_EQ(test, test_provider.device_maps - before.device_maps, 8UL);
+	KUNIT_EXPECT_EQ(test, test_provider.device_unmaps - before.device_unmaps,
+			8UL);
+	KUNIT_EXPECT_EQ(test, atomic_read(&alloc1->devmem.refs), 9);
+	KUNIT_EXPECT_EQ(test, atomic_read(&alloc2->devmem.refs), 1);
+	for (i = 0; i < TEST_DEVMEM_PAGES; i++)
+		KUNIT_EXPECT_EQ(test, page_count(pfn_to_page(test_devmem2.base_pfn + i)), 0);
+	KUNIT_EXPECT_EQ(test, test_scan(t, r, &test_devmem, pm1),
+			DRM_GPUSVM_SCAN_MIXED);
+	drm_pagemap_devmem_put(&alloc2->devmem);
+	KUNIT_EXPECT_TRUE(test, alloc2->released);
+	test_evict(test, alloc1);
+	test_check_user(test, a, 16);
+}
+
+/*
+ * Pages already in the destination's pagemap: without
+ * can_migrate_same_pagemap they stay in their allocation and none counts
+ * (-EBUSY); with it they move into the new allocation, copied by the
+ * destination, and the old allocation is released.
+ */
+static void gpusvm_pagemap_migrate_same(struct kunit *test)
+{
+	struct test_alloc *old = &test_devmem.alloc, *new = &test_devmem.alloc2;
+	struct svm_test *t = test->priv;
+	struct test_provider before;
+	unsigned long a, i;
+
+	a = test_mmap(test, SZ_32K, SZ_32K, PROT_READ | PROT_WRITE, NULL);
+	test_fill_user(test, a, 8);
+	test_migrate_into(test, t, old, &test_devmem.dpagemap, a, a + SZ_32K);
+	new->first = TEST_DEVMEM_PAGES / 2;
+
+	KUNIT_EXPECT_EQ(test, test_migrate_peer(t, new, &test_devmem.dpagemap,
+						TEST_DEVMEM_PAGES / 2, a,
+						a + SZ_32K, false, false),
+			(long)-EBUSY);
+	KUNIT_EXPECT_EQ(test, atomic_read(&old->devmem.refs), 9);
+	KUNIT_EXPECT_EQ(test, atomic_read(&new->devmem.refs), 1);
+	drm_pagemap_devmem_put(&new->devmem);
+	KUNIT_EXPECT_TRUE(test, new->released);
+
+	before = test_provider;
+	KUNIT_EXPECT_EQ(test, test_migrate_peer(t, new, &test_devmem.dpagemap,
+						TEST_DEVMEM_PAGES / 2, a,
+						a + SZ_32K, true, false),
+			8L);
+	KUNIT_EXPECT_EQ(test, test_provider.from_peer - before.from_peer, 8UL);
+	KUNIT_EXPECT_EQ(test, atomic_read(&new->devmem.refs), 9);
+	KUNIT_EXPECT_EQ(test, atomic_read(&old->devmem.refs), 1);
+	drm_pagemap_devmem_put(&old->devmem);
+	KUNIT_EXPECT_TRUE(test, old->released);
+	for (i = 0; i < TEST_DEVMEM_PAGES / 2; i++)
+		KUNIT_EXPECT_EQ(test, page_count(pfn_to_page(test_devmem.base_pfn + i)), 0);
+	test_evict(test, new);
+	test_check_user(test, a, 8);
+}
+
+/*
  * An allocation's pre-migrate fence: both copy directions get it, the
  * allocation holds a reference until its release, and the release completes
  * &drm_pagemap_devmem.detached and drops its provider reference (from the
@@ -2047,21 +2268,21 @@ static void gpusvm_pagemap_devmem_lifetime(struct kunit *test)
 			pagemap_refs + 1);
 	KUNIT_EXPECT_FALSE(test, completion_done(&alloc->devmem.detached));
 
-	test_devmem.copy_fence = NULL;
+	test_provider.copy_fence = NULL;
 	KUNIT_ASSERT_EQ(test, test_migrate(t, a, a + SZ_64K, 0), 16L);
-	KUNIT_EXPECT_PTR_EQ(test, test_devmem.copy_fence, fence);
+	KUNIT_EXPECT_PTR_EQ(test, test_provider.copy_fence, fence);
 	drm_pagemap_devmem_put(&alloc->devmem);	/* the pages hold it now */
 	KUNIT_EXPECT_FALSE(test, alloc->released);
 
-	test_devmem.copy_fence = NULL;
-	test_devmem.destroyed = 0;
+	test_provider.copy_fence = NULL;
+	test_provider.destroyed = 0;
 	/* The release's provider put: a reference of our own shows its kind. */
 	drm_pagemap_put(&test_devmem.dpagemap);
 	test_check_user(test, a, 16);	/* brings all 16 pages back */
-	KUNIT_EXPECT_EQ(test, test_devmem.destroyed, 1U);
-	KUNIT_EXPECT_TRUE(test, test_devmem.destroyed_atomic);
+	KUNIT_EXPECT_EQ(test, test_provider.destroyed, 1U);
+	KUNIT_EXPECT_TRUE(test, test_provider.destroyed_atomic);
 	drm_pagemap_reinit(&test_devmem.dpagemap);
-	KUNIT_EXPECT_PTR_EQ(test, test_devmem.copy_fence, fence);
+	KUNIT_EXPECT_PTR_EQ(test, test_provider.copy_fence, fence);
 	KUNIT_EXPECT_TRUE(test, alloc->released);
 	KUNIT_EXPECT_TRUE(test, completion_done(&alloc->devmem.detached));
 	KUNIT_EXPECT_EQ(test, kref_read(&fence->refcount), fence_refs);
@@ -2271,8 +2492,8 @@ static void test_suite_exit(struct kunit_suite *suite)
 		test_pdev[i] = NULL;
 	}
 #if IS_ENABLED(CONFIG_DEVICE_PRIVATE)
-	test_devmem2_fini();
-	test_devmem_fini();
+	test_pagemap_fini(&test_devmem2);
+	test_pagemap_fini(&test_devmem);
 #endif
 	if (test_mm)
 		mmput(test_mm);
@@ -2313,10 +2534,10 @@ static int test_suite_init(struct kunit_suite *suite)
 		}
 	}
 #if IS_ENABLED(CONFIG_DEVICE_PRIVATE)
-	err = test_devmem_init();
+	err = test_pagemap_init(&test_devmem, 0);
 	if (err)
 		goto err_devices;
-	err = test_devmem2_init();
+	err = test_pagemap_init(&test_devmem2, 1);
 	if (err)
 		goto err_devices;
 #endif
@@ -2356,6 +2577,9 @@ static struct kunit_case drm_gpusvm_cases[] = {
 	KUNIT_CASE(gpusvm_cpu_fault_other_page_fails),
 	KUNIT_CASE(gpusvm_multi_error_keeps_valid),
 	KUNIT_CASE(gpusvm_scan_mm),
+	KUNIT_CASE(gpusvm_pagemap_migrate_peer),
+	KUNIT_CASE(gpusvm_pagemap_migrate_peer_failure),
+	KUNIT_CASE(gpusvm_pagemap_migrate_same),
 	KUNIT_CASE(gpusvm_pagemap_timeslice),
 	KUNIT_CASE(gpusvm_pagemap_devmem_lifetime),
 	KUNIT_CASE(gpusvm_pagemap_populate_mm),

@@ -167,14 +167,23 @@ struct drm_pagemap_devmem;
  *                  it must not sleep.
  * @populate_devmem_pfn: fill @pfn with the @npages device pfns backing the
  *                       allocation, in order
- * @copy_to_devmem: copy @npages system pages, DMA-mapped for the provider's
- *                  device at @pagemap_addr (address 0: no source page,
- *                  zero-fill), into the device pages @pages (NULL entries:
- *                  skip). The copy must not touch device memory before
+ * @copy_to_devmem: copy @npages source pages at @pagemap_addr into the
+ *                  device pages @pages (NULL entries: skip). A source is a
+ *                  system page DMA-mapped for the provider's device
+ *                  (%DRM_INTERCONNECT_SYSTEM; address 0: no source page,
+ *                  zero-fill) or a peer's device page at the address its
+ *                  provider's &drm_pagemap_ops.device_map gave this device
+ *                  (%DRM_INTERCONNECT_DRIVER, any address, 0 included). The
+ *                  copy must not touch device memory before
  *                  @pre_migrate_fence (if not NULL) signals.
- * @copy_to_ram: copy the device pages @pages (NULL entries: skip) into the
- *               system pages DMA-mapped at @pagemap_addr, after
- *               @pre_migrate_fence (if not NULL) signals
+ * @copy_to_ram: copy the device pages @pages (NULL entries: skip) to the
+ *               destinations at @pagemap_addr: system pages DMA-mapped for
+ *               the provider's device (%DRM_INTERCONNECT_SYSTEM), or, for a
+ *               migration with &drm_pagemap_migrate_details.source_peer_migrates,
+ *               a peer's device pages at the addresses its provider's
+ *               &drm_pagemap_ops.device_map gave this device
+ *               (%DRM_INTERCONNECT_DRIVER); after @pre_migrate_fence (if not
+ *               NULL) signals
  *
  * The copy ops find their device state from the device pages
  * (drm_pagemap_page_to_dpagemap()), as they get no allocation.
@@ -245,13 +254,29 @@ struct drm_pagemap_devmem {
  *                long before a CPU fault moves it back; at most
  *                %DRM_PAGEMAP_TIMESLICE_MAX_MS (larger values are clamped)
  * @can_migrate_same_pagemap: pages already in the destination's pagemap
- *                            migrate too (into the new allocation)
- * @source_peer_migrates: a peer device's pages are copied by the peer (its
- *                        copy_to_ram into system memory, then in); only
- *                        pages of peers sharing the destination's page owner
- *                        are selected at all
- * @migrated: if not NULL, set to the number of pages that migrated (an
- *            extension of this tree)
+ *                            migrate too, into the new allocation; without
+ *                            it they stay where they are and do not count
+ *                            in @migrated
+ * @source_peer_migrates: which side copies a peer's device page (a page of
+ *                        another drm_pagemap provider with the destination's
+ *                        page owner; other owners' pages are not selected).
+ *                        Unset, the destination: its
+ *                        &drm_pagemap_devmem_ops.copy_to_devmem gets the
+ *                        address the peer's provider gives the destination's
+ *                        device for the page (&drm_pagemap_ops.device_map,
+ *                        %DMA_TO_DEVICE). Set, the source: the peer
+ *                        allocation's &drm_pagemap_devmem_ops.copy_to_ram
+ *                        gets its own device pages and the addresses the
+ *                        destination's provider gives the peer's device for
+ *                        the new pages (%DMA_FROM_DEVICE; mapped before they
+ *                        are set up: device_map may only use their pfn), and
+ *                        waits for the destination's
+ *                        &drm_pagemap_devmem.pre_migrate_fence. Either way
+ *                        the page moves device to device, never through
+ *                        system memory; a page whose device_map fails stays
+ *                        where it is
+ * @migrated: if not NULL, set to the number of pages that migrated, from
+ *            system memory and from peers (an extension of this tree)
  */
 struct drm_pagemap_migrate_details {
 	unsigned long timeslice_ms;

@@ -1920,6 +1920,146 @@ TEST_F(vsvm, peer_access_maps_vram_directly)
 	unmap_2m_aligned(p);
 }
 
+/*
+ * Whether devices 0 and 1 are on one interconnect (vsvm's interconnect
+ * parameter has both bits).
+ */
+static bool devices_0_1_on_interconnect(void)
+{
+	char param[32];
+
+	return read_param("interconnect", param, sizeof(param)) > 0 &&
+	       (strtoul(param, NULL, 0) & 3) == 3;
+}
+
+/*
+ * Devices 0 and 1 on one interconnect: pages in device 0's VRAM move VRAM to
+ * VRAM on a prefetch to device 1. A GPU fault of device 1, which prefers its
+ * own VRAM, maps them where they are first (two devices preferring their own
+ * VRAM must not move a shared buffer at every fault); its explicit prefetch
+ * then takes all 512 pages with no trip through system memory: device 0
+ * copies nothing out, its VRAM is left empty, and the CPU reads the data
+ * back from device 1's.
+ */
+TEST_F(vsvm, peer_prefetch_migrates_vram_to_vram)
+{
+	const size_t size = SZ_2M;
+	struct drm_vsvm_stats a0, a1, b0, b1;
+	struct vsvm_dev dev1;
+	char *p, *ref;
+	uint64_t sum;
+	uint32_t vm1;
+
+	NEED_VRAM();
+	if (self->dev.info.num_devices < 2)
+		SKIP(return, "one device only");
+	if (!devices_0_1_on_interconnect())
+		SKIP(return, "devices 0 and 1 are not on one interconnect");
+	ref = malloc(size);
+	ASSERT_NE(NULL, ref);
+	p = map_2m_aligned();
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, madvise(p, SZ_2M, MADV_NOHUGEPAGE));
+	ASSERT_EQ(0, vsvm_open(1, &dev1));
+	ASSERT_EQ(0, vsvm_vm_create(&dev1, &vm1));
+	ASSERT_EQ(0, vsvm_set_attr(&dev1, vm1, p, size,
+				   DRM_VSVM_ATTR_PREFERRED_LOC,
+				   DRM_VSVM_LOC_DEVICE));
+	fill_pattern(p, size, 47);
+	memcpy(ref, p, size);
+	ASSERT_EQ(0, vsvm_prefetch(&self->dev, self->vm, p, size,
+				   DRM_VSVM_LOC_DEVICE));
+	a0 = stats_of(&self->dev, self->vm);
+	b0 = stats_of(&dev1, vm1);
+
+	/* A GPU fault of device 1 reads device 0's VRAM where it is. */
+	ASSERT_EQ(0, vsvm_checksum(&dev1, vm1, p, size, &sum));
+	EXPECT_EQ(vsvm_fnv1a(ref, size), sum);
+	a1 = stats_of(&self->dev, self->vm);
+	b1 = stats_of(&dev1, vm1);
+	EXPECT_EQ(b0.vram_pages_in, b1.vram_pages_in);
+	EXPECT_EQ(a0.vram_pages_out, a1.vram_pages_out);
+	EXPECT_EQ(a0.vram_used, a1.vram_used);
+
+	/* The prefetch to device 1 moves all of it, VRAM to VRAM. */
+	ASSERT_EQ(0, vsvm_prefetch(&dev1, vm1, p, size, DRM_VSVM_LOC_DEVICE));
+	a1 = stats_of(&self->dev, self->vm);
+	b1 = stats_of(&dev1, vm1);
+	EXPECT_EQ(size / SZ_4K, b1.vram_pages_in - b0.vram_pages_in);
+	EXPECT_EQ(a0.vram_pages_out, a1.vram_pages_out);
+	EXPECT_EQ(0, a1.vram_used);
+	EXPECT_EQ(size, b1.vram_used - b0.vram_used);
+
+	/* Both devices read it there; device 0 does not take it back. */
+	ASSERT_EQ(0, vsvm_checksum(&dev1, vm1, p, size, &sum));
+	EXPECT_EQ(vsvm_fnv1a(ref, size), sum);
+	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, p, size, &sum));
+	EXPECT_EQ(vsvm_fnv1a(ref, size), sum);
+	a1 = stats_of(&self->dev, self->vm);
+	EXPECT_EQ(a0.vram_pages_in, a1.vram_pages_in);
+	EXPECT_EQ(0, a1.vram_used);
+
+	/* The CPU brings the 512 pages back from device 1's VRAM. */
+	EXPECT_EQ(0, memcmp(p, ref, size));
+	a1 = stats_of(&self->dev, self->vm);
+	b1 = stats_of(&dev1, vm1);
+	EXPECT_EQ(a0.vram_pages_out, a1.vram_pages_out);
+	EXPECT_EQ(size / SZ_4K, b1.vram_pages_out - b0.vram_pages_out);
+
+	EXPECT_EQ(0, vsvm_vm_destroy(&dev1, vm1));
+	vsvm_close(&dev1);
+	free(ref);
+	unmap_2m_aligned(p);
+}
+
+/*
+ * Devices 0 and 1 on no interconnect: device 1 cannot reach device 0's
+ * VRAM, so its prefetch of pages there faults them back to system memory
+ * (device 0 copies all 512 out) and migrates them from there into its own
+ * VRAM (512 in); device 0's VRAM is left empty, the data intact.
+ */
+TEST_F(vsvm, prefetch_moves_vram_through_ram_without_interconnect)
+{
+	const size_t size = SZ_2M;
+	struct drm_vsvm_stats a0, a1, b0, b1;
+	struct vsvm_dev dev1;
+	char *p, *ref;
+	uint32_t vm1;
+
+	NEED_VRAM();
+	if (self->dev.info.num_devices < 2)
+		SKIP(return, "one device only");
+	if (devices_0_1_on_interconnect())
+		SKIP(return, "devices 0 and 1 are on one interconnect");
+	ref = malloc(size);
+	ASSERT_NE(NULL, ref);
+	p = map_2m_aligned();
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, madvise(p, SZ_2M, MADV_NOHUGEPAGE));
+	ASSERT_EQ(0, vsvm_open(1, &dev1));
+	ASSERT_EQ(0, vsvm_vm_create(&dev1, &vm1));
+	fill_pattern(p, size, 53);
+	memcpy(ref, p, size);
+	ASSERT_EQ(0, vsvm_prefetch(&self->dev, self->vm, p, size,
+				   DRM_VSVM_LOC_DEVICE));
+	a0 = stats_of(&self->dev, self->vm);
+	b0 = stats_of(&dev1, vm1);
+
+	ASSERT_EQ(0, vsvm_prefetch(&dev1, vm1, p, size, DRM_VSVM_LOC_DEVICE));
+	a1 = stats_of(&self->dev, self->vm);
+	b1 = stats_of(&dev1, vm1);
+	EXPECT_EQ(size / SZ_4K, a1.vram_pages_out - a0.vram_pages_out);
+	EXPECT_EQ(size / SZ_4K, b1.vram_pages_in - b0.vram_pages_in);
+	EXPECT_EQ(0, a1.vram_used);
+	EXPECT_EQ(size, b1.vram_used - b0.vram_used);
+	EXPECT_EQ(0, memcmp(p, ref, size));
+
+	EXPECT_EQ(0, vsvm_vm_destroy(&dev1, vm1));
+	vsvm_close(&dev1);
+	free(ref);
+	unmap_2m_aligned(p);
+}
+
 /* --- VRAM allocator and prefetch to system (issue 9) --- */
 
 /*
