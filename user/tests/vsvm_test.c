@@ -1540,6 +1540,67 @@ TEST_F(vsvm, vram_fork)
 	munmap(p, size);
 }
 
+/*
+ * A page shared copy-on-write after fork() is one page in every process
+ * mapping it: migrating it for one process (its prefetch to VRAM) unmaps it
+ * from all of them, so the other process's GPU mapping of it is invalidated
+ * and its next access faults, with the right data. (Why the xe matrix's
+ * forked workers may fault after their own prefetch.)
+ */
+TEST_F(vsvm, vram_migrating_cow_page_invalidates_other_process)
+{
+	int to_child[2], to_parent[2], status;
+	char *p = map_anon(SZ_4K), c;
+	pid_t pid;
+
+	NEED_VRAM();
+	ASSERT_NE(NULL, p);
+	fill_pattern(p, SZ_4K, 59);
+	ASSERT_EQ(0, pipe(to_child));
+	ASSERT_EQ(0, pipe(to_parent));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		struct drm_vsvm_stats s0, s1;
+		struct vsvm_dev dev;
+		uint64_t sum, want = vsvm_fnv1a(p, SZ_4K);
+		uint32_t vm;
+		int ret = 0;
+
+		/* The child's own VM mirrors the child: map the shared page. */
+		if (vsvm_open(0, &dev) || vsvm_vm_create(&dev, &vm) ||
+		    vsvm_checksum(&dev, vm, p, SZ_4K, &sum) || sum != want)
+			_exit(10);
+		s0 = stats_of(&dev, vm);
+		if (write(to_parent[1], "m", 1) != 1 ||
+		    read(to_child[0], &c, 1) != 1)
+			_exit(11);
+		/* The parent migrated the page meanwhile. */
+		s1 = stats_of(&dev, vm);
+		if (s1.invalidations - s0.invalidations != 1 || s1.pages_mapped)
+			ret = 12;
+		else if (vsvm_checksum(&dev, vm, p, SZ_4K, &sum) || sum != want)
+			ret = 13;
+		else if (stats_of(&dev, vm).faults - s1.faults != 1)
+			ret = 14;
+		vsvm_vm_destroy(&dev, vm);
+		vsvm_close(&dev);
+		_exit(ret);
+	}
+	ASSERT_EQ(1, read(to_parent[0], &c, 1));
+	ASSERT_EQ(0, vsvm_prefetch(&self->dev, self->vm, p, SZ_4K,
+				   DRM_VSVM_LOC_DEVICE));
+	ASSERT_EQ(1, write(to_child[1], "p", 1));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	close(to_child[0]);
+	close(to_child[1]);
+	close(to_parent[0]);
+	close(to_parent[1]);
+	munmap(p, SZ_4K);
+}
+
 /* Forks until told to stop; each child exits at once. */
 static void *forker_thread(void *arg)
 {
