@@ -45,8 +45,8 @@ TEARDOWN_CONFIGS := layout=1:1 layout=n:1
 MATRIX_CONFIGS := layout=1:1 layout=n:1
 HMM_PEER_CONFIGS := layout=1:1 layout=n:1
 # Devices 0 and 1 on one interconnect (peer access to each other's VRAM):
-# vsvm_test's peer cases (direct access, VRAM-to-VRAM prefetch), in each
-# layout.
+# vsvm_test's peer cases (direct access, VRAM-to-VRAM prefetch, a prefetch
+# to VRAM mapped for a peer), in each layout.
 PEER_CONFIGS := layout=1:1 layout=n:1
 comma := ,
 RELOAD_CYCLES ?= 5
@@ -58,7 +58,7 @@ TESTS ?= kunit:drm_gpusvm_test $(addprefix selftest:,$(filter-out $(VSVM_TESTS),
 		$(if $(filter $(c),$(TEARDOWN_CONFIGS)),selftest:vsvm_teardown_test) \
 		$(if $(filter $(c),$(STRESS_CONFIGS)),cmd:vsvm_stress) unload:vsvm) \
 	$(foreach c,$(PEER_CONFIGS),load:vsvm,$(c),interconnect=3 \
-		selftest:env,VSVM_TEST_ONLY=peer_access_maps_vram_directly:peer_prefetch_migrates_vram_to_vram,vsvm_test \
+		selftest:env,VSVM_TEST_ONLY=peer_access_maps_vram_directly:peer_prefetch_migrates_vram_to_vram:prefetch_to_vram_for_peer_devices,vsvm_test \
 		unload:vsvm) \
 	cmd:reload-loop,$(RELOAD_CYCLES) cmd:bench,--tiny \
 	load:vsvm,layout=n:1 cmd:vsvm_fuzz unload:vsvm

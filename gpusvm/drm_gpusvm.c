@@ -136,9 +136,38 @@
  * The trade-off: in 1:1 a process using one buffer on N devices has N GPU
  * SVMs, so N ranges, N MMU interval notifiers and N hmm_range_fault() calls
  * for the same CPU pages. In N:1 the devices share one range and one notifier;
- * only the per-device DMA mapping differs, and drm_gpusvm_get_pages_multi()
- * faults the CPU pages once and maps them for every device. The invalidate
- * callback of an N:1 driver must then zap every device that maps the range.
+ * only the per-device DMA mapping differs. The invalidate callback of an N:1
+ * driver must then zap every device that maps the range.
+ *
+ * Several devices at once (N:1): drm_gpusvm_get_pages_multi() faults the CPU
+ * pages once and DMA-maps them for each pages object it is given, any subset
+ * of the range's in any order, e.g. for a prefetch that names several
+ * devices, or a fault on a range the driver wants mapped everywhere::
+ *
+ *	struct drm_gpusvm_pages *set[] = { &r->pages[0], &r->pages[2] };
+ *
+ *	err = drm_gpusvm_get_pages_multi(svm, set, ARRAY_SIZE(set), svm->mm,
+ *					 &r->base.notifier->notifier,
+ *					 start, end, &ctx);
+ *	// then, under the notifier lock: every object of set valid? bind each
+ *
+ * One &drm_gpusvm_ctx serves all of them, so its device-private owner must be
+ * one every device in the set can map: their shared owner when they are
+ * peers, else NULL (device pages come back to system memory, which every
+ * device reaches). Objects already valid are left alone; on failure only
+ * what the call mapped is undone.
+ *
+ * Each device's mapping remains its own: the invalidate callback unmaps
+ * them all, but a driver may unmap one device's object alone (its last VM on
+ * that device went, it evicts that device's TLB, ...) with
+ * drm_gpusvm_unmap_pages(), and the other devices' mappings stay valid with
+ * the same addresses; the next get_pages for that device maps it again.
+ *
+ * Extensions of this tree, which mainline lacks (the series' announced
+ * follow-ups): drm_gpusvm_get_pages_multi() itself, and pages objects without
+ * a DMA device (drm_gpusvm_init_pages() with a NULL device: the addresses are
+ * CPU physical addresses, %DRM_INTERCONNECT_CPU, for an agent that reads the
+ * pages with the CPU, valid while the notifier sequence holds).
  *
  * Device memory with several devices: device-private pages have a page owner
  * (&dev_pagemap.owner). hmm_range_fault() hands a pages object only the
@@ -1650,8 +1679,10 @@ static int drm_gpusvm_pages_state(struct drm_gpusvm_pages_flags flags,
 /**
  * drm_gpusvm_get_pages_multi() - fault pages once and map them for several devices
  * @gpusvm: the GPU SVM (its notifier lock guards the mappings)
- * @pages: array of @pages_count pages objects, each initialised with its
- *         device by drm_gpusvm_init_pages()
+ * @pages: array of @pages_count pointers to pages objects, each initialised
+ *         with its device by drm_gpusvm_init_pages(), all mirroring the
+ *         interval (a driver passes the objects of the devices it wants, in
+ *         any order: a subset of its range's objects, say)
  * @pages_count: number of pages objects
  * @mm: the mm to fault
  * @notifier: the MMU interval notifier covering [@start, @end): the range's
@@ -1698,7 +1729,7 @@ static int drm_gpusvm_pages_state(struct drm_gpusvm_pages_flags flags,
  * non-coherent device), which shared virtual memory cannot work with, -ENOMEM.
  */
 int drm_gpusvm_get_pages_multi(struct drm_gpusvm *gpusvm,
-			       struct drm_gpusvm_pages *pages,
+			       struct drm_gpusvm_pages *const *pages,
 			       unsigned int pages_count, struct mm_struct *mm,
 			       struct mmu_interval_notifier *notifier,
 			       unsigned long start, unsigned long end,
@@ -1734,10 +1765,11 @@ int drm_gpusvm_get_pages_multi(struct drm_gpusvm *gpusvm,
 	 * set_active_memcg()), as notifiers and ranges are.
 	 */
 	for (k = 0; k < pages_count; k++)
-		if (!pages[k].dma_addr) {
-			pages[k].dma_addr = kvcalloc(npages, sizeof(*pages[k].dma_addr),
-						     GFP_KERNEL_ACCOUNT);
-			if (!pages[k].dma_addr)
+		if (!pages[k]->dma_addr) {
+			pages[k]->dma_addr =
+				kvcalloc(npages, sizeof(*pages[k]->dma_addr),
+					 GFP_KERNEL_ACCOUNT);
+			if (!pages[k]->dma_addr)
 				return -ENOMEM;
 		}
 
@@ -1754,7 +1786,7 @@ retry:
 	work = false;
 	for (k = 0; k < pages_count; k++) {
 		struct drm_gpusvm_pages_flags flags = {
-			.__flags = READ_ONCE(pages[k].flags.__flags)
+			.__flags = READ_ONCE(pages[k]->flags.__flags)
 		};
 
 		err = drm_gpusvm_pages_state(flags, ctx);
@@ -1800,22 +1832,22 @@ retry:
 	}
 	bitmap_zero(mapped, pages_count);
 	for (k = 0; k < pages_count; k++) {
-		err = drm_gpusvm_pages_state(pages[k].flags, ctx);
+		err = drm_gpusvm_pages_state(pages[k]->flags, ctx);
 		if (err <= 0) {
 			if (err)
 				break;
 			continue;
 		}
-		err = drm_gpusvm_map_pages(gpusvm, &pages[k], pfns, npages, ctx);
+		err = drm_gpusvm_map_pages(gpusvm, pages[k], pfns, npages, ctx);
 		if (err)
 			break;
 		__set_bit(k, mapped);
 	}
 	for_each_set_bit(k, mapped, pages_count) {
 		if (err)
-			__drm_gpusvm_unmap_pages(gpusvm, &pages[k], npages);
+			__drm_gpusvm_unmap_pages(gpusvm, pages[k], npages);
 		else
-			pages[k].notifier_seq = hmm_range.notifier_seq;
+			pages[k]->notifier_seq = hmm_range.notifier_seq;
 	}
 	drm_gpusvm_notifier_unlock(gpusvm);
 
@@ -1848,8 +1880,8 @@ int drm_gpusvm_get_pages(struct drm_gpusvm *gpusvm,
 			 unsigned long start, unsigned long end,
 			 const struct drm_gpusvm_ctx *ctx)
 {
-	return drm_gpusvm_get_pages_multi(gpusvm, pages, 1, mm, notifier, start,
-					  end, ctx);
+	return drm_gpusvm_get_pages_multi(gpusvm, &pages, 1, mm, notifier,
+					  start, end, ctx);
 }
 EXPORT_SYMBOL_GPL(drm_gpusvm_get_pages);
 

@@ -881,20 +881,34 @@ static int vsvm_set_attr_ioctl(struct drm_device *drm, void *data,
 static int vsvm_prefetch_ioctl(struct drm_device *drm, void *data,
 			       struct drm_file *file)
 {
+	struct vsvm_device *vdev = to_vsvm_device(drm);
 	struct drm_vsvm_prefetch *args = data;
+	u32 devices = BIT(vdev->index);
 	struct vsvm_vm *vm;
+	unsigned int i;
 	int err;
 
-	if (args->reserved || !vsvm_user_pages_ok(args->start, args->size) ||
-	    args->region > DRM_VSVM_LOC_DEVICE)
+	if (!vsvm_user_pages_ok(args->start, args->size) ||
+	    args->region > DRM_VSVM_LOC_DEVICE ||
+	    args->devices >> vsvm_num_devices ||
+	    (!vsvm_layout_shared && args->devices & ~(u64)devices))
 		return -EINVAL;
-	if (args->region == DRM_VSVM_LOC_DEVICE && !to_vsvm_device(drm)->vram)
-		return -EOPNOTSUPP;
+	devices |= args->devices;
+	if (args->region == DRM_VSVM_LOC_DEVICE) {
+		if (!vdev->vram)
+			return -EOPNOTSUPP;
+		/* The others access its VRAM: only peers can. */
+		for (i = 0; i < vsvm_num_devices; i++)
+			if (devices & BIT(i) &&
+			    vsvm_device_get_by_index(i)->page_owner !=
+			    vdev->page_owner)
+				return -EOPNOTSUPP;
+	}
 	vm = vsvm_vm_get_active(file, args->vm_id, &err);
 	if (!vm)
 		return err;
 	err = vsvm_svm_prefetch(vm, args->start, args->start + args->size,
-				args->region == DRM_VSVM_LOC_DEVICE);
+				args->region == DRM_VSVM_LOC_DEVICE, devices);
 	vsvm_vm_put_active(vm);
 	return err;
 }

@@ -452,7 +452,7 @@ int vsvm_handle_fault(struct vsvm_vm *vm, unsigned long addr, bool write);
 int vsvm_svm_set_attr(struct vsvm_vm *vm, unsigned long start,
 		      unsigned long end, u32 attr, u64 value);
 int vsvm_svm_prefetch(struct vsvm_vm *vm, unsigned long start,
-		      unsigned long end, bool to_devmem);
+		      unsigned long end, bool to_devmem, u32 devices);
 void vsvm_svm_zap_vm(struct vsvm_vm *vm, unsigned long start,
 		     unsigned long end);
 

@@ -29,6 +29,13 @@
  * Both layouts run the same code: a GPU SVM has a list of VMs (one in 1:1)
  * and a range has &vsvm_svm.shared ? num_devices : 1 pages objects.
  *
+ * In N:1 a prefetch may name several devices (&drm_vsvm_prefetch.devices):
+ * each range of the interval is faulted once for all of them with
+ * drm_gpusvm_get_pages_multi() over their pages objects and bound in the VM
+ * and in every VM of the GPU SVM on the other devices. A device's mappings
+ * go on their own when its last VM leaves the GPU SVM
+ * (vsvm_svm_unmap_device()); the other devices keep theirs.
+ *
  * VA attributes (read-only, preferred location) belong to the GPU SVM: per VM
  * in 1:1, per process in N:1 (as SVM attributes are in amdgpu). Ranges never
  * straddle an attribute boundary: the fault handler passes the attribute
@@ -721,9 +728,87 @@ static bool vsvm_svm_writable(struct vsvm_svm *svm, unsigned long addr)
 }
 
 /*
+ * The device-private page owner a fault for the devices of @devices asks
+ * for: none for system memory; else the VM's device's, whose VRAM pages (and
+ * its interconnect peers') are then mapped as they are, if every device of
+ * @devices shares it; else none, and device pages come back to system
+ * memory, the one place every device reaches.
+ */
+static void *vsvm_svm_fault_owner(struct vsvm_vm *vm, u32 devices,
+				  enum vsvm_place place)
+{
+	void *owner = vm->vdev->page_owner;
+	unsigned int i;
+
+	if (place == VSVM_PLACE_SYSTEM)
+		return NULL;
+	for (i = 0; i < vsvm_num_devices; i++)
+		if (devices & BIT(i) &&
+		    vsvm_device_get_by_index(i)->page_owner != owner)
+			return NULL;
+	return owner;
+}
+
+/*
+ * The pages objects of @vr for the devices of @devices into @set, the VM's
+ * device's first. Returns their number.
+ */
+static unsigned int vsvm_fault_pages(struct vsvm_vm *vm, struct vsvm_range *vr,
+				     u32 devices,
+				     struct drm_gpusvm_pages **set)
+{
+	struct vsvm_svm *svm = vm->svm;
+	unsigned int i, n = 0;
+
+	set[n++] = vsvm_range_pages(svm, vr, vm->vdev);
+	for (i = 0; i < vsvm_num_devices; i++)
+		if (devices & BIT(i) && i != vm->vdev->index)
+			set[n++] = &vr->pages[i];
+	return n;
+}
+
+/*
+ * Whether a fault of @vm for the devices of @devices binds in @v: @vm itself
+ * and every VM of the GPU SVM on another device of @devices (@vm's other
+ * VMs on its own device fault for themselves, as before).
+ */
+static bool vsvm_fault_binds(struct vsvm_vm *vm, u32 devices,
+			     struct vsvm_vm *v)
+{
+	return v == vm || (v->vdev != vm->vdev &&
+			   (devices & BIT(v->vdev->index)));
+}
+
+/* Bind @r in the VMs a fault of @vm for @devices binds in. */
+static void vsvm_bind_devices(struct vsvm_vm *vm, struct drm_gpusvm_range *r,
+			      u32 devices, bool read_only_attr)
+{
+	struct vsvm_svm *svm = vm->svm;
+	struct vsvm_range *vr = to_vsvm_range(r);
+	struct vsvm_vm *v;
+
+	lockdep_assert_held(&svm->gpusvm.notifier_lock);
+
+	list_for_each_entry(v, &svm->vms, svm_link) {
+		struct drm_gpusvm_pages *pages;
+		bool writable;
+
+		if (!vsvm_fault_binds(vm, devices, v))
+			continue;
+		pages = vsvm_range_pages(svm, vr, v->vdev);
+		writable = !pages->flags.read_only && !read_only_attr;
+		vsvm_bind_range(v, r, pages, writable);
+		trace_vsvm_bind(v->vdev->index, v->id, drm_gpusvm_range_start(r),
+				drm_gpusvm_range_end(r), writable, false);
+	}
+}
+
+/*
  * Service a GPU fault at @addr from the process's memory: find or create the
- * range, fault and DMA-map its pages for the VM's device, bind them. Returns
- * the end of the bound range in @bound_end.
+ * range, fault its pages once and DMA-map them for each device of @devices
+ * (the VM's device, and more for a prefetch naming several: the N:1 layout
+ * only), bind them in the VM and in every VM of the GPU SVM on the other
+ * devices. Returns the end of the bound range in @bound_end.
  *
  * Placement, when @place wants VRAM: a range never mapped for the device
  * migrates before it is faulted (untouched memory goes to VRAM without
@@ -737,8 +822,10 @@ static bool vsvm_svm_writable(struct vsvm_svm *svm, unsigned long addr)
  * buffer would otherwise move it back and forth at every fault of either.
  */
 static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
-			  enum vsvm_place place, unsigned long *bound_end)
+			  enum vsvm_place place, u32 devices,
+			  unsigned long *bound_end)
 {
+	struct drm_gpusvm_pages *set[VSVM_MAX_DEVICES];
 	struct vsvm_svm *svm = vm->svm;
 	struct vsvm_attr attr;
 	unsigned long start, end;
@@ -746,10 +833,14 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 	bool evicted = false, migrated = false, early = false;
 	bool want_vram, to_devmem, in_vram;
 	unsigned long first = jiffies;
-	unsigned int tries;
+	unsigned int tries, n, k;
+	struct vsvm_vm *v;
 	int err;
 
 	lockdep_assert_held(&svm->lock);
+	devices |= BIT(vm->vdev->index);
+	if (WARN_ON_ONCE(!svm->shared && devices != BIT(vm->vdev->index)))
+		return -EINVAL;
 
 	vsvm_attr_lookup(svm, addr, &attr);
 	if (write && attr.read_only)
@@ -771,8 +862,7 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 		struct drm_gpusvm_ctx ctx = {
 			.read_only = true,
 			.device_private_page_owner =
-				place == VSVM_PLACE_SYSTEM ? NULL :
-				vm->vdev->page_owner,
+				vsvm_svm_fault_owner(vm, devices, place),
 			.devmem_possible = !!vm->vdev->vram,
 			.allow_mixed = true,
 		};
@@ -782,7 +872,7 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 		struct drm_gpusvm_pages *pages;
 		struct drm_gpusvm_range *r;
 		unsigned long rs, re;
-		bool writable;
+		bool zapped = false;
 
 		if (tries)
 			vsvm_count(vm, fault_retries, 1);
@@ -793,11 +883,16 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 			return PTR_ERR(r);
 		rs = drm_gpusvm_range_start(r);
 		re = drm_gpusvm_range_end(r);
-		pages = vsvm_range_pages(svm, to_vsvm_range(r), vm->vdev);
+		n = vsvm_fault_pages(vm, to_vsvm_range(r), devices, set);
+		pages = set[0];
 
-		err = vsvm_pt_prepare(vm, rs, re);
-		if (err)
-			return err;
+		list_for_each_entry(v, &svm->vms, svm_link) {
+			if (!vsvm_fault_binds(vm, devices, v))
+				continue;
+			err = vsvm_pt_prepare(v, rs, re);
+			if (err)
+				return err;
+		}
 
 		/*
 		 * Placement policy, for pages never mapped for this device:
@@ -821,11 +916,12 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 		 * To system memory: a valid mapping of this device's VRAM
 		 * would be kept as it is by get_pages; evict it first.
 		 */
-		pflags.__flags = READ_ONCE(pages->flags.__flags);
-		if (place == VSVM_PLACE_SYSTEM && pflags.has_devmem_pages &&
-		    !evicted) {
-			evicted = true;
-			drm_gpusvm_range_evict(&svm->gpusvm, r);
+		for (k = 0; k < n && place == VSVM_PLACE_SYSTEM && !evicted; k++) {
+			pflags.__flags = READ_ONCE(set[k]->flags.__flags);
+			if (pflags.has_devmem_pages) {
+				evicted = true;
+				drm_gpusvm_range_evict(&svm->gpusvm, r);
+			}
 		}
 
 		/*
@@ -834,15 +930,20 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 		 * engines, unmap it, then ask for a writable one.
 		 */
 		ctx.read_only = !write;
-		if (write && vsvm_pages_read_only(pages)) {
-			if (vsvm_svm_zap(svm, rs, re))
+		for (k = 0; k < n && write; k++) {
+			if (!vsvm_pages_read_only(set[k]))
+				continue;
+			if (!zapped && vsvm_svm_zap(svm, rs, re))
 				vsvm_svm_tlb_flush(svm);
-			drm_gpusvm_unmap_pages(&svm->gpusvm, pages,
+			zapped = true;
+			drm_gpusvm_unmap_pages(&svm->gpusvm, set[k],
 					       drm_gpusvm_range_npages(r),
 					       &unmap_ctx);
 		}
-		err = drm_gpusvm_get_pages(&svm->gpusvm, pages, svm->gpusvm.mm,
-					   &r->notifier->notifier, rs, re, &ctx);
+		err = drm_gpusvm_get_pages_multi(&svm->gpusvm, set, n,
+						 svm->gpusvm.mm,
+						 &r->notifier->notifier, rs, re,
+						 &ctx);
 		if (err == -EAGAIN)
 			continue;
 		if (err == -EFAULT) {
@@ -916,17 +1017,17 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 		}
 
 		drm_gpusvm_notifier_lock(&svm->gpusvm);
-		if (!drm_gpusvm_pages_valid(&svm->gpusvm, pages) ||
-		    (write && pages->flags.read_only)) {
+		for (k = 0; k < n; k++)
+			if (!drm_gpusvm_pages_valid(&svm->gpusvm, set[k]) ||
+			    (write && set[k]->flags.read_only))
+				break;
+		if (k < n) {
 			drm_gpusvm_notifier_unlock(&svm->gpusvm);
 			continue;
 		}
-		writable = !pages->flags.read_only && !attr.read_only;
-		vsvm_bind_range(vm, r, pages, writable);
+		vsvm_bind_devices(vm, r, devices, attr.read_only);
 		drm_gpusvm_notifier_unlock(&svm->gpusvm);
 
-		trace_vsvm_bind(vm->vdev->index, vm->id, rs, re, writable,
-				false);
 		*bound_end = re;
 		return 0;
 	}
@@ -968,7 +1069,8 @@ int vsvm_handle_fault(struct vsvm_vm *vm, unsigned long addr, bool write)
 		if (!err)
 			vsvm_count(vm, userptr_faults, 1);
 	} else {
-		err = vsvm_svm_fault(vm, addr, write, VSVM_PLACE_BY_ATTR, &end);
+		err = vsvm_svm_fault(vm, addr, write, VSVM_PLACE_BY_ATTR, 0,
+				     &end);
 	}
 	mutex_unlock(&svm->lock);
 
@@ -1032,6 +1134,10 @@ int vsvm_svm_set_attr(struct vsvm_vm *vm, unsigned long start,
  * @to_devmem: migrate the ranges to the device's VRAM first; else bring the
  *             device's VRAM pages of the interval back to system memory
  *             (whatever the preferred location)
+ * @devices: more devices to map the interval for (bit i: device i), bound
+ *           in every VM of the GPU SVM on them (N:1 layout; see &struct
+ *           drm_vsvm_prefetch): one fault, drm_gpusvm_get_pages_multi(); the
+ *           VM's own device is always one
  *
  * Binds writable where the memory allows it, read-only elsewhere. Userptr
  * bindings in the interval are skipped. Pages that cannot migrate stay in
@@ -1040,18 +1146,27 @@ int vsvm_svm_set_attr(struct vsvm_vm *vm, unsigned long start,
  * its pages, say) is tried again; %VSVM_PREFETCH_BUSY_TRIES such tries in all
  * bound the prefetch's extra wait, however many ranges.
  *
- * Return: 0, -EINTR (fatal signal), or the first fault's error.
+ * Return: 0, -ENOENT (no VM of the GPU SVM on a device of @devices), -EINTR
+ * (fatal signal), or the first fault's error.
  */
 int vsvm_svm_prefetch(struct vsvm_vm *vm, unsigned long start,
-		      unsigned long end, bool to_devmem)
+		      unsigned long end, bool to_devmem, u32 devices)
 {
 	enum vsvm_place place = to_devmem ? VSVM_PLACE_DEVICE : VSVM_PLACE_SYSTEM;
 	struct vsvm_svm *svm = vm->svm;
 	unsigned int busy = 0;
 	unsigned long addr, next;
+	u32 present = 0;
+	struct vsvm_vm *v;
 	int err = 0;
 
 	mutex_lock(&svm->lock);
+	list_for_each_entry(v, &svm->vms, svm_link)
+		present |= BIT(v->vdev->index);
+	if (devices & ~present) {
+		err = -ENOENT;
+		goto out_unlock;
+	}
 	vsvm_svm_gc(svm);
 	for (addr = start; addr < end; addr = next) {
 		struct vsvm_userptr *up = vsvm_userptr_at(vm, addr);
@@ -1064,9 +1179,10 @@ int vsvm_svm_prefetch(struct vsvm_vm *vm, unsigned long start,
 			next = up->gpu_va + up->size;
 			continue;
 		}
-		err = vsvm_svm_fault(vm, addr, true, place, &next);
+		err = vsvm_svm_fault(vm, addr, true, place, devices, &next);
 		if (err == -EACCES)
-			err = vsvm_svm_fault(vm, addr, false, place, &next);
+			err = vsvm_svm_fault(vm, addr, false, place, devices,
+					     &next);
 		if (err == -EBUSY && ++busy < VSVM_PREFETCH_BUSY_TRIES) {
 			/*
 			 * The pages kept changing for HMM's timeout (1 s): an
@@ -1082,6 +1198,7 @@ int vsvm_svm_prefetch(struct vsvm_vm *vm, unsigned long start,
 		if (err)
 			break;
 	}
+out_unlock:
 	mutex_unlock(&svm->lock);
 	return err;
 }

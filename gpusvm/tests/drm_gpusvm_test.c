@@ -769,6 +769,7 @@ static void gpusvm_partial_munmap(struct kunit *test)
 /* N:1: two devices' pages objects in one range, mapped and unmapped apart. */
 static void gpusvm_n_to_1(struct kunit *test)
 {
+	struct drm_gpusvm_pages *both[2], *one[1];
 	struct drm_gpusvm_ctx ctx = {};
 	struct svm_test *t = test->priv;
 	struct svm_test_range *tr;
@@ -779,6 +780,8 @@ static void gpusvm_n_to_1(struct kunit *test)
 	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
 	r = test_range(test, t, a, SZ_64K);
 	tr = to_test_range(r);
+	both[0] = &tr->pages[0];
+	both[1] = &tr->pages[1];
 	KUNIT_EXPECT_PTR_EQ(test, tr->pages[0].drm, test_drm[0]);
 	KUNIT_EXPECT_PTR_EQ(test, tr->pages[1].drm, test_drm[1]);
 
@@ -798,12 +801,33 @@ static void gpusvm_n_to_1(struct kunit *test)
 	drm_gpusvm_unmap_pages(&t->svm, &tr->pages[0], 16, &ctx);
 
 	/* One fault, mapped for both devices (device 1 stays as it is). */
-	KUNIT_ASSERT_EQ(test, drm_gpusvm_get_pages_multi(&t->svm, tr->pages, 2,
+	KUNIT_ASSERT_EQ(test, drm_gpusvm_get_pages_multi(&t->svm, both, 2,
 							 t->svm.mm,
 							 &r->notifier->notifier,
 							 a, a + SZ_64K, &ctx), 0);
 	KUNIT_EXPECT_TRUE(test, test_pages_valid(t, &tr->pages[0]));
 	test_check_contents(test, &tr->pages[0], a, 16);
+
+	/* A subset, in any order: device 1 alone, then device 1 and 0. */
+	drm_gpusvm_unmap_pages(&t->svm, &tr->pages[0], 16, &ctx);
+	drm_gpusvm_unmap_pages(&t->svm, &tr->pages[1], 16, &ctx);
+	one[0] = &tr->pages[1];
+	KUNIT_ASSERT_EQ(test, drm_gpusvm_get_pages_multi(&t->svm, one, 1,
+							 t->svm.mm,
+							 &r->notifier->notifier,
+							 a, a + SZ_64K, &ctx), 0);
+	KUNIT_EXPECT_FALSE(test, test_pages_valid(t, &tr->pages[0]));
+	KUNIT_EXPECT_TRUE(test, test_pages_valid(t, &tr->pages[1]));
+	both[0] = &tr->pages[1];
+	both[1] = &tr->pages[0];
+	KUNIT_ASSERT_EQ(test, drm_gpusvm_get_pages_multi(&t->svm, both, 2,
+							 t->svm.mm,
+							 &r->notifier->notifier,
+							 a, a + SZ_64K, &ctx), 0);
+	KUNIT_EXPECT_TRUE(test, test_pages_valid(t, &tr->pages[0]));
+	KUNIT_EXPECT_TRUE(test, test_pages_valid(t, &tr->pages[1]));
+	test_check_contents(test, &tr->pages[0], a, 16);
+	test_check_contents(test, &tr->pages[1], a, 16);
 
 	/* An unmap event marks both unmapped. */
 	vm_munmap(a, SZ_64K);
@@ -1813,6 +1837,7 @@ static void gpusvm_multi_error_keeps_valid(struct kunit *test)
 	struct svm_test *t = test->priv;
 	struct test_alloc *alloc = &test_devmem.alloc;
 	struct drm_pagemap_addr before[16];
+	struct drm_gpusvm_pages *both[2];
 	struct svm_test_range *tr;
 	struct drm_gpusvm_range *r;
 	unsigned long a;
@@ -1823,6 +1848,8 @@ static void gpusvm_multi_error_keeps_valid(struct kunit *test)
 	test_fill_user(test, a, 16);
 	r = test_range(test, t, a, SZ_64K);
 	tr = to_test_range(r);
+	both[0] = &tr->pages[0];
+	both[1] = &tr->pages[1];
 	test_alloc_init(t, NULL);
 	KUNIT_ASSERT_EQ(test, test_migrate(t, a, a + SZ_64K, 0), 16L);
 	KUNIT_ASSERT_EQ(test, drm_gpusvm_get_pages(&t->svm, &tr->pages[0],
@@ -1832,7 +1859,7 @@ static void gpusvm_multi_error_keeps_valid(struct kunit *test)
 	memcpy(before, tr->pages[0].dma_addr, sizeof(before));
 
 	test_provider.fail_map_dev = test_drm[1]->dev;
-	KUNIT_EXPECT_EQ(test, drm_gpusvm_get_pages_multi(&t->svm, tr->pages, 2,
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_get_pages_multi(&t->svm, both, 2,
 							 t->svm.mm,
 							 &r->notifier->notifier,
 							 a, a + SZ_64K, &ctx),
@@ -1844,7 +1871,7 @@ static void gpusvm_multi_error_keeps_valid(struct kunit *test)
 		KUNIT_EXPECT_EQ(test, tr->pages[0].dma_addr[i].addr, before[i].addr);
 
 	/* Both map once device 1 can. */
-	KUNIT_EXPECT_EQ(test, drm_gpusvm_get_pages_multi(&t->svm, tr->pages, 2,
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_get_pages_multi(&t->svm, both, 2,
 							 t->svm.mm,
 							 &r->notifier->notifier,
 							 a, a + SZ_64K, &ctx), 0);

@@ -319,7 +319,7 @@ int drm_gpusvm_get_pages(struct drm_gpusvm *gpusvm,
 			 unsigned long start, unsigned long end,
 			 const struct drm_gpusvm_ctx *ctx);
 int drm_gpusvm_get_pages_multi(struct drm_gpusvm *gpusvm,
-			       struct drm_gpusvm_pages *pages,
+			       struct drm_gpusvm_pages *const *pages,
 			       unsigned int pages_count, struct mm_struct *mm,
 			       struct mmu_interval_notifier *notifier,
 			       unsigned long start, unsigned long end,

@@ -225,7 +225,7 @@ static const struct field f_set_attr[] = {
 static const struct field f_prefetch[] = {
 	F(struct drm_vsvm_prefetch, vm_id), F(struct drm_vsvm_prefetch, region),
 	F(struct drm_vsvm_prefetch, start), F(struct drm_vsvm_prefetch, size),
-	F(struct drm_vsvm_prefetch, reserved), {}
+	F(struct drm_vsvm_prefetch, devices), {}
 };
 static const struct field f_up_create[] = {
 	F(struct drm_vsvm_userptr_create, vm_id),
@@ -410,6 +410,7 @@ static bool verbose;
 static uint64_t task_size_max;	/* end of the user address space */
 static struct shared *shared;
 static unsigned int ndev;
+static unsigned long interconnect;	/* vsvm's parameter: peer devices */
 static char dev_path[8][64];
 static struct drm_vsvm_info info;	/* device 0's */
 static unsigned long vdso;
@@ -927,13 +928,24 @@ static void model_vsvm(struct worker *w, enum kind k, const union args *v,
 	}
 	case K_PREFETCH: {
 		const struct drm_vsvm_prefetch *a = &v->prefetch;
+		/* Which device the call's file is on, the model cannot tell. */
+		int named = __builtin_popcountll(a->devices);
+		bool shared = info.layout == DRM_VSVM_LAYOUT_NTO1;
 
-		if (a->reserved || !user_pages_ok(a->start, a->size) ||
-		    a->region > DRM_VSVM_LOC_DEVICE)
-			return exact(m, EINVAL, "PREFETCH reserved, interval or region");
+		if (!user_pages_ok(a->start, a->size) ||
+		    a->region > DRM_VSVM_LOC_DEVICE || a->devices >> ndev)
+			return exact(m, EINVAL, "PREFETCH interval, region or devices");
+		if (!shared && named > 1)
+			return exact(m, EINVAL, "PREFETCH of several devices in 1:1");
 		if (a->region == DRM_VSVM_LOC_DEVICE && !info.vram_size)
 			return exact(m, EOPNOTSUPP, "PREFETCH to absent VRAM");
+		if (a->region == DRM_VSVM_LOC_DEVICE && named > 1 && !interconnect)
+			return exact(m, EOPNOTSUPP, "PREFETCH to VRAM for non-peers");
 		m->allowed = ES(0, ENOENT, EACCES, EFAULT, EPERM, EBUSY, ENOMEM);
+		if (named && !shared)
+			m->allowed = eset_or(m->allowed, ES(EINVAL));
+		if (named && a->region == DRM_VSVM_LOC_DEVICE)
+			m->allowed = eset_or(m->allowed, ES(EOPNOTSUPP));
 		break;
 	}
 	case K_UP_CREATE: {
@@ -1590,8 +1602,10 @@ static void op_prefetch(struct worker *w, struct call *c)
 	a->region = chance(w, 970) ? below(w, 2) : rnd(w);
 	a->start = interval_start(w, &own);
 	a->size = interval_size(w, own);
-	if (chance(w, 30))
-		a->reserved = rnd(w) | 1;
+	if (chance(w, 100))
+		a->devices = below(w, 1u << ndev);
+	else if (chance(w, 30))
+		a->devices = rnd(w) | 1ULL << ndev;
 	issue(w, c, sizeof(*a));
 }
 
@@ -2048,6 +2062,18 @@ static int open_devices(void)
 	return 0;
 }
 
+/* Devices on one interconnect (vsvm's ``interconnect`` parameter). */
+static void read_interconnect(void)
+{
+	FILE *f = fopen("/sys/module/vsvm/parameters/interconnect", "r");
+
+	if (!f)
+		return;
+	if (fscanf(f, "%lu", &interconnect) != 1)
+		interconnect = 0;
+	fclose(f);
+}
+
 /* 4- or 5-level page tables: where user space ends. */
 static void probe_task_size(void)
 {
@@ -2191,6 +2217,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	probe_task_size();
+	read_interconnect();
 	vdso = getauxval(AT_SYSINFO_EHDR);
 	shared = mmap(NULL, sizeof(*shared), PROT_READ | PROT_WRITE,
 		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);

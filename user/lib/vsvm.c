@@ -303,11 +303,18 @@ int vsvm_set_attr(struct vsvm_dev *dev, uint32_t vm_id, void *start,
 int vsvm_prefetch(struct vsvm_dev *dev, uint32_t vm_id, void *start,
 		  size_t size, uint32_t region)
 {
+	return vsvm_prefetch_devices(dev, vm_id, start, size, region, 0);
+}
+
+int vsvm_prefetch_devices(struct vsvm_dev *dev, uint32_t vm_id, void *start,
+			  size_t size, uint32_t region, uint64_t devices)
+{
 	struct drm_vsvm_prefetch args = {
 		.vm_id = vm_id,
 		.region = region,
 		.start = (uintptr_t)start,
 		.size = size,
+		.devices = devices,
 	};
 
 	return vsvm_ioctl(dev->fd, DRM_IOCTL_VSVM_PREFETCH, &args);

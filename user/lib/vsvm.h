@@ -64,6 +64,9 @@ int vsvm_set_attr(struct vsvm_dev *dev, uint32_t vm_id, void *start,
 		  size_t size, uint32_t attr, uint64_t value);
 int vsvm_prefetch(struct vsvm_dev *dev, uint32_t vm_id, void *start,
 		  size_t size, uint32_t region);
+/* Prefetch mapped for the devices of @devices too (N:1 layout). */
+int vsvm_prefetch_devices(struct vsvm_dev *dev, uint32_t vm_id, void *start,
+			  size_t size, uint32_t region, uint64_t devices);
 
 /* Userptr */
 int vsvm_userptr_create(struct vsvm_dev *dev, uint32_t vm_id, void *addr,

@@ -1281,9 +1281,11 @@ TEST_F(vsvm, uapi_rejects_bad_arguments)
 	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_SET_ATTR, &attr));
 	attr.size = ~0ULL & ~(SZ_4K - 1);
 	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_SET_ATTR, &attr));
-	pf.reserved = 1;
+	pf.devices = 1ULL << self->dev.info.num_devices;
 	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_PREFETCH, &pf));
-	pf.reserved = 0;
+	pf.devices = 1ULL << 63;
+	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_PREFETCH, &pf));
+	pf.devices = 0;
 	pf.region = 7;
 	EXPECT_EQ(-EINVAL, raw_ioctl(&self->dev, DRM_IOCTL_VSVM_PREFETCH, &pf));
 	pf.region = 0;
@@ -1536,6 +1538,67 @@ TEST_F(vsvm, vram_fork)
 	EXPECT_EQ(0, roundtrip(&self->dev, self->vm, p, size, 0x22));
 	free(ref);
 	munmap(p, size);
+}
+
+/*
+ * A page shared copy-on-write after fork() is one page in every process
+ * mapping it: migrating it for one process (its prefetch to VRAM) unmaps it
+ * from all of them, so the other process's GPU mapping of it is invalidated
+ * and its next access faults, with the right data. (Why the xe matrix's
+ * forked workers may fault after their own prefetch.)
+ */
+TEST_F(vsvm, vram_migrating_cow_page_invalidates_other_process)
+{
+	int to_child[2], to_parent[2], status;
+	char *p = map_anon(SZ_4K), c;
+	pid_t pid;
+
+	NEED_VRAM();
+	ASSERT_NE(NULL, p);
+	fill_pattern(p, SZ_4K, 59);
+	ASSERT_EQ(0, pipe(to_child));
+	ASSERT_EQ(0, pipe(to_parent));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		struct drm_vsvm_stats s0, s1;
+		struct vsvm_dev dev;
+		uint64_t sum, want = vsvm_fnv1a(p, SZ_4K);
+		uint32_t vm;
+		int ret = 0;
+
+		/* The child's own VM mirrors the child: map the shared page. */
+		if (vsvm_open(0, &dev) || vsvm_vm_create(&dev, &vm) ||
+		    vsvm_checksum(&dev, vm, p, SZ_4K, &sum) || sum != want)
+			_exit(10);
+		s0 = stats_of(&dev, vm);
+		if (write(to_parent[1], "m", 1) != 1 ||
+		    read(to_child[0], &c, 1) != 1)
+			_exit(11);
+		/* The parent migrated the page meanwhile. */
+		s1 = stats_of(&dev, vm);
+		if (s1.invalidations - s0.invalidations != 1 || s1.pages_mapped)
+			ret = 12;
+		else if (vsvm_checksum(&dev, vm, p, SZ_4K, &sum) || sum != want)
+			ret = 13;
+		else if (stats_of(&dev, vm).faults - s1.faults != 1)
+			ret = 14;
+		vsvm_vm_destroy(&dev, vm);
+		vsvm_close(&dev);
+		_exit(ret);
+	}
+	ASSERT_EQ(1, read(to_parent[0], &c, 1));
+	ASSERT_EQ(0, vsvm_prefetch(&self->dev, self->vm, p, SZ_4K,
+				   DRM_VSVM_LOC_DEVICE));
+	ASSERT_EQ(1, write(to_child[1], "p", 1));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	close(to_child[0]);
+	close(to_child[1]);
+	close(to_parent[0]);
+	close(to_parent[1]);
+	munmap(p, SZ_4K);
 }
 
 /* Forks until told to stop; each child exits at once. */
@@ -2057,6 +2120,144 @@ TEST_F(vsvm, prefetch_moves_vram_through_ram_without_interconnect)
 	EXPECT_EQ(0, vsvm_vm_destroy(&dev1, vm1));
 	vsvm_close(&dev1);
 	free(ref);
+	unmap_2m_aligned(p);
+}
+
+/* --- Prefetch for several devices (issue 13) --- */
+
+/*
+ * A prefetch naming devices 0 and 1 (N:1) faults the interval once, maps it
+ * for both and binds it in every VM the process has on them: two VMs on
+ * device 1 then read it without a GPU fault. Each device's mapping goes on
+ * its own: the last VM of device 1 going drops device 1's mapping, device 0
+ * keeps its own. In the 1:1 layout a VM's GPU SVM serves one device only.
+ */
+TEST_F(vsvm, prefetch_maps_for_several_devices)
+{
+	const size_t size = SZ_2M;
+	struct drm_vsvm_stats a0, a1, b0, b1, c1;
+	uint32_t vm1, vm1b;
+	struct vsvm_dev dev1;
+	uint64_t sum, want;
+	char *p;
+
+	if (self->dev.info.num_devices < 2)
+		SKIP(return, "one device only");
+	p = map_2m_aligned();
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, madvise(p, size, MADV_NOHUGEPAGE));
+	fill_pattern(p, size, 47);
+	want = vsvm_fnv1a(p, size);
+	ASSERT_EQ(0, vsvm_open(1, &dev1));
+	if (self->dev.info.layout != DRM_VSVM_LAYOUT_NTO1) {
+		EXPECT_EQ(-EINVAL, vsvm_prefetch_devices(&self->dev, self->vm, p,
+							 size,
+							 DRM_VSVM_LOC_SYSTEM,
+							 3));
+		vsvm_close(&dev1);
+		unmap_2m_aligned(p);
+		return;
+	}
+	/* No VM of this process on device 1 yet. */
+	EXPECT_EQ(-ENOENT, vsvm_prefetch_devices(&self->dev, self->vm, p, size,
+						 DRM_VSVM_LOC_SYSTEM, 2));
+	ASSERT_EQ(0, vsvm_vm_create(&dev1, &vm1));
+	ASSERT_EQ(0, vsvm_vm_create(&dev1, &vm1b));
+	a0 = stats_of(&self->dev, self->vm);
+
+	ASSERT_EQ(0, vsvm_prefetch_devices(&self->dev, self->vm, p, size,
+					   DRM_VSVM_LOC_SYSTEM, 3));
+	a1 = stats_of(&self->dev, self->vm);
+	b1 = stats_of(&dev1, vm1);
+	c1 = stats_of(&dev1, vm1b);
+	EXPECT_EQ(1, a1.ranges_created - a0.ranges_created);
+	EXPECT_EQ(size / SZ_4K, a1.pages_mapped);
+	EXPECT_EQ(size / SZ_4K, b1.pages_mapped);
+	EXPECT_EQ(size / SZ_4K, c1.pages_mapped);
+
+	/* Both VMs of device 1 read it without faulting. */
+	ASSERT_EQ(0, vsvm_checksum(&dev1, vm1, p, size, &sum));
+	EXPECT_EQ(want, sum);
+	ASSERT_EQ(0, vsvm_checksum(&dev1, vm1b, p, size, &sum));
+	EXPECT_EQ(want, sum);
+	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, p, size, &sum));
+	EXPECT_EQ(want, sum);
+	EXPECT_EQ(b1.faults, stats_of(&dev1, vm1).faults);
+	EXPECT_EQ(c1.faults, stats_of(&dev1, vm1b).faults);
+	EXPECT_EQ(a1.faults, stats_of(&self->dev, self->vm).faults);
+
+	/* Device 1's VMs go: device 0's mapping stays, still no fault. */
+	EXPECT_EQ(0, vsvm_vm_destroy(&dev1, vm1));
+	EXPECT_EQ(0, vsvm_vm_destroy(&dev1, vm1b));
+	b0 = stats_of(&self->dev, self->vm);
+	EXPECT_EQ(size / SZ_4K, b0.pages_mapped);
+	EXPECT_EQ(a1.invalidations, b0.invalidations);
+	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, p, size, &sum));
+	EXPECT_EQ(want, sum);
+	EXPECT_EQ(a1.faults, stats_of(&self->dev, self->vm).faults);
+
+	/* A new VM on device 1 faults the interval in anew. */
+	ASSERT_EQ(0, vsvm_vm_create(&dev1, &vm1));
+	ASSERT_EQ(0, vsvm_checksum(&dev1, vm1, p, size, &sum));
+	EXPECT_EQ(want, sum);
+	EXPECT_LT(0, stats_of(&dev1, vm1).faults);
+	EXPECT_EQ(0, vsvm_vm_destroy(&dev1, vm1));
+	vsvm_close(&dev1);
+	unmap_2m_aligned(p);
+}
+
+/*
+ * A prefetch to device 0's VRAM naming device 1 too: with the two on one
+ * interconnect the pages move to device 0's VRAM only, and device 1 maps
+ * them there (no fault, nothing in its own VRAM); otherwise device 1 could
+ * not reach them: -EOPNOTSUPP, and nothing moves.
+ */
+TEST_F(vsvm, prefetch_to_vram_for_peer_devices)
+{
+	const size_t size = SZ_2M;
+	struct drm_vsvm_stats a0, a1, b0, b1;
+	struct vsvm_dev dev1;
+	uint32_t vm1;
+	uint64_t sum, want;
+	char *p;
+
+	NEED_VRAM();
+	if (self->dev.info.num_devices < 2)
+		SKIP(return, "one device only");
+	if (self->dev.info.layout != DRM_VSVM_LAYOUT_NTO1)
+		SKIP(return, "several devices per prefetch: N:1 layout only");
+	p = map_2m_aligned();
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, madvise(p, size, MADV_NOHUGEPAGE));
+	fill_pattern(p, size, 53);
+	want = vsvm_fnv1a(p, size);
+	ASSERT_EQ(0, vsvm_open(1, &dev1));
+	ASSERT_EQ(0, vsvm_vm_create(&dev1, &vm1));
+	a0 = stats_of(&self->dev, self->vm);
+	b0 = stats_of(&dev1, vm1);
+
+	if (!devices_0_1_on_interconnect()) {
+		EXPECT_EQ(-EOPNOTSUPP,
+			  vsvm_prefetch_devices(&self->dev, self->vm, p, size,
+						DRM_VSVM_LOC_DEVICE, 3));
+		a1 = stats_of(&self->dev, self->vm);
+		EXPECT_EQ(a0.vram_pages_in, a1.vram_pages_in);
+		EXPECT_EQ(0, a1.pages_mapped);
+		goto out;
+	}
+	ASSERT_EQ(0, vsvm_prefetch_devices(&self->dev, self->vm, p, size,
+					   DRM_VSVM_LOC_DEVICE, 3));
+	a1 = stats_of(&self->dev, self->vm);
+	b1 = stats_of(&dev1, vm1);
+	EXPECT_EQ(size / SZ_4K, a1.vram_pages_in - a0.vram_pages_in);
+	EXPECT_EQ(b0.vram_pages_in, b1.vram_pages_in);
+	EXPECT_EQ(size / SZ_4K, b1.pages_mapped);
+	ASSERT_EQ(0, vsvm_checksum(&dev1, vm1, p, size, &sum));
+	EXPECT_EQ(want, sum);
+	EXPECT_EQ(b1.faults, stats_of(&dev1, vm1).faults);
+out:
+	EXPECT_EQ(0, vsvm_vm_destroy(&dev1, vm1));
+	vsvm_close(&dev1);
 	unmap_2m_aligned(p);
 }
 
@@ -3303,7 +3504,7 @@ TEST_F(vsvm, uapi_argument_errors_before_lookup)
 					  .reserved = 1 };
 	struct drm_vsvm_prefetch pf = { .vm_id = UNKNOWN_VM,
 					.start = (uintptr_t)p, .size = SZ_4K,
-					.reserved = 1 };
+					.devices = 1ULL << 63 };
 	struct drm_vsvm_userptr_create uc = { .vm_id = UNKNOWN_VM, .flags = 2,
 					      .addr = (uintptr_t)p,
 					      .size = SZ_4K };

@@ -97,9 +97,10 @@ extern "C" {
  * exist. 2: submissions go through the GPU scheduler: fair between VMs,
  * time-sliced, a job timeout (-ETIME), at most 64 submissions pending per VM
  * (-EBUSY), and the %DRM_VSVM_EXT_EXEC_SYNCS extension (syncobjs, the
- * device supports DRIVER_SYNCOBJ and DRIVER_SYNCOBJ_TIMELINE).
+ * device supports DRIVER_SYNCOBJ and DRIVER_SYNCOBJ_TIMELINE). 3:
+ * &drm_vsvm_prefetch.devices (it was the reserved field).
  */
-#define DRM_VSVM_UAPI_VERSION	2
+#define DRM_VSVM_UAPI_VERSION	3
 
 /**
  * struct drm_vsvm_user_extension - one link of an extension chain
@@ -373,17 +374,32 @@ struct drm_vsvm_set_attr {
  * @region: DRM_VSVM_LOC_* where the pages should be
  * @start: page-aligned start
  * @size: page-aligned size (non-zero)
- * @reserved: zero
+ * @devices: 0 for the VM's device alone, or a mask of vsvm devices (bit i:
+ *           device i, as &drm_vsvm_info.index numbers them) to map the
+ *           interval for too (UAPI version 3; zero before)
  *
  * Fails with the first error a GPU fault in the interval would have given
  * (-EFAULT for a hole).
+ *
+ * Several devices (the N:1 layout only, where one GPU SVM serves the VMs the
+ * process has on every device): the pages are faulted once and DMA-mapped
+ * for each device named, and the interval is bound in the VM and in every VM
+ * the process has on the other devices named, so that none of them faults on
+ * it. With
+ * %DRM_VSVM_LOC_DEVICE the pages move to the VM's device's VRAM, which the
+ * other devices named then access directly: they must be its peers on one
+ * interconnect (the module parameter ``interconnect``). Fails with -EINVAL
+ * for a bit beyond &drm_vsvm_info.num_devices or, in the 1:1 layout, for any
+ * device but the VM's; -EOPNOTSUPP for %DRM_VSVM_LOC_DEVICE naming a device
+ * that is not such a peer; -ENOENT when the process has no VM on a device
+ * named (checked with the VM, before any work).
  */
 struct drm_vsvm_prefetch {
 	__u32 vm_id;
 	__u32 region;
 	__u64 start;
 	__u64 size;
-	__u64 reserved;
+	__u64 devices;
 };
 
 #define DRM_VSVM_USERPTR_READ_ONLY	(1u << 0)
