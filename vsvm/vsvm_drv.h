@@ -51,6 +51,11 @@
 #define VSVM_FAULT_TRIES	16
 #define VSVM_FAULT_STORM_MS	2000
 #define VSVM_FAULT_MAX_TRIES	(4 * VSVM_FAULT_TRIES)
+/*
+ * How long an access of a job may keep racing invalidations, yielding the
+ * engine between rounds of tries, before its job fails with -EBUSY.
+ */
+#define VSVM_JOB_STORM_MS	10000
 /* -EBUSY tries one prefetch may make in all, over all its ranges. */
 #define VSVM_PREFETCH_BUSY_TRIES	4
 
@@ -328,6 +333,8 @@ struct vsvm_userptr {
  * @error: the status of the first failed job
  * @cur: the job the engine is at
  * @cur_done: bytes of job @cur done
+ * @storm_since: jiffies when the engine's access at @cur_done began racing
+ *               invalidations, 0 when it does not (see vsvm_engine_storm())
  * @seqno: sequence number in the VM
  * @user_jobs: where the job results go
  * @num_jobs: number of jobs
@@ -348,6 +355,7 @@ struct vsvm_submit {
 	int error;
 	unsigned int cur;
 	u64 cur_done;
+	unsigned long storm_since;
 	u64 seqno;
 	u64 user_jobs;
 	unsigned int num_jobs;
@@ -433,7 +441,9 @@ void vsvm_copy_engine_run(struct vsvm_device *vdev, void (*fn)(void *arg),
  * %VSVM_FAULT_TRIES tries and %VSVM_FAULT_STORM_MS: a count alone fails
  * accesses on a slow kernel (KASAN) where each try takes long enough for
  * another fork to land in it. %VSVM_FAULT_MAX_TRIES caps the tries (each
- * may wait for HMM's timeout).
+ * may wait for HMM's timeout). Then a GPU job's access yields the engine and
+ * starts another round at its next turn, for up to %VSVM_JOB_STORM_MS in all
+ * (vsvm_engine_storm()).
  *
  * Return: true to try again.
  */

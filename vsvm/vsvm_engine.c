@@ -66,8 +66,10 @@
  * engine drops the TLB, queues the fault to the device's fault queue
  * (&vsvm_device.fault_wq), waits for it to be serviced and tries the access
  * again. A fault that cannot be serviced
- * fails the job with the faulting address; one that keeps racing
- * invalidations fails it with -EBUSY (see vsvm_fault_retry()).
+ * fails the job with the faulting address. One that keeps racing
+ * invalidations (see vsvm_fault_retry()) stalls the submission: the engine
+ * serves the others and tries again at its next turn, and only after
+ * %VSVM_JOB_STORM_MS of that the job fails with -EBUSY.
  *
  * Leaves are allocated when a range or userptr is bound and freed, once
  * empty, when it goes (vsvm_pt_release_leaves()): the page table follows
@@ -344,9 +346,30 @@ static int vsvm_submit_cancelled(struct vsvm_submit *submit)
 }
 
 /*
+ * The access of @submit begun at @first keeps racing invalidations: a fork()
+ * storm in the process's other threads, say, write-protecting everything
+ * again and again. A GPU stalls such a context while the others run: give
+ * the engine to the other submissions and try again at the next turn
+ * (-EAGAIN), until the storm has lasted %VSVM_JOB_STORM_MS (-EBUSY: the job
+ * fails). The job timeout bounds it too.
+ */
+static int vsvm_engine_storm(struct vsvm_submit *submit, unsigned long first)
+{
+	if (!submit->storm_since)
+		submit->storm_since = first ?: 1;
+	if (time_after(jiffies, submit->storm_since +
+				msecs_to_jiffies(VSVM_JOB_STORM_MS))) {
+		submit->storm_since = 0;
+		return -EBUSY;
+	}
+	return -EAGAIN;
+}
+
+/*
  * One access of a job: @len bytes at @dst and/or @src, within one page each.
  * Faults and retries as needed; fails with the cancellation's status first
- * if the submission was cancelled.
+ * if the submission was cancelled. -EAGAIN: the access keeps racing
+ * invalidations, resume it at the submission's next turn.
  */
 static int vsvm_engine_access(struct vsvm_submit *submit,
 			      struct drm_vsvm_job *job, unsigned long dst,
@@ -417,15 +440,15 @@ static int vsvm_engine_access(struct vsvm_submit *submit,
 			kunmap_local(d);
 		up_read(&vdev->tlb_sem);
 		vsvm_count(vm, bytes_moved, (has_dst + has_src) * len);
+		submit->storm_since = 0;
 		return 0;
 
 fault:
 		up_read(&vdev->tlb_sem);
-		if (!vsvm_fault_retry(tries++, first)) {
-			err = -EBUSY;
-			break;
-		}
-		err = vsvm_engine_fault(vm, fault_va, write);
+		err = vsvm_fault_retry(tries++, first) ?
+		      vsvm_engine_fault(vm, fault_va, write) : -EBUSY;
+		if (err == -EBUSY)
+			err = vsvm_engine_storm(submit, first);
 		if (err)
 			break;
 	}
@@ -482,6 +505,7 @@ static bool vsvm_engine_run_slice(struct vsvm_submit *submit)
 		job->status = err;
 		submit->cur++;
 		submit->cur_done = 0;
+		submit->storm_since = 0;
 		if (err) {
 			submit->error = err;
 			break;

@@ -103,7 +103,9 @@
  * breaks copy-on-write page by page, an invalidation each), migrations to
  * and from VRAM, THP collapse. A fault that keeps starting over for 1 s
  * (HMM's timeout), 16 times, or whose mapping keeps being zapped before
- * the engine uses it, fails its job with -EBUSY at @fault_addr, having done
+ * the engine uses it, stalls its submission (the engine tries again at its
+ * later turns) and after 10 s of that fails its job with -EBUSY at
+ * @fault_addr, having done
  * exactly the part before it (the engine works page by page, in order, and
  * a fault retries the whole page): the model takes that part, the rest of
  * the submission must be -ECANCELED, and every byte is still checked.
