@@ -670,21 +670,26 @@ static int vsvm_svm_migrate(struct vsvm_vm *vm, unsigned long start,
 }
 
 /*
- * Whether every page of @r is in the VRAM of one interconnect peer of the
- * VM's device (a hint: the pages may move right after). Driver lock held.
+ * Whether some page of @r may be in the VRAM of an interconnect peer of the
+ * VM's device (a hint: the pages may move right after): unless every page
+ * is a system page, or in the device's own VRAM, a migration could take a
+ * peer's pages (the scan does not say whose device pages a mixed or partly
+ * untouched range holds). Driver lock held.
  */
-static bool vsvm_svm_in_peer_vram(struct vsvm_vm *vm,
-				  struct drm_gpusvm_range *r)
+static bool vsvm_svm_may_hold_peer_vram(struct vsvm_vm *vm,
+					struct drm_gpusvm_range *r)
 {
 	struct drm_pagemap *own = vsvm_vram_dpagemap(vm->vdev);
+	enum drm_gpusvm_scan_result where;
 
 	lockdep_assert_held(&vm->svm->lock);
 
 	/* Its own page owner: a device on no interconnect has no peer. */
 	if (vm->vdev->page_owner == vm->vdev)
 		return false;
-	return drm_gpusvm_scan_mm(r, vm->vdev->page_owner, own->pagemap) ==
-	       DRM_GPUSVM_SCAN_OTHER;
+	where = drm_gpusvm_scan_mm(r, vm->vdev->page_owner, own->pagemap);
+	return where != DRM_GPUSVM_SCAN_SYSTEM &&
+	       where != DRM_GPUSVM_SCAN_EQUAL;
 }
 
 /**
@@ -908,7 +913,7 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 		    pages->notifier_seq == ULONG_MAX) {
 			early = true;
 			if (place == VSVM_PLACE_DEVICE ||
-			    !vsvm_svm_in_peer_vram(vm, r))
+			    !vsvm_svm_may_hold_peer_vram(vm, r))
 				migrated = vsvm_svm_migrate(vm, rs, re) != -EBUSY;
 		}
 
