@@ -549,14 +549,23 @@ static void drm_pagemap_unmap_sources(struct drm_pagemap_devmem *devmem,
 
 	for (i = 0; i < npages; i++) {
 		struct drm_pagemap_addr *addr = &m->addr[i];
+		struct page *spage = migrate_pfn_to_page(m->src[i]);
 
-		if (addr->proto == DRM_INTERCONNECT_DRIVER)
-			drm_pagemap_unmap_device_page(devmem,
-						      migrate_pfn_to_page(m->src[i]),
-						      *addr, source_copies);
-		else if (addr->addr)
+		/*
+		 * By the source page's kind, not the address's protocol: a
+		 * provider may give its interconnect addresses any protocol
+		 * but %DRM_INTERCONNECT_SYSTEM, the one of an entry never
+		 * mapped.
+		 */
+		if (spage && is_device_private_page(spage)) {
+			if (addr->proto != DRM_INTERCONNECT_SYSTEM)
+				drm_pagemap_unmap_device_page(devmem, spage,
+							      *addr,
+							      source_copies);
+		} else if (addr->addr) {
 			dma_unmap_page(devmem->dev, addr->addr, PAGE_SIZE,
 				       addr->dir);
+		}
 		*addr = drm_pagemap_addr_encode(0, DRM_INTERCONNECT_SYSTEM, 0,
 						DMA_NONE);
 	}
@@ -658,8 +667,11 @@ static void drm_pagemap_abort_devmem(struct drm_pagemap_migration *m,
  * page that cannot be mapped so stays where it is. Device pages of other
  * owners are not selected: they move through system memory when a CPU or
  * another device faults them back. The invalidation the migration causes
- * carries the provider's &dev_pagemap.owner, so the owner's GPU SVM can
- * tell it apart.
+ * carries the destination's &dev_pagemap.owner; since interconnect peers
+ * share it, that owner no longer tells which device started the migration,
+ * nor whether pages leave the device: a driver must not skip such an
+ * invalidation as one of its own migrations (it may be a peer's taking
+ * this device's pages).
  *
  * Pages of the interval that cannot migrate (pinned, under writeback, ...)
  * stay in system memory. Page i of the interval goes to device pfn i of the

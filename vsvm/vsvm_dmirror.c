@@ -473,7 +473,8 @@ static int vsvm_dmirror_migrate_to_dev(struct vsvm_dmirror *dm,
 		return -EOPNOTSUPP;
 	if (!vsvm_dmirror_readable(dm->mm, cmd->addr, end))
 		return -EINVAL;
-	err = vsvm_svm_prefetch(dm->vm, cmd->addr, end, true, 0);
+	err = vsvm_svm_prefetch(dm->vm, cmd->addr, end,
+				VSVM_PLACE_DEVICE_FROM_SYSTEM, 0);
 	if (err)
 		return err == -EACCES ? -EPERM : err;
 	cpages = vsvm_dmirror_count_devmem(dm, cmd->addr, end);
@@ -497,7 +498,8 @@ static int vsvm_dmirror_migrate_to_sys(struct vsvm_dmirror *dm,
 	u64 cpages = vsvm_dmirror_count_devmem(dm, cmd->addr, end);
 	int err;
 
-	err = vsvm_svm_prefetch(dm->vm, cmd->addr, end, false, 0);
+	err = vsvm_svm_prefetch(dm->vm, cmd->addr, end, VSVM_PLACE_SYSTEM,
+				0);
 	if (err)
 		return err == -EACCES ? -EPERM : err;
 	cmd->cpages = cpages;

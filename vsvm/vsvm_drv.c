@@ -908,7 +908,8 @@ static int vsvm_prefetch_ioctl(struct drm_device *drm, void *data,
 	if (!vm)
 		return err;
 	err = vsvm_svm_prefetch(vm, args->start, args->start + args->size,
-				args->region == DRM_VSVM_LOC_DEVICE, devices);
+				args->region == DRM_VSVM_LOC_DEVICE ?
+				VSVM_PLACE_DEVICE : VSVM_PLACE_SYSTEM, devices);
 	vsvm_vm_put_active(vm);
 	return err;
 }

@@ -455,6 +455,32 @@ static inline bool vsvm_fault_retry(unsigned int tries, unsigned long first)
 	       time_before(jiffies, first + msecs_to_jiffies(VSVM_FAULT_STORM_MS));
 }
 
+/**
+ * enum vsvm_place - where vsvm_svm_fault() puts the pages it maps
+ * @VSVM_PLACE_BY_ATTR: a GPU fault: where the preferred-location attribute
+ *                      says (this device's VRAM pages, and its
+ *                      interconnect peers', stay where they are)
+ * @VSVM_PLACE_DEVICE: a prefetch to the device: migrate to its VRAM, from
+ *                     system memory, from its interconnect peers' VRAM and,
+ *                     through system memory, from other devices' VRAM
+ * @VSVM_PLACE_DEVICE_FROM_SYSTEM: a prefetch to the device that migrates
+ *                                 what is in system memory (and its peers'
+ *                                 VRAM) once, as test_hmm's migration does
+ *                                 (the dmirror personality): pages another
+ *                                 device held come back to system memory
+ *                                 and stay there
+ * @VSVM_PLACE_SYSTEM: a prefetch to system memory: device pages come back
+ *                     (the fault asks for no device-private owner, so
+ *                     hmm_range_fault() migrates them), whatever the
+ *                     attribute says
+ */
+enum vsvm_place {
+	VSVM_PLACE_BY_ATTR,
+	VSVM_PLACE_DEVICE,
+	VSVM_PLACE_DEVICE_FROM_SYSTEM,
+	VSVM_PLACE_SYSTEM,
+};
+
 /* vsvm_svm.c */
 int vsvm_svm_attach(struct vsvm_vm *vm, struct mm_struct *mm);
 void vsvm_svm_detach(struct vsvm_vm *vm);
@@ -462,7 +488,7 @@ int vsvm_handle_fault(struct vsvm_vm *vm, unsigned long addr, bool write);
 int vsvm_svm_set_attr(struct vsvm_vm *vm, unsigned long start,
 		      unsigned long end, u32 attr, u64 value);
 int vsvm_svm_prefetch(struct vsvm_vm *vm, unsigned long start,
-		      unsigned long end, bool to_devmem, u32 devices);
+		      unsigned long end, enum vsvm_place place, u32 devices);
 void vsvm_svm_zap_vm(struct vsvm_vm *vm, unsigned long start,
 		     unsigned long end);
 

@@ -369,17 +369,19 @@ static int vsvm_engine_storm(struct vsvm_submit *submit, unsigned long first)
  * One access of a job: @len bytes at @dst and/or @src, within one page each.
  * Faults and retries as needed; fails with the cancellation's status first
  * if the submission was cancelled. -EAGAIN: the access keeps racing
- * invalidations, resume it at the submission's next turn.
+ * invalidations, resume it at the submission's next turn; it does so at
+ * once when a page it just faulted in faults again past the slice's
+ * @deadline, so that a storm costs the other submissions one fault a turn.
  */
 static int vsvm_engine_access(struct vsvm_submit *submit,
 			      struct drm_vsvm_job *job, unsigned long dst,
-			      unsigned long src, size_t len)
+			      unsigned long src, size_t len, ktime_t deadline)
 {
 	struct vsvm_vm *vm = submit->vm;
 	struct vsvm_device *vdev = vm->vdev;
 	bool has_dst = vsvm_job_has_dst(job->op);
 	bool has_src = vsvm_job_has_src(job->op);
-	unsigned long fault_va, first = jiffies;
+	unsigned long fault_va, serviced_va = 0, first = jiffies;
 	unsigned int tries = 0;
 	bool write;
 	int err;
@@ -445,14 +447,22 @@ static int vsvm_engine_access(struct vsvm_submit *submit,
 
 fault:
 		up_read(&vdev->tlb_sem);
-		err = vsvm_fault_retry(tries++, first) ?
-		      vsvm_engine_fault(vm, fault_va, write) : -EBUSY;
+		if (tries && fault_va == serviced_va &&
+		    ktime_after(ktime_get(), deadline))
+			err = -EBUSY;	/* zapped again: the others' turn */
+		else if (!vsvm_fault_retry(tries++, first))
+			err = -EBUSY;
+		else
+			err = vsvm_engine_fault(vm, fault_va, write);
+		serviced_va = fault_va;
 		if (err == -EBUSY)
 			err = vsvm_engine_storm(submit, first);
 		if (err)
 			break;
 	}
-	job->fault_addr = fault_va;
+	/* Where the job failed; a job resumed later has not. */
+	if (err != -EAGAIN)
+		job->fault_addr = fault_va;
 	return err;
 }
 
@@ -478,7 +488,7 @@ static int vsvm_engine_run_job(struct vsvm_submit *submit,
 			len = min_t(size_t, len, PAGE_SIZE - offset_in_page(dst));
 		if (vsvm_job_has_src(job->op))
 			len = min_t(size_t, len, PAGE_SIZE - offset_in_page(src));
-		err = vsvm_engine_access(submit, job, dst, src, len);
+		err = vsvm_engine_access(submit, job, dst, src, len, deadline);
 		if (err)
 			return err;
 		submit->cur_done += len;

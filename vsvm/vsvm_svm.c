@@ -670,40 +670,27 @@ static int vsvm_svm_migrate(struct vsvm_vm *vm, unsigned long start,
 }
 
 /*
- * Whether every page of @r is in the VRAM of one interconnect peer of the
- * VM's device (a hint: the pages may move right after). Driver lock held.
+ * Whether some page of @r may be in the VRAM of an interconnect peer of the
+ * VM's device (a hint: the pages may move right after): unless every page
+ * is a system page, or in the device's own VRAM, a migration could take a
+ * peer's pages (the scan does not say whose device pages a mixed or partly
+ * untouched range holds). Driver lock held.
  */
-static bool vsvm_svm_in_peer_vram(struct vsvm_vm *vm,
-				  struct drm_gpusvm_range *r)
+static bool vsvm_svm_may_hold_peer_vram(struct vsvm_vm *vm,
+					struct drm_gpusvm_range *r)
 {
 	struct drm_pagemap *own = vsvm_vram_dpagemap(vm->vdev);
+	enum drm_gpusvm_scan_result where;
 
 	lockdep_assert_held(&vm->svm->lock);
 
 	/* Its own page owner: a device on no interconnect has no peer. */
 	if (vm->vdev->page_owner == vm->vdev)
 		return false;
-	return drm_gpusvm_scan_mm(r, vm->vdev->page_owner, own->pagemap) ==
-	       DRM_GPUSVM_SCAN_OTHER;
+	where = drm_gpusvm_scan_mm(r, vm->vdev->page_owner, own->pagemap);
+	return where != DRM_GPUSVM_SCAN_SYSTEM &&
+	       where != DRM_GPUSVM_SCAN_EQUAL;
 }
-
-/**
- * enum vsvm_place - where vsvm_svm_fault() puts the pages it maps
- * @VSVM_PLACE_BY_ATTR: a GPU fault: where the preferred-location attribute
- *                      says (this device's VRAM pages, and its
- *                      interconnect peers', stay where they are)
- * @VSVM_PLACE_DEVICE: a prefetch to the device: migrate to its VRAM, from
- *                     system memory and from its interconnect peers' VRAM
- * @VSVM_PLACE_SYSTEM: a prefetch to system memory: device pages come back
- *                     (the fault asks for no device-private owner, so
- *                     hmm_range_fault() migrates them), whatever the
- *                     attribute says
- */
-enum vsvm_place {
-	VSVM_PLACE_BY_ATTR,
-	VSVM_PLACE_DEVICE,
-	VSVM_PLACE_SYSTEM,
-};
 
 /*
  * Whether the process may write at @addr: a VMA with VM_WRITE there. Tells a
@@ -849,6 +836,7 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 	end = attr.end;
 	vsvm_userptr_clip(vm, addr, &start, &end);
 	to_devmem = place == VSVM_PLACE_DEVICE ||
+		    place == VSVM_PLACE_DEVICE_FROM_SYSTEM ||
 		    (place == VSVM_PLACE_BY_ATTR &&
 		     attr.preferred_loc == DRM_VSVM_LOC_DEVICE);
 
@@ -907,9 +895,10 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 		if (want_vram && !migrated && !early &&
 		    pages->notifier_seq == ULONG_MAX) {
 			early = true;
-			if (place == VSVM_PLACE_DEVICE ||
-			    !vsvm_svm_in_peer_vram(vm, r))
-				migrated = vsvm_svm_migrate(vm, rs, re) != -EBUSY;
+			if (place != VSVM_PLACE_BY_ATTR ||
+			    !vsvm_svm_may_hold_peer_vram(vm, r))
+				migrated = vsvm_svm_migrate(vm, rs, re) != -EBUSY ||
+					   place == VSVM_PLACE_DEVICE_FROM_SYSTEM;
 		}
 
 		/*
@@ -1131,9 +1120,10 @@ int vsvm_svm_set_attr(struct vsvm_vm *vm, unsigned long start,
  * @vm: the VM
  * @start: start, page aligned
  * @end: end (exclusive), page aligned
- * @to_devmem: migrate the ranges to the device's VRAM first; else bring the
- *             device's VRAM pages of the interval back to system memory
- *             (whatever the preferred location)
+ * @place: %VSVM_PLACE_DEVICE or %VSVM_PLACE_DEVICE_FROM_SYSTEM: migrate the
+ *         ranges to the device's VRAM first; %VSVM_PLACE_SYSTEM: bring the
+ *         device's VRAM pages of the interval back to system memory
+ *         (whatever the preferred location)
  * @devices: more devices to map the interval for (bit i: device i), bound
  *           in every VM of the GPU SVM on them (N:1 layout; see &struct
  *           drm_vsvm_prefetch): one fault, drm_gpusvm_get_pages_multi(); the
@@ -1150,9 +1140,8 @@ int vsvm_svm_set_attr(struct vsvm_vm *vm, unsigned long start,
  * (fatal signal), or the first fault's error.
  */
 int vsvm_svm_prefetch(struct vsvm_vm *vm, unsigned long start,
-		      unsigned long end, bool to_devmem, u32 devices)
+		      unsigned long end, enum vsvm_place place, u32 devices)
 {
-	enum vsvm_place place = to_devmem ? VSVM_PLACE_DEVICE : VSVM_PLACE_SYSTEM;
 	struct vsvm_svm *svm = vm->svm;
 	unsigned int busy = 0;
 	unsigned long addr, next;

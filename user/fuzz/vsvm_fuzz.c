@@ -937,8 +937,14 @@ static void model_vsvm(struct worker *w, enum kind k, const union args *v,
 			return exact(m, EINVAL, "PREFETCH interval, region or devices");
 		if (!shared && named > 1)
 			return exact(m, EINVAL, "PREFETCH of several devices in 1:1");
-		if (a->region == DRM_VSVM_LOC_DEVICE && !info.vram_size)
+		if (a->region == DRM_VSVM_LOC_DEVICE && !info.vram_size) {
+			/* In 1:1 another device's bit is -EINVAL first. */
+			if (!shared && named) {
+				m->allowed = ES(EINVAL, EOPNOTSUPP);
+				break;
+			}
 			return exact(m, EOPNOTSUPP, "PREFETCH to absent VRAM");
+		}
 		if (a->region == DRM_VSVM_LOC_DEVICE && named > 1 && !interconnect)
 			return exact(m, EOPNOTSUPP, "PREFETCH to VRAM for non-peers");
 		m->allowed = ES(0, ENOENT, EACCES, EFAULT, EPERM, EBUSY, ENOMEM);

@@ -2129,8 +2129,9 @@ TEST_F(vsvm, prefetch_moves_vram_through_ram_without_interconnect)
  * A prefetch naming devices 0 and 1 (N:1) faults the interval once, maps it
  * for both and binds it in every VM the process has on them: two VMs on
  * device 1 then read it without a GPU fault. Each device's mapping goes on
- * its own: the last VM of device 1 going drops device 1's mapping, device 0
- * keeps its own. In the 1:1 layout a VM's GPU SVM serves one device only.
+ * its own: when the VMs of device 1 go, device 0 keeps its mapping (no
+ * invalidation, no fault). In the 1:1 layout a VM's GPU SVM serves one
+ * device only.
  */
 TEST_F(vsvm, prefetch_maps_for_several_devices)
 {

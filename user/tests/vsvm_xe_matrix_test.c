@@ -163,7 +163,7 @@ struct worker {
 	unsigned int seed;
 	bool vram;		/* the device has VRAM */
 	bool alone;		/* no other thread maps memory meanwhile */
-	bool cow_siblings;	/* forked: shares pages with its siblings */
+	bool cow_siblings;	/* forked: its heap shares pages with siblings */
 	char *err;		/* the first failure, ERR_LEN bytes */
 };
 
@@ -830,7 +830,8 @@ static void run_processes(struct __test_metadata *_metadata,
 			uint32_t vm;
 
 			worker_init(&w, &dev, 0, variant, i, sh->err[i]);
-			w.cow_siblings = true;
+			/* A fresh mmap() of the child's is its own. */
+			w.cow_siblings = !(variant->sec & S_MMAP);
 			if (vsvm_open(i % self->ndev, &dev) ||
 			    vsvm_vm_create(&dev, &vm)) {
 				snprintf(sh->err[i], ERR_LEN, "no device or VM");
