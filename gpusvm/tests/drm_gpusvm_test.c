@@ -1409,6 +1409,10 @@ static struct test_pagemap test_devmem, test_devmem2;
  * @to_peer: pages copy_to_ram copied to an interconnect address
  * @to_ram: pages copy_to_ram copied to system memory
  * @fail_copy_to_ram: copy_to_ram fails with -EIO
+ * @maps: the (device, address) pairs device_map gave and device_unmap has
+ *        not released yet (a free slot has a NULL device)
+ * @bad_unmaps: device_unmap calls for a pair device_map never gave, or
+ *              gave back already
  */
 static struct test_provider {
 	struct device *fail_map_dev;
@@ -1421,7 +1425,28 @@ static struct test_provider {
 	unsigned long to_peer;
 	unsigned long to_ram;
 	bool fail_copy_to_ram;
+	struct {
+		struct device *dev;
+		dma_addr_t addr;
+	} maps[2 * TEST_DEVMEM_PAGES];
+	unsigned long bad_unmaps;
 } test_provider;
+
+/* Device mappings of the provider not released. */
+static unsigned int test_maps_live(void)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < ARRAY_SIZE(test_provider.maps); i++)
+		n += !!test_provider.maps[i].dev;
+	return n;
+}
+
+/* The device a pagemap's allocations copy with: device i for pagemap i. */
+static struct device *test_pagemap_dev(struct drm_pagemap *dpagemap)
+{
+	return test_drm[dpagemap == &test_devmem2.dpagemap]->dev;
+}
 
 static void test_alloc_release(struct drm_pagemap_devmem *devmem)
 {
@@ -1458,7 +1483,7 @@ static void *test_devmem_addr_va(dma_addr_t addr)
 	return tp->backing + (addr & (BIT_ULL(TEST_DEVMEM_ID_SHIFT) - 1));
 }
 
-/* The system page at a DMA address of the provider's device (device 0). */
+/* The system page at a DMA address (both test devices map directly). */
 static void *test_sys_kmap(struct drm_pagemap_addr addr)
 {
 	return kmap_local_page(pfn_to_page(PHYS_PFN(dma_to_phys(test_drm[0]->dev,
@@ -1541,18 +1566,39 @@ test_device_map(struct drm_pagemap *dpagemap, struct device *dev,
 	dma_addr_t addr = (dma_addr_t)tp->id << TEST_DEVMEM_ID_SHIFT |
 			  (page_to_pfn(page) - tp->base_pfn) << PAGE_SHIFT;
 
+	unsigned int i;
+
 	if (dev == test_provider.fail_map_dev)
-		addr = DMA_MAPPING_ERROR;
-	else
-		test_provider.device_maps++;
+		return drm_pagemap_addr_encode(DMA_MAPPING_ERROR,
+					       DRM_INTERCONNECT_DRIVER, order,
+					       dir);
+	test_provider.device_maps++;
+	for (i = 0; i < ARRAY_SIZE(test_provider.maps); i++) {
+		if (!test_provider.maps[i].dev) {
+			test_provider.maps[i].dev = dev;
+			test_provider.maps[i].addr = addr;
+			break;
+		}
+	}
 	return drm_pagemap_addr_encode(addr, DRM_INTERCONNECT_DRIVER, order,
 				       dir);
 }
 
+/* Releases exactly a pair device_map gave: the same device and address. */
 static void test_device_unmap(struct drm_pagemap *dpagemap,
 			      struct device *dev, struct drm_pagemap_addr addr)
 {
+	unsigned int i;
+
 	test_provider.device_unmaps++;
+	for (i = 0; i < ARRAY_SIZE(test_provider.maps); i++) {
+		if (test_provider.maps[i].dev == dev &&
+		    test_provider.maps[i].addr == addr.addr) {
+			test_provider.maps[i].dev = NULL;
+			return;
+		}
+	}
+	test_provider.bad_unmaps++;
 }
 
 /* The provider is static: its last reference only counts. */
@@ -1905,8 +1951,8 @@ static void test_migrate_into(struct kunit *test, struct svm_test *t,
 	unsigned long migrated = 0;
 	struct drm_pagemap_migrate_details details = { .migrated = &migrated };
 
-	drm_pagemap_devmem_init(&alloc->devmem, test_drm[0]->dev, t->svm.mm,
-				&test_alloc_ops, dpagemap,
+	drm_pagemap_devmem_init(&alloc->devmem, test_pagemap_dev(dpagemap),
+				t->svm.mm, &test_alloc_ops, dpagemap,
 				TEST_DEVMEM_PAGES << PAGE_SHIFT, NULL);
 	alloc->released = false;
 	KUNIT_ASSERT_EQ(test, drm_pagemap_migrate_to_devmem(&alloc->devmem,
@@ -2105,9 +2151,9 @@ static long test_migrate_peer(struct svm_test *t, struct test_alloc *alloc,
 	};
 	int err;
 
-	drm_pagemap_devmem_init(&alloc->devmem, test_drm[0]->dev, t->svm.mm,
-				&test_alloc_ops, dpagemap, npages << PAGE_SHIFT,
-				NULL);
+	drm_pagemap_devmem_init(&alloc->devmem, test_pagemap_dev(dpagemap),
+				t->svm.mm, &test_alloc_ops, dpagemap,
+				npages << PAGE_SHIFT, NULL);
 	alloc->released = false;
 	err = drm_pagemap_migrate_to_devmem(&alloc->devmem, t->svm.mm, start,
 					    end, &details);
@@ -2161,6 +2207,10 @@ static void gpusvm_pagemap_migrate_peer(struct kunit *test)
 		KUNIT_EXPECT_EQ(test,
 				test_provider.device_unmaps - before.device_unmaps,
 				16UL);
+		/* Each released by the device and address it was made for. */
+		KUNIT_EXPECT_EQ(test, test_provider.bad_unmaps,
+				before.bad_unmaps);
+		KUNIT_EXPECT_EQ(test, test_maps_live(), 0U);
 		KUNIT_EXPECT_EQ(test, test_scan(t, r, &test_devmem, pm2),
 				DRM_GPUSVM_SCAN_EQUAL);
 		KUNIT_EXPECT_EQ(test, atomic_read(&alloc2->devmem.refs), 17);
@@ -2215,6 +2265,8 @@ static void gpusvm_pagemap_migrate_peer_failure(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, test_provider.device_maps - before.device_maps, 8UL);
 	KUNIT_EXPECT_EQ(test, test_provider.device_unmaps - before.device_unmaps,
 			8UL);
+	KUNIT_EXPECT_EQ(test, test_provider.bad_unmaps, before.bad_unmaps);
+	KUNIT_EXPECT_EQ(test, test_maps_live(), 0U);
 	KUNIT_EXPECT_EQ(test, atomic_read(&alloc1->devmem.refs), 9);
 	KUNIT_EXPECT_EQ(test, atomic_read(&alloc2->devmem.refs), 1);
 	for (i = 0; i < TEST_DEVMEM_PAGES; i++)
