@@ -2245,7 +2245,8 @@ static void gpusvm_pagemap_migrate_peer_failure(struct kunit *test)
 	test_migrate_into(test, t, alloc1, &test_devmem.dpagemap, a + SZ_32K,
 			  a + SZ_64K);
 
-	test_provider.fail_map_dev = test_drm[0]->dev;
+	/* Pagemap 1's pages cannot be mapped for pagemap 2's device. */
+	test_provider.fail_map_dev = test_pagemap_dev(&test_devmem2.dpagemap);
 	KUNIT_EXPECT_EQ(test, test_migrate_peer(t, alloc2, &test_devmem2.dpagemap,
 						TEST_DEVMEM_PAGES, a, a + SZ_64K,
 						false, false),
