@@ -49,6 +49,10 @@
  * A VM may only be used by the process it mirrors (-EACCES otherwise): after
  * fork() the child creates its own VMs, also on an inherited file.
  *
+ * DRM_IOCTL_VSVM_VM_READ reads a VM's memory as the device's CPU agent sees
+ * it, as a GPU debugger would, through a pages object without a DMA device
+ * (see DOC: CPU agent).
+ *
  * Observability: debugfs ``dri/<minor>/vsvm_stats`` (per device and VM),
  * DRM_IOCTL_VSVM_STATS, and the tracepoints of the ``vsvm`` trace system
  * (vsvm_fault, vsvm_bind, vsvm_invalidate, vsvm_gc).
@@ -84,7 +88,9 @@
  * destroys the userptrs (and their notifiers) and takes the VM off the
  * device's list, which debugfs walks under &vsvm_device.vms_lock: a VM on
  * the list still has its GPU SVM. The other ioctls (STATS, WAIT,
- * USERPTR_DESTROY) only need their reference.
+ * USERPTR_DESTROY, VM_READ) only need their reference: VM_READ's notifiers
+ * (see DOC: CPU agent) live only while it runs, and the reference keeps the
+ * GPU SVM whose notifier lock they take.
  *
  * Lock order: &vsvm_vm.submit_lock, the driver lock (&vsvm_svm.lock),
  * mmap_lock, the GPU SVM's notifier lock.
@@ -1005,6 +1011,37 @@ static int vsvm_stats_ioctl(struct drm_device *drm, void *data,
 	return 0;
 }
 
+/**
+ * vsvm_vm_read_ioctl() - DRM_IOCTL_VSVM_VM_READ: read a VM's memory
+ * @drm: the device
+ * @data: the &struct drm_vsvm_vm_read
+ * @file: the file
+ *
+ * The arguments are checked before the VM is looked up; the VM is held by
+ * a reference only (see DOC: VM lifetime, DOC: CPU agent).
+ *
+ * Return: 0 or a negative errno (see &struct drm_vsvm_vm_read).
+ */
+static int vsvm_vm_read_ioctl(struct drm_device *drm, void *data,
+			      struct drm_file *file)
+{
+	struct drm_vsvm_vm_read *args = data;
+	struct vsvm_vm *vm;
+	int err;
+
+	if (args->flags || args->reserved || !args->size ||
+	    args->size > DRM_VSVM_VM_READ_MAX_SIZE ||
+	    !vsvm_user_range_ok(args->addr, args->size))
+		return -EINVAL;
+	vm = vsvm_vm_get_current(file, args->vm_id, &err);
+	if (!vm)
+		return err;
+	err = vsvm_cpu_agent_read(vm, args->addr, args->size,
+				  u64_to_user_ptr(args->data));
+	vsvm_vm_put(vm);
+	return err;
+}
+
 static const struct drm_ioctl_desc vsvm_ioctls[] = {
 	DRM_IOCTL_DEF_DRV(VSVM_GET_INFO, vsvm_get_info_ioctl, DRM_RENDER_ALLOW),
 	DRM_IOCTL_DEF_DRV(VSVM_VM_CREATE, vsvm_vm_create_ioctl, DRM_RENDER_ALLOW),
@@ -1020,6 +1057,7 @@ static const struct drm_ioctl_desc vsvm_ioctls[] = {
 	DRM_IOCTL_DEF_DRV(VSVM_USERPTR_DESTROY, vsvm_userptr_destroy_ioctl,
 			  DRM_RENDER_ALLOW),
 	DRM_IOCTL_DEF_DRV(VSVM_STATS, vsvm_stats_ioctl, DRM_RENDER_ALLOW),
+	DRM_IOCTL_DEF_DRV(VSVM_VM_READ, vsvm_vm_read_ioctl, DRM_RENDER_ALLOW),
 };
 
 static int vsvm_open(struct drm_device *drm, struct drm_file *file)

@@ -546,6 +546,10 @@ static inline void vsvm_vram_debugfs_init(struct vsvm_device *vdev,
 }
 #endif
 
+/* vsvm_cpu_agent.c */
+int vsvm_cpu_agent_read(struct vsvm_vm *vm, u64 addr, u64 size,
+			void __user *data);
+
 /* vsvm_dmirror.c */
 int vsvm_dmirror_register(struct vsvm_device *vdev);
 void vsvm_dmirror_unregister(struct vsvm_device *vdev);

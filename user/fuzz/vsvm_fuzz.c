@@ -40,6 +40,8 @@
  *                     takes the binding out of user space)
  *   USERPTR_DESTROY   ENOENT, EACCES
  *   STATS             ENOENT
+ *   VM_READ           ENOENT, EACCES, EFAULT (a hole, memory a device cannot
+ *                     mirror, or data not writable), EBUSY, ENOMEM
  *   DRM core ioctls   EACCES (not for render nodes), EINVAL, EFAULT,
  *                     EOPNOTSUPP (no GEM), ENOSYS (no PRIME), ENOENT
  *                     (unknown syncobj), ETIME (syncobj wait), EMFILE
@@ -182,7 +184,7 @@ static void eset_print(char *buf, size_t len, const struct eset *s)
 
 enum kind {
 	K_GET_INFO, K_VM_CREATE, K_VM_DESTROY, K_EXEC, K_WAIT, K_SET_ATTR,
-	K_PREFETCH, K_UP_CREATE, K_UP_BIND, K_UP_DESTROY, K_STATS,
+	K_PREFETCH, K_UP_CREATE, K_UP_BIND, K_UP_DESTROY, K_STATS, K_VM_READ,
 	K_DRM_CORE,	/* a DRM core ioctl, real number, random argument */
 	K_DRM_ANY,	/* any DRM number, size and direction */
 	NR_KINDS,
@@ -248,6 +250,11 @@ static const struct field f_stats[] = {
 	F(struct drm_vsvm_stats, vm_id), F(struct drm_vsvm_stats, pad),
 	F(struct drm_vsvm_stats, reserved), {}
 };
+static const struct field f_vm_read[] = {
+	F(struct drm_vsvm_vm_read, vm_id), F(struct drm_vsvm_vm_read, flags),
+	F(struct drm_vsvm_vm_read, addr), F(struct drm_vsvm_vm_read, size),
+	F(struct drm_vsvm_vm_read, data), F(struct drm_vsvm_vm_read, reserved), {}
+};
 static const struct field f_job[] = {
 	F(struct drm_vsvm_job, op), F(struct drm_vsvm_job, flags),
 	F(struct drm_vsvm_job, dst), F(struct drm_vsvm_job, src),
@@ -269,7 +276,7 @@ static const struct kind_desc {
 			  (const int []){ 0, EINVAL, EFAULT, ENOMEM, EOPNOTSUPP, -1 } },
 	[K_VM_DESTROY] = { "VM_DESTROY", DRM_IOCTL_VSVM_VM_DESTROY, 4, f_vm_destroy, true,
 			   (const int []){ 0, EINVAL, EFAULT, ENOENT, -1 } },
-	[K_EXEC] = { "EXEC", DRM_IOCTL_VSVM_EXEC, 26, f_exec, false,
+	[K_EXEC] = { "EXEC", DRM_IOCTL_VSVM_EXEC, 21, f_exec, false,
 		     (const int []){ 0, EINVAL, EFAULT, ENOENT, EACCES, EBUSY,
 				     ENOMEM, -1 } },
 	[K_WAIT] = { "WAIT", DRM_IOCTL_VSVM_WAIT, 8, f_wait, true,
@@ -291,6 +298,9 @@ static const struct kind_desc {
 			   (const int []){ 0, EFAULT, ENOENT, EACCES, -1 } },
 	[K_STATS] = { "STATS", DRM_IOCTL_VSVM_STATS, 5, f_stats, true,
 		      (const int []){ 0, EINVAL, EFAULT, ENOENT, -1 } },
+	[K_VM_READ] = { "VM_READ", DRM_IOCTL_VSVM_VM_READ, 5, f_vm_read, true,
+			(const int []){ 0, EINVAL, EFAULT, ENOENT, EACCES, EBUSY,
+					ENOMEM, -1 } },
 	[K_DRM_CORE] = { "DRM core", 0, 8, NULL, false, NULL },
 	[K_DRM_ANY] = { "DRM any", 0, 8, NULL, false, NULL },
 };
@@ -377,6 +387,7 @@ union args {
 	struct drm_vsvm_userptr_bind up_bind;
 	struct drm_vsvm_userptr_destroy up_destroy;
 	struct drm_vsvm_stats stats;
+	struct drm_vsvm_vm_read vm_read;
 	uint64_t raw[64];
 };
 
@@ -976,6 +987,16 @@ static void model_vsvm(struct worker *w, enum kind k, const union args *v,
 			return exact(m, EINVAL, "STATS pad or reserved");
 		m->allowed = ES(0, ENOENT);
 		break;
+	case K_VM_READ: {
+		const struct drm_vsvm_vm_read *a = &v->vm_read;
+
+		if (a->flags || a->reserved || !a->size ||
+		    a->size > DRM_VSVM_VM_READ_MAX_SIZE ||
+		    !user_range_ok(a->addr, a->size))
+			return exact(m, EINVAL, "VM_READ flags, reserved or interval");
+		m->allowed = ES(0, ENOENT, EACCES, EFAULT, EBUSY, ENOMEM);
+		break;
+	}
 	default:
 		break;
 	}
@@ -1691,6 +1712,54 @@ static void op_stats(struct worker *w, struct call *c)
 		     a->vm_id, vm, (unsigned long long)a->vram_used);
 }
 
+/*
+ * Where VM_READ writes: the window, a read-only page, or nowhere. What it
+ * reads lands in the window only from the window: the fuzzer's own memory
+ * (its addresses) is read only into places nothing can be written to, and
+ * an argument built for the window holds no own address.
+ */
+static void op_vm_read(struct worker *w, struct call *c)
+{
+	struct drm_vsvm_vm_read *a = &c->a.vm_read;
+	unsigned int r = below(w, 100);
+	bool to_window = r < 75;
+
+	a->vm_id = pick_vm(w, c->fdi);
+	if (to_window)
+		a->data = win_addr(w);
+	else if (r < 85 && !w->safe)
+		a->data = (uintptr_t)w->ro_arg + below(w, PAGE);
+	else
+		a->data = bad_addr(w);
+
+	r = below(w, 100);
+	if (r < 75 || w->safe || to_window)
+		a->addr = win_addr(w) + (r < 40 ? below(w, PAGE) : 0);
+	else if (r < 90)
+		a->addr = own_addr(w) + below(w, PAGE);
+	else
+		a->addr = r < 95 ? bad_addr(w) : hole_addr(w);
+
+	r = below(w, 100);
+	if (r < 60)
+		a->size = 1 + below(w, 2 * PAGE);
+	else if (r < 80)
+		a->size = 1 + below(w, DRM_VSVM_VM_READ_MAX_SIZE);
+	else if (r < 85)
+		a->size = DRM_VSVM_VM_READ_MAX_SIZE;
+	else if (r < 90)
+		a->size = 0;
+	else if (r < 95)
+		a->size = DRM_VSVM_VM_READ_MAX_SIZE + 1 + below(w, 1 << 20);
+	else
+		a->size = rnd(w);
+	if (chance(w, 30))
+		a->flags = 1u << below(w, 32);
+	if (chance(w, 30))
+		a->reserved = rnd(w) | 1;
+	issue(w, c, sizeof(*a));
+}
+
 static void op_drm(struct worker *w, struct call *c, bool any)
 {
 	static const unsigned int dirs[] = {
@@ -1906,6 +1975,9 @@ static void run(struct worker *w, uint64_t budget)
 			break;
 		case K_STATS:
 			op_stats(w, c);
+			break;
+		case K_VM_READ:
+			op_vm_read(w, c);
 			break;
 		default:
 			op_drm(w, c, k == K_DRM_ANY);

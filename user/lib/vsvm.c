@@ -366,3 +366,16 @@ int vsvm_stats(struct vsvm_dev *dev, uint32_t vm_id,
 	stats->vm_id = vm_id;
 	return vsvm_ioctl(dev->fd, DRM_IOCTL_VSVM_STATS, stats);
 }
+
+int vsvm_vm_read(struct vsvm_dev *dev, uint32_t vm_id, const void *addr,
+		 void *data, size_t size)
+{
+	struct drm_vsvm_vm_read args = {
+		.vm_id = vm_id,
+		.addr = (uintptr_t)addr,
+		.size = size,
+		.data = (uintptr_t)data,
+	};
+
+	return vsvm_ioctl(dev->fd, DRM_IOCTL_VSVM_VM_READ, &args);
+}

@@ -80,4 +80,11 @@ int vsvm_userptr_destroy(struct vsvm_dev *dev, uint32_t vm_id,
 int vsvm_stats(struct vsvm_dev *dev, uint32_t vm_id,
 	       struct drm_vsvm_stats *stats);
 
+/*
+ * The CPU agent: read @size bytes (1 .. DRM_VSVM_VM_READ_MAX_SIZE) of the
+ * VM's memory at @addr into @data, as a CPU access would see them
+ */
+int vsvm_vm_read(struct vsvm_dev *dev, uint32_t vm_id, const void *addr,
+		 void *data, size_t size);
+
 #endif

@@ -4586,6 +4586,538 @@ TEST_F(vsvm, dmirror_migrate_file_private)
 }
 
 /*
+ * The CPU agent: DRM_IOCTL_VSVM_VM_READ reads a VM's memory as a CPU access
+ * would see it, through a pages object without a DMA device.
+ */
+
+static int vm_read_raw(struct vsvm_dev *dev, struct drm_vsvm_vm_read *args)
+{
+	return ioctl(dev->fd, DRM_IOCTL_VSVM_VM_READ, args) ? -errno : 0;
+}
+
+/*
+ * Read @size bytes at @src into a buffer with guard bytes around it and
+ * compare with @expect. Return the read's error, -EIO on a wrong byte,
+ * -EOVERFLOW when the read wrote outside its @size bytes.
+ */
+static int vm_read_check(struct vsvm_dev *dev, uint32_t vm, const void *src,
+			 const void *expect, size_t size)
+{
+	const size_t guard = 64;
+	char *buf = malloc(size + 2 * guard);
+	int err;
+
+	if (!buf)
+		return -ENOMEM;
+	memset(buf, 0xee, size + 2 * guard);
+	err = vsvm_vm_read(dev, vm, src, buf + guard, size);
+	if (!err && memcmp(buf + guard, expect, size))
+		err = -EIO;
+	if (!err && (first_diff(buf, 0xee, guard) >= 0 ||
+		     first_diff(buf + guard + size, 0xee, guard) >= 0))
+		err = -EOVERFLOW;
+	free(buf);
+	return err;
+}
+
+/* Odd offsets and sizes, every kind of page: the CPU's bytes, exactly. */
+TEST_F(vsvm, vm_read_matches_cpu_bytes)
+{
+	const size_t size = 3 * SZ_1M + 123;
+	char *heap = malloc(size), *ref = malloc(size);
+	char *resv = map_anon(2 * SZ_2M), *thp, *ro, *fresh;
+	char zeros[SZ_4K * 3] = { 0 };
+
+	ASSERT_NE(NULL, heap);
+	ASSERT_NE(NULL, ref);
+	ASSERT_NE(NULL, resv);
+	fill_pattern(heap, size, 51);
+	memcpy(ref, heap, size);
+	/* Across pages, across the kernel's passes, up to the largest read. */
+	EXPECT_EQ(0, vm_read_check(&self->dev, self->vm, heap + 4093,
+				   ref + 4093, SZ_1M - 77));
+	EXPECT_EQ(0, vm_read_check(&self->dev, self->vm, heap + 1, ref + 1,
+				   DRM_VSVM_VM_READ_MAX_SIZE));
+	EXPECT_EQ(0, vm_read_check(&self->dev, self->vm, heap + size - 1,
+				   ref + size - 1, 1));
+	EXPECT_EQ(0, vm_read_check(&self->dev, self->vm, heap + SZ_4K - 3,
+				   ref + SZ_4K - 3, 6));
+	/* The reader wrote nothing. */
+	EXPECT_EQ(0, memcmp(heap, ref, size));
+
+	/* A huge page (where the kernel gives one), read inside. */
+	thp = (char *)(((uintptr_t)resv + SZ_2M - 1) & ~(uintptr_t)(SZ_2M - 1));
+	madvise(thp, SZ_2M, MADV_HUGEPAGE);
+	fill_pattern(thp, SZ_2M, 52);
+	EXPECT_EQ(0, vm_read_check(&self->dev, self->vm, thp + SZ_1M - 5000,
+				   thp + SZ_1M - 5000, SZ_1M - 1));
+
+	/* Memory never touched reads as zeroes. */
+	fresh = map_anon(sizeof(zeros));
+	ASSERT_NE(NULL, fresh);
+	EXPECT_EQ(0, vm_read_check(&self->dev, self->vm, fresh + 7, zeros,
+				   sizeof(zeros) - 7));
+
+	/* Read-only memory is readable. */
+	ro = map_anon(SZ_64K);
+	ASSERT_NE(NULL, ro);
+	fill_pattern(ro, SZ_64K, 53);
+	memcpy(ref, ro, SZ_64K);
+	ASSERT_EQ(0, mprotect(ro, SZ_64K, PROT_READ));
+	EXPECT_EQ(0, vm_read_check(&self->dev, self->vm, ro + 9, ref + 9,
+				   SZ_64K - 9));
+
+	munmap(ro, SZ_64K);
+	munmap(fresh, sizeof(zeros));
+	munmap(resv, 2 * SZ_2M);
+	free(ref);
+	free(heap);
+}
+
+/* Every CPU change is seen by the next read: writes, remaps, munmap. */
+TEST_F(vsvm, vm_read_follows_cpu_changes)
+{
+	const size_t size = SZ_64K;
+	char *p = map_anon(size), *ref = malloc(size);
+	char *buf = malloc(size);
+
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(NULL, ref);
+	ASSERT_NE(NULL, buf);
+	fill_pattern(p, size, 61);
+	memcpy(ref, p, size);
+	EXPECT_EQ(0, vm_read_check(&self->dev, self->vm, p + 3, ref + 3,
+				   size - 5));
+
+	/* A CPU write. */
+	fill_pattern(p, size, 62);
+	memcpy(ref, p, size);
+	EXPECT_EQ(0, vm_read_check(&self->dev, self->vm, p + 3, ref + 3,
+				   size - 5));
+
+	/* A device write. */
+	ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, p, 0x5c, size));
+	ASSERT_EQ(0, vsvm_vm_read(&self->dev, self->vm, p, buf, size));
+	EXPECT_EQ(-1, first_diff(buf, 0x5c, size));
+
+	/* munmap, then a new mapping with other content at the address. */
+	ASSERT_EQ(0, munmap(p, size));
+	ASSERT_EQ(p, mmap(p, size, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
+	fill_pattern(p, size, 63);
+	memcpy(ref, p, size);
+	EXPECT_EQ(0, vm_read_check(&self->dev, self->vm, p + 3, ref + 3,
+				   size - 5));
+
+	/* A mapping replaced in place (MAP_FIXED over it). */
+	ASSERT_EQ(p, mmap(p, size, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
+	fill_pattern(p, size, 64);
+	memcpy(ref, p, size);
+	EXPECT_EQ(0, vm_read_check(&self->dev, self->vm, p, ref, size));
+
+	/* munmap without a new mapping: a hole, at any byte of the read. */
+	ASSERT_EQ(0, munmap(p + SZ_4K, SZ_4K));
+	memset(buf, 0xee, size);
+	EXPECT_EQ(-EFAULT, vsvm_vm_read(&self->dev, self->vm, p, buf, size));
+	EXPECT_EQ(-EFAULT, vsvm_vm_read(&self->dev, self->vm, p + SZ_4K + 5,
+					buf, 1));
+	EXPECT_EQ(0, vm_read_check(&self->dev, self->vm, p + SZ_4K - 1,
+				   ref + SZ_4K - 1, 1));
+	ASSERT_EQ(0, munmap(p, size));
+	EXPECT_EQ(-EFAULT, vsvm_vm_read(&self->dev, self->vm, p, buf, size));
+	free(buf);
+	free(ref);
+}
+
+/*
+ * The remapper: replaces the whole interval again and again by a mapping
+ * whose every 4 KiB page holds one 32-bit value, the mapping's version,
+ * filled before it is mapped there: a page is never half written while it
+ * is mapped there. Most versions are one of a few memfds mapped over it
+ * (MAP_FIXED); every fourth is anonymous memory moved in (mremap), so the
+ * pages it replaces are freed. A memfd's pages stay mapped at a second
+ * address, where they are poisoned (no page of the poison is uniform) as
+ * soon as the next version replaced them at the interval, and filled again
+ * before they are mapped there again. Nothing may read them in between: a
+ * reader that copied a page after the invalidation that took it away would
+ * see the poison. @next is the version about to be mapped, @mapped the
+ * last one mapped.
+ */
+#define VM_READ_MEMFDS	4
+
+struct vm_read_remapper {
+	uint32_t *target;
+	size_t size;
+	uint32_t next;
+	uint32_t mapped;
+	int stop;
+	int err;
+	int fd[VM_READ_MEMFDS];
+	uint32_t *alias[VM_READ_MEMFDS];
+};
+
+static void vm_read_fill(uint32_t *p, size_t size, uint32_t v)
+{
+	size_t i;
+
+	for (i = 0; i < size / sizeof(*p); i++)
+		p[i] = v;
+}
+
+/* Map version @v at the interval. Return the memfd used, or -1. */
+static int vm_read_map_version(struct vm_read_remapper *r, uint32_t v)
+{
+	int m = v % VM_READ_MEMFDS;
+	void *s, *got;
+
+	if (v % 4 == 3) {
+		s = mmap(NULL, r->size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (s == MAP_FAILED) {
+			r->err = errno;
+			return -1;
+		}
+		vm_read_fill(s, r->size, v);
+		__atomic_store_n(&r->next, v, __ATOMIC_SEQ_CST);
+		got = mremap(s, r->size, r->size, MREMAP_MAYMOVE | MREMAP_FIXED,
+			     r->target);
+		m = -1;
+	} else {
+		/* Replaced (and poisoned) at least one version ago. */
+		vm_read_fill(r->alias[m], r->size, v);
+		__atomic_store_n(&r->next, v, __ATOMIC_SEQ_CST);
+		got = mmap(r->target, r->size, PROT_READ | PROT_WRITE,
+			   MAP_SHARED | MAP_FIXED, r->fd[m], 0);
+	}
+	if (got != r->target)
+		r->err = errno ? errno : EIO;
+	__atomic_store_n(&r->mapped, v, __ATOMIC_SEQ_CST);
+	return m;
+}
+
+static void *vm_read_remap_thread(void *arg)
+{
+	struct vm_read_remapper *r = arg;
+	uint32_t v = __atomic_load_n(&r->mapped, __ATOMIC_SEQ_CST);
+	uint32_t *poison = malloc(r->size);
+	int m, prev = -1;
+	size_t i;
+
+	if (!poison) {
+		r->err = ENOMEM;
+		return NULL;
+	}
+	for (i = 0; i < r->size / sizeof(*poison); i++)
+		poison[i] = 0xdead0000 | (i & 0xffff);
+	while (!__atomic_load_n(&r->stop, __ATOMIC_SEQ_CST) && !r->err) {
+		m = vm_read_map_version(r, ++v);
+		/*
+		 * The previous version is gone from the interval: poison it
+		 * at once, from its end, to meet a reader copying from its
+		 * start.
+		 */
+		if (prev >= 0)
+			for (i = r->size; i; i -= SZ_4K)
+				memcpy((char *)r->alias[prev] + i - SZ_4K,
+				       (char *)poison + i - SZ_4K, SZ_4K);
+		prev = m;
+	}
+	free(poison);
+	return NULL;
+}
+
+/*
+ * Reads racing a thread that keeps replacing the memory: every page read is
+ * one version, whole, and one that was mapped during the read (not a page
+ * the process let go, being reused or poisoned).
+ */
+TEST_F(vsvm, vm_read_races_remap)
+{
+	const size_t size = 64 * SZ_4K;
+	const unsigned int npages = size / SZ_4K;
+	struct vm_read_remapper r = { .size = size, .mapped = 1, .next = 1 };
+	uint32_t *buf = malloc(size);
+	unsigned long reads = 0, bad = 0;
+	double t0 = now_ms();
+	unsigned int i;
+	pthread_t t;
+
+	ASSERT_NE(NULL, buf);
+	for (i = 0; i < VM_READ_MEMFDS; i++) {
+		r.fd[i] = memfd_create("vm_read", 0);
+		ASSERT_LE(0, r.fd[i]);
+		ASSERT_EQ(0, ftruncate(r.fd[i], size));
+		r.alias[i] = mmap(NULL, size, PROT_READ | PROT_WRITE,
+				  MAP_SHARED, r.fd[i], 0);
+		ASSERT_NE(MAP_FAILED, r.alias[i]);
+		vm_read_fill(r.alias[i], size, 0);
+	}
+	r.target = map_anon(size);
+	ASSERT_NE(NULL, r.target);
+	vm_read_fill(r.target, size, 1);
+	ASSERT_EQ(0, pthread_create(&t, NULL, vm_read_remap_thread, &r));
+	while (now_ms() - t0 < 2000) {
+		uint32_t lo = __atomic_load_n(&r.mapped, __ATOMIC_SEQ_CST), hi;
+		int err = vsvm_vm_read(&self->dev, self->vm, r.target, buf,
+				       size);
+
+		hi = __atomic_load_n(&r.next, __ATOMIC_SEQ_CST);
+		ASSERT_EQ(0, err);
+		reads++;
+		for (i = 0; i < npages; i++) {
+			const uint32_t *pg = buf + i * (SZ_4K / sizeof(*pg));
+
+			/* Uniform: each word equals the next. */
+			if (!memcmp(pg, pg + 1, SZ_4K - sizeof(*pg)) &&
+			    pg[0] >= lo && pg[0] <= hi)
+				continue;
+			if (bad++ < 4)
+				TH_LOG("read %lu page %u: [0] %#x, [1023] %#x, versions %u..%u",
+				       reads, i, pg[0], pg[1023], lo, hi);
+		}
+	}
+	__atomic_store_n(&r.stop, 1, __ATOMIC_SEQ_CST);
+	pthread_join(t, NULL);
+	EXPECT_EQ(0, r.err);
+	EXPECT_EQ(0, bad);
+	/* It did race: many versions went by during the reads. */
+	EXPECT_GE(r.mapped, 10);
+	EXPECT_GE(reads, 10);
+	TH_LOG("%lu reads, %u versions", reads, r.mapped);
+	for (i = 0; i < VM_READ_MEMFDS; i++) {
+		munmap(r.alias[i], size);
+		close(r.fd[i]);
+	}
+	munmap(r.target, size);
+	free(buf);
+}
+
+/*
+ * Data in VRAM: the reader migrates it back to system memory, as a CPU
+ * access would, and reads it there.
+ */
+TEST_F(vsvm, vm_read_brings_vram_back)
+{
+	const size_t size = SZ_1M;
+	char *resv = map_anon(2 * SZ_2M), *p, *buf = malloc(size);
+	struct drm_vsvm_stats s0, s1, s2, s3;
+
+	NEED_VRAM();
+	ASSERT_NE(NULL, resv);
+	ASSERT_NE(NULL, buf);
+	p = (char *)(((uintptr_t)resv + SZ_2M - 1) & ~(uintptr_t)(SZ_2M - 1));
+	/* Small pages: each moves on its own, counted once. */
+	ASSERT_EQ(0, madvise(p, SZ_2M, MADV_NOHUGEPAGE));
+	fill_pattern(p, size, 71);
+	/* An interval of its own: ranges (and VRAM blocks) of 64 KiB. */
+	ASSERT_EQ(0, vsvm_set_attr(&self->dev, self->vm, p, size,
+				   DRM_VSVM_ATTR_PREFERRED_LOC,
+				   DRM_VSVM_LOC_DEVICE));
+	s0 = stats_of(&self->dev, self->vm);
+	ASSERT_EQ(0, vsvm_prefetch(&self->dev, self->vm, p, size,
+				   DRM_VSVM_LOC_DEVICE));
+	/* The device writes its VRAM copy: only VRAM has these bytes. */
+	ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, p, 0x3d, size));
+	s1 = stats_of(&self->dev, self->vm);
+	EXPECT_EQ(size / SZ_4K, s1.vram_pages_in - s0.vram_pages_in);
+	EXPECT_EQ(s0.vram_pages_out, s1.vram_pages_out);
+
+	/* One block read: that block comes back, no other. */
+	memset(buf, 0, size);
+	ASSERT_EQ(0, vsvm_vm_read(&self->dev, self->vm, p + 5, buf,
+				  SZ_64K - 10));
+	EXPECT_EQ(-1, first_diff(buf, 0x3d, SZ_64K - 10));
+	s2 = stats_of(&self->dev, self->vm);
+	EXPECT_EQ(SZ_64K / SZ_4K, s2.vram_pages_out - s1.vram_pages_out);
+	/* All of it: every page read came back, once. */
+	memset(buf, 0, size);
+	ASSERT_EQ(0, vsvm_vm_read(&self->dev, self->vm, p, buf, size));
+	EXPECT_EQ(-1, first_diff(buf, 0x3d, size));
+	s2 = stats_of(&self->dev, self->vm);
+	EXPECT_EQ(size / SZ_4K, s2.vram_pages_out - s1.vram_pages_out);
+	/* They are in system memory now: the CPU's own access moves nothing. */
+	EXPECT_EQ(-1, first_diff(p, 0x3d, size));
+	s3 = stats_of(&self->dev, self->vm);
+	EXPECT_EQ(s2.vram_pages_out, s3.vram_pages_out);
+	munmap(resv, 2 * SZ_2M);
+	free(buf);
+}
+
+/* Malformed arguments: one errno each, and no memory written. */
+TEST_F(vsvm, vm_read_bad_arguments)
+{
+	const size_t size = SZ_64K;
+	char *p = map_anon(size), *ref = malloc(size), *buf = malloc(size);
+	char *ro = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+			-1, 0);
+	struct drm_vsvm_vm_read good = {
+		.vm_id = self->vm, .addr = (uintptr_t)p + 1, .size = size - 1,
+		.data = (uintptr_t)buf,
+	}, a;
+	int status;
+	pid_t pid;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(NULL, ref);
+	ASSERT_NE(NULL, buf);
+	ASSERT_NE(MAP_FAILED, ro);
+	fill_pattern(p, size, 81);
+	memcpy(ref, p, size);
+	memset(buf, 0xee, size);
+
+	a = good;
+	a.flags = 1;
+	EXPECT_EQ(-EINVAL, vm_read_raw(&self->dev, &a));
+	a.flags = 1u << 31;
+	EXPECT_EQ(-EINVAL, vm_read_raw(&self->dev, &a));
+	a = good;
+	a.reserved = 1;
+	EXPECT_EQ(-EINVAL, vm_read_raw(&self->dev, &a));
+	a = good;
+	a.size = 0;
+	EXPECT_EQ(-EINVAL, vm_read_raw(&self->dev, &a));
+	a.size = DRM_VSVM_VM_READ_MAX_SIZE + 1;
+	EXPECT_EQ(-EINVAL, vm_read_raw(&self->dev, &a));
+	a.size = 1ULL << 63;
+	EXPECT_EQ(-EINVAL, vm_read_raw(&self->dev, &a));
+	/* The interval wraps around, or runs out of user space. */
+	a = good;
+	a.addr = ~0ULL - 100;
+	a.size = 200;
+	EXPECT_EQ(-EINVAL, vm_read_raw(&self->dev, &a));
+	/* Past the end of user space, with 4 or 5 page-table levels. */
+	a.addr = (1ULL << 56) - SZ_4K - 100;
+	EXPECT_EQ(-EINVAL, vm_read_raw(&self->dev, &a));
+	/* Arguments are checked before the VM is looked up. */
+	a = good;
+	a.vm_id = self->vm + 1000;
+	a.flags = 2;
+	EXPECT_EQ(-EINVAL, vm_read_raw(&self->dev, &a));
+	a.flags = 0;
+	EXPECT_EQ(-ENOENT, vm_read_raw(&self->dev, &a));
+	a.vm_id = 0;
+	EXPECT_EQ(-ENOENT, vm_read_raw(&self->dev, &a));
+	/* Nothing was written anywhere. */
+	EXPECT_EQ(-1, first_diff(buf, 0xee, size));
+	EXPECT_EQ(0, memcmp(p, ref, size));
+
+	/* Data to read-only memory, or to no memory. */
+	a = good;
+	a.data = (uintptr_t)ro;
+	EXPECT_EQ(-EFAULT, vm_read_raw(&self->dev, &a));
+	EXPECT_EQ(-1, first_diff(ro, 0, size));
+	a.data = 0;
+	EXPECT_EQ(-EFAULT, vm_read_raw(&self->dev, &a));
+	/* Memory a device cannot mirror. */
+	a = good;
+	a.addr = (uintptr_t)ro;
+	ASSERT_EQ(0, mprotect(ro, size, PROT_NONE));
+	EXPECT_EQ(-EFAULT, vm_read_raw(&self->dev, &a));
+	EXPECT_EQ(-1, first_diff(buf, 0xee, size));
+	EXPECT_EQ(0, memcmp(p, ref, size));
+
+	/* Another process's VM. */
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid)
+		_exit(vm_read_raw(&self->dev, &good) == -EACCES ? 0 : 1);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+
+	/* The well-formed read, for reference. */
+	EXPECT_EQ(0, vm_read_raw(&self->dev, &good));
+	EXPECT_EQ(0, memcmp(buf, ref + 1, size - 1));
+	EXPECT_EQ(0, memcmp(p, ref, size));
+	munmap(ro, size);
+	munmap(p, size);
+	free(ref);
+	free(buf);
+}
+
+struct vm_read_looper {
+	struct vsvm_dev *dev;
+	uint32_t vm;
+	const void *src;
+	size_t size;
+	int stop;
+	unsigned long ok, enoent, other;
+	int other_err;
+};
+
+static void *vm_read_loop_thread(void *arg)
+{
+	struct vm_read_looper *l = arg;
+	char *buf = malloc(l->size);
+	int err;
+
+	if (!buf) {
+		l->other++;
+		l->other_err = -ENOMEM;
+		return NULL;
+	}
+	/* Until stopped, and on until the VM is gone. */
+	while (!__atomic_load_n(&l->stop, __ATOMIC_SEQ_CST) || !l->enoent) {
+		err = vsvm_vm_read(l->dev, l->vm, l->src, buf, l->size);
+		if (!err) {
+			__atomic_fetch_add(&l->ok, 1, __ATOMIC_SEQ_CST);
+		} else if (err == -ENOENT) {
+			l->enoent++;
+		} else {
+			l->other++;
+			l->other_err = err;
+		}
+		if (l->enoent >= 4)
+			break;
+	}
+	free(buf);
+	return NULL;
+}
+
+/* A VM destroyed under reads: they succeed, or find no VM. */
+TEST_F(vsvm, vm_read_vm_destroyed_while_reading)
+{
+	const size_t size = SZ_1M;
+	char *p = map_anon(size);
+	unsigned int round, i;
+
+	ASSERT_NE(NULL, p);
+	fill_pattern(p, size, 91);
+	for (round = 0; round < 8; round++) {
+		struct vm_read_looper l[2];
+		pthread_t t[2];
+		uint32_t vm;
+
+		ASSERT_EQ(0, vsvm_vm_create(&self->dev, &vm));
+		for (i = 0; i < 2; i++) {
+			l[i] = (struct vm_read_looper){
+				.dev = &self->dev, .vm = vm, .src = p,
+				.size = size,
+			};
+			ASSERT_EQ(0, pthread_create(&t[i], NULL,
+						    vm_read_loop_thread, &l[i]));
+		}
+		/* Let the first reads through, then destroy mid-read. */
+		while (!__atomic_load_n(&l[0].ok, __ATOMIC_SEQ_CST) ||
+		       !__atomic_load_n(&l[1].ok, __ATOMIC_SEQ_CST))
+			usleep(1000);
+		usleep(round * 500);
+		EXPECT_EQ(0, vsvm_vm_destroy(&self->dev, vm));
+		for (i = 0; i < 2; i++) {
+			__atomic_store_n(&l[i].stop, 1, __ATOMIC_SEQ_CST);
+			pthread_join(t[i], NULL);
+			EXPECT_EQ(0, l[i].other)
+				TH_LOG("round %u: a read returned %d", round,
+				       l[i].other_err);
+			EXPECT_LT(0, l[i].ok);
+			EXPECT_LT(0, l[i].enoent);
+		}
+	}
+	munmap(p, size);
+}
+
+/*
  * $VSVM_TEST_ONLY=NAME[:NAME...] runs only these tests: make check-full runs
  * page_table_follows_munmap alone with 10000 cycles this way.
  */

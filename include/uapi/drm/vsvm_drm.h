@@ -62,6 +62,7 @@ extern "C" {
 #define DRM_VSVM_USERPTR_BIND		0x08
 #define DRM_VSVM_USERPTR_DESTROY	0x09
 #define DRM_VSVM_STATS			0x0a
+#define DRM_VSVM_VM_READ		0x0b
 
 #define DRM_IOCTL_VSVM_GET_INFO \
 	DRM_IOR(DRM_COMMAND_BASE + DRM_VSVM_GET_INFO, struct drm_vsvm_info)
@@ -88,6 +89,8 @@ extern "C" {
 		struct drm_vsvm_userptr_destroy)
 #define DRM_IOCTL_VSVM_STATS \
 	DRM_IOWR(DRM_COMMAND_BASE + DRM_VSVM_STATS, struct drm_vsvm_stats)
+#define DRM_IOCTL_VSVM_VM_READ \
+	DRM_IOW(DRM_COMMAND_BASE + DRM_VSVM_VM_READ, struct drm_vsvm_vm_read)
 
 /**
  * DRM_VSVM_UAPI_VERSION - &drm_vsvm_info.version of this UAPI
@@ -98,7 +101,8 @@ extern "C" {
  * time-sliced, a job timeout (-ETIME), at most 64 submissions pending per VM
  * (-EBUSY), and the %DRM_VSVM_EXT_EXEC_SYNCS extension (syncobjs, the
  * device supports DRIVER_SYNCOBJ and DRIVER_SYNCOBJ_TIMELINE). 3:
- * &drm_vsvm_prefetch.devices (it was the reserved field).
+ * &drm_vsvm_prefetch.devices (it was the reserved field) and
+ * DRM_IOCTL_VSVM_VM_READ (&struct drm_vsvm_vm_read).
  */
 #define DRM_VSVM_UAPI_VERSION	3
 
@@ -501,6 +505,50 @@ struct drm_vsvm_stats {
 	__u64 vram_evictions;
 	__u64 vram_used;
 	__u64 reserved[2];
+};
+
+/**
+ * DRM_VSVM_VM_READ_MAX_SIZE - the most bytes one DRM_IOCTL_VSVM_VM_READ reads
+ */
+#define DRM_VSVM_VM_READ_MAX_SIZE	(1u << 20)
+
+/**
+ * struct drm_vsvm_vm_read - read a VM's memory as the device's CPU agent
+ * @vm_id: the VM
+ * @flags: zero
+ * @addr: the first byte, a CPU (== GPU) VA of the VM's process, any
+ *        alignment
+ * @size: bytes, 1 .. %DRM_VSVM_VM_READ_MAX_SIZE; [@addr, @addr + @size) in
+ *        user space
+ * @data: user pointer to @size bytes the read writes
+ * @reserved: zero
+ *
+ * Reads the bytes of [@addr, @addr + @size) of the VM's process as a CPU
+ * access would see them at the time of the read, the way a GPU debugger
+ * reads a VM: each page's bytes are those of one moment at which the page
+ * was mapped there (a page is never torn by a remap, nor read after the
+ * process let it go), but pages are not read all at once. The device's own
+ * engine plays no part: data the device placed in device memory (VRAM) is
+ * migrated back to system memory first, as a CPU access would, and read
+ * there. Read-only memory is readable; nothing is written to the VM's
+ * memory. Userptr bindings play no part: @addr is the process's own
+ * address. (UAPI version 3.)
+ *
+ * Errors: -EINVAL (@flags or @reserved not zero, @size 0 or above
+ * %DRM_VSVM_VM_READ_MAX_SIZE, the interval wraps or leaves user space),
+ * -ENOENT (unknown VM), -EACCES (the VM belongs to another process), -EFAULT
+ * (a hole or memory a device cannot mirror in the interval: unmapped,
+ * PROT_NONE, I/O and special mappings; or @data not writable), -EBUSY (the
+ * memory kept changing under the read), -EINTR (fatal signal), -ENOMEM. On
+ * failure the content of @data is undefined.
+ */
+struct drm_vsvm_vm_read {
+	__u32 vm_id;
+	__u32 flags;
+	__u64 addr;
+	__u64 size;
+	__u64 data;
+	__u64 reserved;
 };
 
 #if defined(__cplusplus)
