@@ -248,8 +248,10 @@ check-full: initramfs-kasan
 	fi; \
 	python3 $(VM)/summarize.py --check $(VM)/check-log.sh $$logs
 
+# The demo's own output only; the kernel console goes to the log file, whose
+# path it prints (a kernel problem report found there is shown too).
 demo: initramfs
-	@bash $(VM)/run-vm.sh --timeout 600 -- demo
+	@bash $(VM)/run-vm.sh --quiet --timeout 600 -- demo
 
 # vsvm, the kernel's test_hmm and the raw floor doing the same work in one
 # VM run, on the production kernel (vm/kernel-prod.config): the table, then

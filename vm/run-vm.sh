@@ -4,7 +4,7 @@
 # job in it.
 #
 #   run-vm.sh [--timeout SEC] [--log FILE] [--mem SIZE] [--append ARGS]
-#             [--kernel-variant NAME] -- COMMAND [ARG...]
+#             [--kernel-variant NAME] [--quiet] -- COMMAND [ARG...]
 #   run-vm.sh [--kernel-variant NAME] --shell
 #
 # --append adds kernel command-line arguments (e.g. swiotlb=force). The
@@ -15,7 +15,10 @@
 # otherwise (KASAN's shadow takes an eighth of it, its quarantine more).
 #
 # The console is streamed to stdout and saved whole to the log file, whose path
-# is printed at the end. The exit code is the job's exit code in the guest, or
+# is printed at the end. With --quiet only the job's own output reaches
+# stdout (the guest copies it to a second serial port, ttyS1); the console,
+# the job's output included, goes to the log file alone, and a kernel
+# problem report found there is printed with its lines. The exit code is the job's exit code in the guest, or
 # non-zero when the VM timed out or died, or when the console shows any kernel
 # WARNING, BUG, oops, lockdep, KASAN or kmemleak report (even if the job passed).
 #
@@ -30,6 +33,7 @@ mem=
 append=
 log=
 shell=0
+quiet=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--timeout) timeout=$2; shift 2 ;;
@@ -38,6 +42,7 @@ while [ $# -gt 0 ]; do
 	--append) append=$2; shift 2 ;;
 	--kernel-variant) export KCONFIG_VARIANT=$2; shift 2 ;;
 	--shell) shell=1; shift ;;
+	--quiet) quiet=1; shift ;;
 	--) shift; break ;;
 	*) die "unknown option $1 (see the header of $0)" ;;
 	esac
@@ -75,9 +80,13 @@ fi
 (cd "$work/root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/job.cpio.gz"
 cat "$initramfs" "$work/job.cpio.gz" >"$work/initrd"
 
+# --quiet: the guest's init copies the job's output to ttyS1 (a kernel
+# parameter the kernel does not know reaches init's environment).
+job_out=
+[ $quiet -eq 0 ] || job_out=/dev/ttyS1
 qemu=(qemu-system-x86_64 -machine pc -accel tcg,thread=multi -cpu max -smp 2
 	-m "$mem" -kernel "$kdir/arch/x86/boot/bzImage" -initrd "$work/initrd"
-	-append "console=ttyS0 panic=-1 rdinit=/init loglevel=7 kunit.enable=1 printk.devkmsg=on secretmem.enable=1${append:+ $append}${VM_APPEND:+ $VM_APPEND}"
+	-append "console=ttyS0 panic=-1 rdinit=/init loglevel=7 kunit.enable=1 printk.devkmsg=on secretmem.enable=1${append:+ $append}${VM_APPEND:+ $VM_APPEND}${job_out:+ gpusvm_job_out=$job_out}"
 	-display none -no-reboot)
 
 if [ $shell -eq 1 ]; then
@@ -88,8 +97,15 @@ fi
 
 start=$(date +%s)
 set +e
-timeout -k 10 "$timeout" "${qemu[@]}" -serial stdio </dev/null | tee "$log"
-qrc=${PIPESTATUS[0]}
+if [ $quiet -eq 1 ]; then
+	echo "VM: booting the test kernel; console log: $log"
+	timeout -k 10 "$timeout" "${qemu[@]}" -serial "file:$log" \
+		-serial stdio </dev/null
+	qrc=$?
+else
+	timeout -k 10 "$timeout" "${qemu[@]}" -serial stdio </dev/null | tee "$log"
+	qrc=${PIPESTATUS[0]}
+fi
 set -e
 secs=$(( $(date +%s) - start ))
 
