@@ -4,6 +4,7 @@
  * without a DMA device.
  */
 
+#include <linux/delay.h>
 #include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/sched/signal.h>
@@ -184,6 +185,7 @@ static int vsvm_cpu_agent_pass(struct vsvm_vm *vm, unsigned long addr,
 		.start = ALIGN_DOWN(addr, PAGE_SIZE),
 		.end = ALIGN(addr + len, PAGE_SIZE),
 	};
+	u32 delay_us = READ_ONCE(vm->vdev->cpu_agent_delay_us);
 	unsigned long first = jiffies;
 	unsigned int tries;
 	int err;
@@ -212,6 +214,8 @@ static int vsvm_cpu_agent_pass(struct vsvm_vm *vm, unsigned long addr,
 		if (err)
 			break;
 
+		if (delay_us)	/* tests: see &vsvm_device.cpu_agent_delay_us */
+			usleep_range(delay_us, delay_us + delay_us / 4);
 		drm_gpusvm_notifier_lock(gpusvm);
 		if (drm_gpusvm_pages_valid(gpusvm, &ca.pages)) {
 			vsvm_cpu_agent_copy(&ca, addr, len, buf);

@@ -1136,6 +1136,8 @@ static void vsvm_debugfs_init(struct drm_minor *minor)
 {
 	debugfs_create_file("vsvm_stats", 0444, minor->debugfs_root,
 			    to_vsvm_device(minor->dev), &vsvm_stats_fops);
+	debugfs_create_u32("cpu_agent_delay_us", 0600, minor->debugfs_root,
+			   &to_vsvm_device(minor->dev)->cpu_agent_delay_us);
 	vsvm_vram_debugfs_init(to_vsvm_device(minor->dev), minor->debugfs_root);
 }
 

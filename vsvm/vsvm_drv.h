@@ -123,6 +123,10 @@ struct vsvm_counters {
  *               as in confidential guests, or because its DMA mask cannot
  *               reach all memory): the CPU and the device would not see the
  *               same memory, so the device refuses SVM (VM_CREATE fails)
+ * @cpu_agent_delay_us: for tests (debugfs ``cpu_agent_delay_us``): the
+ *                      CPU agent waits this long between faulting a pass
+ *                      and taking the notifier lock to copy it, widening the
+ *                      window an invalidation must be caught in
  * @stats: counters summed over every VM of the device
  * @vms_lock: protects @vms
  * @vms: the device's VMs (for debugfs)
@@ -151,6 +155,7 @@ struct vsvm_device {
 	struct vsvm_vram *vram;
 	void *page_owner;
 	bool dma_bounces;
+	u32 cpu_agent_delay_us;
 	struct vsvm_counters stats;
 	struct mutex vms_lock;		/* protects @vms */
 	struct list_head vms;

@@ -2526,25 +2526,33 @@ TEST_F_TIMEOUT(small_vram, vram_concurrent_prefetch_small_vram, 300)
 	munmap(st, sizeof(*st));
 }
 
-/* Set debugfs vram_evict_delay_ms of every vsvm device. */
-static int set_evict_delay(unsigned int ms)
+/* Write @value to the debugfs file @name of every vsvm device. */
+static int set_debugfs_u32(const char *name, unsigned int value)
 {
+	char pattern[96];
 	glob_t g;
 	size_t i;
 	int err = 0;
 
-	if (glob("/sys/kernel/debug/dri/*/vram_evict_delay_ms", 0, NULL, &g))
+	snprintf(pattern, sizeof(pattern), "/sys/kernel/debug/dri/*/%s", name);
+	if (glob(pattern, 0, NULL, &g))
 		return -ENOENT;
 	for (i = 0; i < g.gl_pathc; i++) {
 		FILE *f = fopen(g.gl_pathv[i], "w");
 
-		if (!f || fprintf(f, "%u\n", ms) < 0)
+		if (!f || fprintf(f, "%u\n", value) < 0)
 			err = -EIO;
 		if (f && fclose(f))
 			err = -EIO;
 	}
 	globfree(&g);
 	return err;
+}
+
+/* Set debugfs vram_evict_delay_ms of every vsvm device. */
+static int set_evict_delay(unsigned int ms)
+{
+	return set_debugfs_u32("vram_evict_delay_ms", ms);
 }
 
 /* Discard page 5 of the buffer @arg half a second from now. */
@@ -4755,6 +4763,7 @@ struct vm_read_remapper {
 	int err;
 	int fd[VM_READ_MEMFDS];
 	uint32_t *alias[VM_READ_MEMFDS];
+	unsigned int pause_us;
 };
 
 static void vm_read_fill(uint32_t *p, size_t size, uint32_t v)
@@ -4822,21 +4831,27 @@ static void *vm_read_remap_thread(void *arg)
 				memcpy((char *)r->alias[prev] + i - SZ_4K,
 				       (char *)poison + i - SZ_4K, SZ_4K);
 		prev = m;
+		if (r->pause_us)
+			usleep(r->pause_us);
 	}
 	free(poison);
 	return NULL;
 }
 
 /*
- * Reads racing a thread that keeps replacing the memory: every page read is
- * one version, whole, and one that was mapped during the read (not a page
- * the process let go, being reused or poisoned).
+ * Reads of VM @vm racing a thread that keeps replacing the memory, pausing
+ * @pause_us after each version: every page read is one version, whole, and
+ * one that was mapped during the read (not a page the process let go, being
+ * reused or poisoned).
  */
-TEST_F(vsvm, vm_read_races_remap)
+static void vm_read_race(struct __test_metadata *_metadata,
+			 struct vsvm_dev *dev, uint32_t vm,
+			 unsigned int pause_us)
 {
 	const size_t size = 64 * SZ_4K;
 	const unsigned int npages = size / SZ_4K;
-	struct vm_read_remapper r = { .size = size, .mapped = 1, .next = 1 };
+	struct vm_read_remapper r = { .size = size, .mapped = 1, .next = 1,
+				      .pause_us = pause_us };
 	uint32_t *buf = malloc(size);
 	unsigned long reads = 0, bad = 0;
 	double t0 = now_ms();
@@ -4859,7 +4874,7 @@ TEST_F(vsvm, vm_read_races_remap)
 	ASSERT_EQ(0, pthread_create(&t, NULL, vm_read_remap_thread, &r));
 	while (now_ms() - t0 < 2000) {
 		uint32_t lo = __atomic_load_n(&r.mapped, __ATOMIC_SEQ_CST), hi;
-		int err = vsvm_vm_read(&self->dev, self->vm, r.target, buf,
+		int err = vsvm_vm_read(dev, vm, r.target, buf,
 				       size);
 
 		hi = __atomic_load_n(&r.next, __ATOMIC_SEQ_CST);
@@ -4891,6 +4906,26 @@ TEST_F(vsvm, vm_read_races_remap)
 	}
 	munmap(r.target, size);
 	free(buf);
+}
+
+/* Reads racing remaps as fast as they come. */
+TEST_F(vsvm, vm_read_races_remap)
+{
+	vm_read_race(_metadata, &self->dev, self->vm, 0);
+}
+
+/*
+ * The same with the agent waiting 300 us between its fault and its copy
+ * (debugfs cpu_agent_delay_us), and a remap every millisecond or so: many
+ * remaps land in that window, and a copy that did not check the mapping is
+ * still valid, or made it without the notifier lock, reads a poisoned or
+ * freed page.
+ */
+TEST_F(vsvm, vm_read_races_remap_wide_window)
+{
+	ASSERT_EQ(0, set_debugfs_u32("cpu_agent_delay_us", 300));
+	vm_read_race(_metadata, &self->dev, self->vm, 1000);
+	EXPECT_EQ(0, set_debugfs_u32("cpu_agent_delay_us", 0));
 }
 
 /*
