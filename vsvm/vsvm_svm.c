@@ -818,6 +818,7 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 	unsigned long start, end;
 	unsigned long failed_start = 0, failed_end = 0;
 	bool evicted = false, migrated = false, early = false;
+	bool cow_evicted = false, cow_migrated = false;
 	bool want_vram, to_devmem, in_vram;
 	unsigned long first = jiffies;
 	unsigned int tries, n, k;
@@ -960,11 +961,13 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 			/*
 			 * A read-only VRAM page in writable memory: fork()
 			 * shared it copy-on-write. Back to system memory,
-			 * where the write fault breaks COW; not to VRAM again
-			 * in this fault, which would give the write another
-			 * shared, read-only device page while the child lives.
+			 * where the write fault breaks COW; to VRAM again
+			 * only once that is done (below): before, it would
+			 * give the write another shared, read-only device
+			 * page while the child lives.
 			 */
 			migrated = true;
+			cow_evicted = true;
 			drm_gpusvm_range_evict(&svm->gpusvm, r);
 			continue;
 		}
@@ -1001,6 +1004,18 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 			   vsvm_vram_dpagemap(vm->vdev));
 		if (want_vram && !migrated && !in_vram) {
 			migrated = true;
+			vsvm_svm_migrate(vm, rs, re);
+			continue;
+		}
+		/*
+		 * The write broke copy-on-write after a fork() (the eviction
+		 * above): the pages are this process's own now, and move to
+		 * VRAM as they would have. Once: a fork() racing again leaves
+		 * them in system memory.
+		 */
+		if (want_vram && write && cow_evicted && !cow_migrated &&
+		    !in_vram) {
+			cow_migrated = true;
 			vsvm_svm_migrate(vm, rs, re);
 			continue;
 		}

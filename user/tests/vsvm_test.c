@@ -1541,6 +1541,48 @@ TEST_F(vsvm, vram_fork)
 }
 
 /*
+ * A prefetch to VRAM of memory a live child shares copy-on-write: the
+ * parent's write breaks the sharing, and the parent's own copy ends in VRAM
+ * (all 16 pages), while the child keeps the old data in system memory.
+ */
+TEST_F(vsvm, vram_prefetch_of_cow_shared_memory_moves_own_copy)
+{
+	const size_t size = SZ_64K;
+	struct drm_vsvm_stats s0, s1;
+	int to_child[2], status;
+	char *p = map_anon(size), c;
+	pid_t pid;
+
+	NEED_VRAM();
+	ASSERT_NE(NULL, p);
+	memset(p, 0x5a, size);
+	ASSERT_EQ(0, pipe(to_child));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		if (read(to_child[0], &c, 1) != 1)
+			_exit(10);
+		_exit(first_diff(p, 0x5a, size) >= 0 ? 11 : 0);
+	}
+	s0 = stats_of(&self->dev, self->vm);
+	ASSERT_EQ(0, vsvm_prefetch(&self->dev, self->vm, p, size,
+				   DRM_VSVM_LOC_DEVICE));
+	s1 = stats_of(&self->dev, self->vm);
+	EXPECT_EQ(s0.vram_used + size, s1.vram_used);
+	/* The parent's copy, written by its GPU, in VRAM. */
+	ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, p, 0xa5, size));
+	EXPECT_EQ(s1.faults, stats_of(&self->dev, self->vm).faults);
+	EXPECT_EQ(-1, first_diff(p, 0xa5, size));
+	ASSERT_EQ(1, write(to_child[1], "g", 1));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	close(to_child[0]);
+	close(to_child[1]);
+	munmap(p, size);
+}
+
+/*
  * A page shared copy-on-write after fork() is one page in every process
  * mapping it: migrating it for one process (its prefetch to VRAM) unmaps it
  * from all of them, so the other process's GPU mapping of it is invalidated
