@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0
 # gpusvm: build, lint and test everything in a QEMU VM running the test kernel.
 #
-#   make check    lint + stock-headers compile check + KUnit and selftests in the VM
+#   make check    lint + docs + stock-headers compile check + KUnit and selftests in the VM
 #   make check-full   the check suite on the KASAN/UBSAN/KFENCE kernel
 #   make demo     boot the VM and show the modules working
 #   make bench    vsvm side by side with the kernel's test_hmm, one VM run
 #   make shell    interactive VM shell;  make run CMD='...'  one command in the VM
+#   make docs     the documentation (Documentation/), HTML in build/docs/html
 # Logs: build/logs/. See README.md.
 
 SHELL := /bin/bash
@@ -109,7 +110,7 @@ stock_kdir = $$(. $(VM)/lib.sh && stock_kdir)
 # (vm/kernel-prod.config, the debugging off, make bench).
 VARIANTS := kasan prod
 
-.PHONY: all deps kernel modules modules-stock user initramfs lint check demo \
+.PHONY: all deps kernel modules modules-stock user initramfs lint docs check demo \
 	bench shell run clean check-full $(addprefix kernel-,$(VARIANTS)) \
 	$(addprefix modules-,$(VARIANTS)) $(addprefix initramfs-,$(VARIANTS))
 
@@ -217,7 +218,13 @@ $(addprefix initramfs-,$(VARIANTS)): initramfs-%: modules-% user
 lint: kernel
 	@bash $(VM)/lint.sh
 
-check: lint modules-stock initramfs
+# Documentation/*.rst with the DOC: sections and kernel-doc of the sources,
+# rendered by Sphinx with the kernel's kernel-doc extension (from the kernel
+# source tree); any warning fails it. Prints the path of index.html.
+docs: kernel
+	@bash $(VM)/docs.sh
+
+check: lint docs modules-stock initramfs
 	@mkdir -p $(BUILD)/logs
 	@log=$(BUILD)/logs/check-$$(date +%Y%m%d-%H%M%S).log; logs=$$log; \
 	bash $(VM)/run-vm.sh --timeout $(VM_TIMEOUT) --log $$log \

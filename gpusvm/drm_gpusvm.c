@@ -218,9 +218,10 @@
  *    drm_gpusvm_get_pages(), drm_gpusvm_scan_mm() and
  *    drm_gpusvm_find_vma_start() (and migration). The MMU notifier runs the
  *    invalidate callback with mmap_lock held for munmap().
- * 3. **&drm_gpusvm.notifier_lock**: taken for write by the invalidation
- *    callback; for read by drm_gpusvm_get_pages() while it DMA-maps, and by
- *    the driver from drm_gpusvm_pages_valid() until its GPU bind is done.
+ * 3. **The notifier lock** (&drm_gpusvm.notifier_lock): taken for write by
+ *    the invalidation callback; for read by drm_gpusvm_get_pages() while it
+ *    DMA-maps, and by the driver from drm_gpusvm_pages_valid() until its GPU
+ *    bind is done.
  *
  * The invalidate callback never takes the driver lock (it would invert 1 and
  * 2). It may be called from memory reclaim: no allocation under the notifier

@@ -691,15 +691,15 @@ static void drm_pagemap_abort_devmem(struct drm_pagemap_migration *m,
  * drm_gpusvm_get_pages() maps with &drm_gpusvm_ctx.allow_mixed.
  *
  * Return: 0 when pages migrated (their number, peers' pages included, which
- * may be fewer than the interval's, in *&drm_pagemap_migrate_details.migrated
- * if set), -EBUSY when none could (nothing to select, every page already in
- * the destination's pagemap without
- * &drm_pagemap_migrate_details.can_migrate_same_pagemap, or a VMA whose
- * pages may not migrate),
- * -EFAULT (no VMA, or the mm is gone), -EINVAL (bad arguments, a provider
- * without a pagemap, or a pfn from &drm_pagemap_devmem_ops.populate_devmem_pfn that is not a
- * free device page of the provider), -ENOMEM (also a failed DMA mapping),
- * or the error of a provider op.
+ * may be fewer than the interval's, is stored where
+ * &drm_pagemap_migrate_details.migrated points, if set), -EBUSY when none
+ * could (nothing to select, every page already in the destination's pagemap
+ * without &drm_pagemap_migrate_details.can_migrate_same_pagemap, or a VMA
+ * whose pages may not migrate), -EFAULT (no VMA, or the mm is gone),
+ * -EINVAL (bad arguments, a provider without a pagemap, or a pfn from
+ * &drm_pagemap_devmem_ops.populate_devmem_pfn that is not a free device page
+ * of the provider), -ENOMEM (also a failed DMA mapping), or the error of a
+ * provider op; always -EOPNOTSUPP without CONFIG_DEVICE_PRIVATE.
  */
 int drm_pagemap_migrate_to_devmem(struct drm_pagemap_devmem *devmem,
 				  struct mm_struct *mm, unsigned long start,
@@ -1040,7 +1040,8 @@ static const struct dev_pagemap_ops drm_pagemap_pagemap_ops = {
  * page_free drops a device page's reference on its allocation, and
  * migrate_to_ram moves data back on a CPU fault (see DOC: Device memory).
  *
- * Return: the ops.
+ * Return: the ops; NULL without CONFIG_DEVICE_PRIVATE, where there is no
+ * device-private memory to register.
  */
 const struct dev_pagemap_ops *drm_pagemap_pagemap_ops_get(void)
 {
@@ -1057,7 +1058,8 @@ EXPORT_SYMBOL_GPL(drm_pagemap_pagemap_ops_get);
  * fault migrating them already) are retried.
  *
  * Return: 0 once no device page of the allocation holds data, -EBUSY if
- * some still did after the retries, -ENOMEM.
+ * some still did after the retries, -ENOMEM. Always 0 without
+ * CONFIG_DEVICE_PRIVATE, where no allocation can hold data.
  */
 int drm_pagemap_evict_to_ram(struct drm_pagemap_devmem *devmem)
 {
@@ -1103,18 +1105,11 @@ EXPORT_SYMBOL_GPL(drm_pagemap_evict_to_ram);
 
 #else /* !CONFIG_DEVICE_PRIVATE */
 
-/**
- * drm_pagemap_migrate_to_devmem() - migrate a VA interval to device memory
- * @devmem: the allocation
- * @mm: the process
- * @start: start of the interval
- * @end: end of the interval (exclusive)
- * @mdetails: how to migrate
- *
- * Without CONFIG_DEVICE_PRIVATE there is no device-private memory.
- *
- * Return: -EOPNOTSUPP.
+/*
+ * Stubs for kernels without device-private memory: the kernel-doc of the
+ * functions above says what they return here.
  */
+
 int drm_pagemap_migrate_to_devmem(struct drm_pagemap_devmem *devmem,
 				  struct mm_struct *mm, unsigned long start,
 				  unsigned long end,
@@ -1124,26 +1119,12 @@ int drm_pagemap_migrate_to_devmem(struct drm_pagemap_devmem *devmem,
 }
 EXPORT_SYMBOL_GPL(drm_pagemap_migrate_to_devmem);
 
-/**
- * drm_pagemap_evict_to_ram() - move an allocation back to system memory
- * @devmem: the allocation
- *
- * Without CONFIG_DEVICE_PRIVATE no allocation can hold data.
- *
- * Return: 0.
- */
 int drm_pagemap_evict_to_ram(struct drm_pagemap_devmem *devmem)
 {
 	return 0;
 }
 EXPORT_SYMBOL_GPL(drm_pagemap_evict_to_ram);
 
-/**
- * drm_pagemap_pagemap_ops_get() - the &dev_pagemap_ops of drm_pagemap memory
- *
- * Return: NULL: without CONFIG_DEVICE_PRIVATE there is no device-private
- * memory to register.
- */
 const struct dev_pagemap_ops *drm_pagemap_pagemap_ops_get(void)
 {
 	return NULL;

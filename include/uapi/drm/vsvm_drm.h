@@ -1,6 +1,18 @@
 /* SPDX-License-Identifier: (GPL-2.0-only WITH Linux-syscall-note) OR MIT */
 /*
  * vsvm: UAPI of the virtual SVM GPU.
+ */
+#ifndef _UAPI_VSVM_DRM_H_
+#define _UAPI_VSVM_DRM_H_
+
+#include "drm.h"
+
+#if defined(__cplusplus)
+extern "C" {
+#endif
+
+/**
+ * DOC: Overview
  *
  * A vsvm device is a GPU whose engine runs in software. Each open file creates
  * GPU VMs; a VM mirrors the address space of the process that created it
@@ -16,6 +28,10 @@
  * the cgroup over its memory.max invokes the cgroup's OOM killer, as a CPU
  * fault would: the process is killed (SIGKILL), and its jobs never report
  * a status. A killed process's VMs, jobs and VRAM go with it.
+ */
+
+/**
+ * DOC: Errors and extensibility
  *
  * Every ioctl checks its flags and reserved fields (must be zero), sizes and
  * address overflow; errors are -EINVAL (bad argument), -ENOENT (unknown VM
@@ -42,14 +58,35 @@
  * longer struct beyond its own: user space checks &drm_vsvm_info.version
  * before using a field newer than the kernel.
  */
-#ifndef _UAPI_VSVM_DRM_H_
-#define _UAPI_VSVM_DRM_H_
 
-#include "drm.h"
-
-#if defined(__cplusplus)
-extern "C" {
-#endif
+/**
+ * DOC: Ioctls
+ *
+ * The ioctls of a vsvm render node, each with its argument:
+ *
+ * - %DRM_IOCTL_VSVM_GET_INFO: the device's index, layout, UAPI version and
+ *   limits (&struct drm_vsvm_info).
+ * - %DRM_IOCTL_VSVM_VM_CREATE and %DRM_IOCTL_VSVM_VM_DESTROY: a GPU VM
+ *   mirroring the calling process (&struct drm_vsvm_vm_create,
+ *   &struct drm_vsvm_vm_destroy).
+ * - %DRM_IOCTL_VSVM_EXEC: run jobs on the device's engine, synchronously or
+ *   not, waiting for and signalling syncobjs (&struct drm_vsvm_exec,
+ *   &struct drm_vsvm_job, &struct drm_vsvm_ext_exec_syncs,
+ *   &struct drm_vsvm_sync).
+ * - %DRM_IOCTL_VSVM_WAIT: wait for an asynchronous submission and collect
+ *   its jobs' results (&struct drm_vsvm_wait).
+ * - %DRM_IOCTL_VSVM_SET_ATTR: a VA attribute of an interval, read-only or
+ *   preferred location (&struct drm_vsvm_set_attr).
+ * - %DRM_IOCTL_VSVM_PREFETCH: fault an interval in ahead of use, into system
+ *   memory or VRAM, for one device or several (&struct drm_vsvm_prefetch).
+ * - %DRM_IOCTL_VSVM_USERPTR_CREATE, %DRM_IOCTL_VSVM_USERPTR_BIND and
+ *   %DRM_IOCTL_VSVM_USERPTR_DESTROY: a user buffer mirrored as a GPU object
+ *   and bound at a GPU VA of its choice (&struct drm_vsvm_userptr_create,
+ *   &struct drm_vsvm_userptr_bind, &struct drm_vsvm_userptr_destroy).
+ * - %DRM_IOCTL_VSVM_STATS: the counters of a VM (&struct drm_vsvm_stats).
+ * - %DRM_IOCTL_VSVM_VM_READ: read a VM's memory as the device's CPU agent,
+ *   the way a GPU debugger does (&struct drm_vsvm_vm_read).
+ */
 
 #define DRM_VSVM_GET_INFO		0x00
 #define DRM_VSVM_VM_CREATE		0x01
@@ -127,7 +164,9 @@ struct drm_vsvm_user_extension {
  * struct drm_vsvm_info - device information (DRM_IOCTL_VSVM_GET_INFO)
  * @index: this device's index among the vsvm devices
  * @num_devices: number of vsvm devices
- * @layout: DRM_VSVM_LAYOUT_*
+ * @layout: %DRM_VSVM_LAYOUT_1TO1 (one GPU SVM per VM) or
+ *          %DRM_VSVM_LAYOUT_NTO1 (one GPU SVM per process, shared by the
+ *          VMs it has on every device)
  * @version: the UAPI version the kernel implements: %DRM_VSVM_UAPI_VERSION
  *           or lower
  * @notifier_size: size of the GPU SVM notifier windows, in bytes
@@ -196,7 +235,11 @@ struct drm_vsvm_vm_destroy {
 
 /**
  * struct drm_vsvm_job - one job of an exec
- * @op: DRM_VSVM_OP_*
+ * @op: %DRM_VSVM_OP_COPY (copy @size bytes from @src to @dst),
+ *      %DRM_VSVM_OP_FILL (set the @size bytes at @dst to the byte @value),
+ *      %DRM_VSVM_OP_CHECKSUM (@result: the 64-bit FNV-1a hash of the @size
+ *      bytes at @src) or %DRM_VSVM_OP_ATOMIC_ADD (add @value to each u64
+ *      of the @size bytes at @dst, atomically)
  * @flags: zero
  * @dst: destination GPU VA (COPY, FILL, ATOMIC_ADD; 8-byte aligned there);
  *       zero for CHECKSUM
@@ -287,7 +330,8 @@ struct drm_vsvm_ext_exec_syncs {
 /**
  * struct drm_vsvm_exec - run jobs on the device's engine
  * @vm_id: the VM
- * @flags: DRM_VSVM_EXEC_*
+ * @flags: 0, or %DRM_VSVM_EXEC_ASYNC: return once the submission is
+ *         queued and collect it with DRM_IOCTL_VSVM_WAIT
  * @num_jobs: number of jobs at @jobs (1..max_jobs)
  * @pad: zero
  * @jobs: user pointer to an array of &struct drm_vsvm_job; the out fields
@@ -353,10 +397,13 @@ struct drm_vsvm_wait {
 /**
  * struct drm_vsvm_set_attr - set an attribute on a VA interval of a VM
  * @vm_id: the VM
- * @attr: DRM_VSVM_ATTR_*
+ * @attr: %DRM_VSVM_ATTR_READ_ONLY or %DRM_VSVM_ATTR_PREFERRED_LOC
  * @start: page-aligned start
  * @size: page-aligned size (non-zero)
- * @value: the attribute's value
+ * @value: the attribute's value: 0 or 1 for %DRM_VSVM_ATTR_READ_ONLY;
+ *         %DRM_VSVM_LOC_SYSTEM or %DRM_VSVM_LOC_DEVICE (the VM's
+ *         device's VRAM, -EOPNOTSUPP without) for
+ *         %DRM_VSVM_ATTR_PREFERRED_LOC
  * @reserved: zero
  *
  * GPU mappings of the interval are dropped and fault again under the new
@@ -375,7 +422,8 @@ struct drm_vsvm_set_attr {
 /**
  * struct drm_vsvm_prefetch - fault a VA interval into the GPU ahead of use
  * @vm_id: the VM
- * @region: DRM_VSVM_LOC_* where the pages should be
+ * @region: where the pages should be: %DRM_VSVM_LOC_SYSTEM or
+ *          %DRM_VSVM_LOC_DEVICE
  * @start: page-aligned start
  * @size: page-aligned size (non-zero)
  * @devices: 0 for the VM's device alone, or a mask of vsvm devices (bit i:
@@ -411,7 +459,8 @@ struct drm_vsvm_prefetch {
 /**
  * struct drm_vsvm_userptr_create - mirror a user buffer as a GPU object
  * @vm_id: the VM (its process owns the memory)
- * @flags: DRM_VSVM_USERPTR_*
+ * @flags: 0, or %DRM_VSVM_USERPTR_READ_ONLY: the GPU may only read the
+ *         buffer (a write fails the job with -EACCES)
  * @addr: page-aligned CPU address
  * @size: page-aligned size (non-zero, at most 256 MiB)
  * @handle: out: the userptr's handle (never 0)
