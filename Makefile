@@ -7,6 +7,7 @@
 #   make bench    vsvm side by side with the kernel's test_hmm, one VM run
 #   make shell    interactive VM shell;  make run CMD='...'  one command in the VM
 #   make docs     the documentation (Documentation/), HTML in build/docs/html
+#   make deb      Debian packages (DKMS sources, demo, UAPI header and libvsvm)
 # Logs: build/logs/. See README.md.
 
 SHELL := /bin/bash
@@ -111,7 +112,8 @@ stock_kdir = $$(. $(VM)/lib.sh && stock_kdir)
 VARIANTS := kasan prod
 
 .PHONY: all deps kernel modules modules-stock user initramfs lint docs check demo \
-	bench shell run clean check-full $(addprefix kernel-,$(VARIANTS)) \
+	bench shell run clean check-full deb deb-check deb-install-check \
+	$(addprefix kernel-,$(VARIANTS)) \
 	$(addprefix modules-,$(VARIANTS)) $(addprefix initramfs-,$(VARIANTS))
 
 all: modules modules-stock user
@@ -155,6 +157,27 @@ modules-stock: deps
 	@$(MAKE) -s -C $(stock_kdir) M=$(BUILD)/kmod-stock KCFLAGS=-Werror \
 		-j$$(nproc) modules
 	@echo "modules-stock: built against $(stock_kdir)"
+
+# Debian packages in build/deb/ (packaging/mkdeb.sh): gpusvm-dkms (the
+# kernel sources and dkms.conf under /usr/src: DKMS builds the modules for
+# every installed 6.1 kernel with headers), vsvm-tools (vsvm-demo, linked
+# against the system's libdrm) and libvsvm-dev (the UAPI header, libvsvm).
+deb: deps
+	@bash packaging/mkdeb.sh
+
+# The packages checked without changing the host (packaging/deb-check.sh):
+# dpkg-deb --info/--contents, lintian, and a DKMS build and install of the
+# packaged sources against the stock headers in throwaway DKMS trees; the
+# modules it built go to build/dkms-stock/ (vermagic of the stock kernel).
+deb-check: deb
+	@bash packaging/deb-check.sh
+
+# The packages installed on this host with apt-get, checked (dkms status,
+# the modules under /lib/modules/KVER/updates/dkms, a program built against
+# libvsvm-dev) and purged (packaging/deb-install-check.sh). Changes the host
+# while it runs: root only, never part of make check.
+deb-install-check: deb-check
+	@bash packaging/deb-install-check.sh
 
 # User space: libvsvm (user/lib) over libdrm, the selftests (user/tests/*.c)
 # and the demo (user/demo), all static so the VM needs no libraries.

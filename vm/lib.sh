@@ -20,7 +20,7 @@ STOCK_HEADERS_PKG=linux-headers-amd64
 # Debian packages the project needs on the host.
 HOST_PACKAGES="build-essential bc bison flex libelf-dev libssl-dev cpio kmod \
 xz-utils gzip perl python3 rsync $SRC_PKG $STOCK_HEADERS_PKG qemu-system-x86 \
-busybox-static libdrm-dev pkg-config sparse python3-sphinx"
+busybox-static libdrm-dev pkg-config sparse python3-sphinx dkms lintian openssl"
 
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
