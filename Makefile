@@ -78,6 +78,20 @@ else
 BOUNCE_TESTS ?= load:vsvm selftest:vsvm_dma_bounce_test unload:vsvm
 endif
 VM_TIMEOUT ?= 1800
+# A third VM boots Debian's own kernel (linux-image-RELEASE of the installed
+# linux-headers-amd64, unpacked in the cache, never installed) with the
+# modules DKMS built from the gpusvm-dkms package (make deb-check): vsvm's
+# selftest in both layouts without device memory (that kernel has no
+# DEVICE_PRIVATE; the device-memory cases skip). Skipped when TESTS is given
+# on the command line (unless STOCK_TESTS is given too).
+ifeq ($(origin TESTS),command line)
+STOCK_TESTS ?=
+else
+STOCK_TESTS ?= $(foreach l,1:1 n:1,load:vsvm,layout=$(l),vram_size=0 selftest:vsvm_test \
+	unload:vsvm)
+endif
+# The modules DKMS builds for the stock kernel (no KUnit there).
+STOCK_KMODS := $(filter-out %_test.ko,$(KMODS))
 # make check-full: the same units on the KASAN kernel (vm/kernel-kasan.config
 # on top of vm/kernel.config), plus FULL_EXTRA_TESTS, appended after TESTS in
 # the same VM run: the long races (FULL_STRESS_SECONDS per layout, then half
@@ -114,7 +128,8 @@ VARIANTS := kasan prod
 .PHONY: all deps kernel modules modules-stock user initramfs lint docs check demo \
 	bench shell run clean check-full deb deb-check deb-install-check \
 	$(addprefix kernel-,$(VARIANTS)) \
-	$(addprefix modules-,$(VARIANTS)) $(addprefix initramfs-,$(VARIANTS))
+	$(addprefix modules-,$(VARIANTS)) $(addprefix initramfs-,$(VARIANTS)) \
+	initramfs-stock
 
 all: modules modules-stock user
 
@@ -238,6 +253,14 @@ $(addprefix initramfs-,$(VARIANTS)): initramfs-%: modules-% user
 	@KCONFIG_VARIANT=$* bash $(VM)/mkinitramfs.sh \
 		$(addprefix $(BUILD)/kmod-$*/,$(KMODS))
 
+# Debian's stock kernel image and the modules DKMS built from the
+# gpusvm-dkms package against its headers (make deb-check puts them in
+# build/dkms-stock/): make check's third VM, vm/run-vm.sh --kernel-variant
+# stock.
+initramfs-stock: deb-check user
+	@KCONFIG_VARIANT=stock bash $(VM)/mkinitramfs.sh \
+		$(addprefix $(BUILD)/dkms-stock/,$(notdir $(STOCK_KMODS)))
+
 lint: kernel
 	@bash $(VM)/lint.sh
 
@@ -247,7 +270,7 @@ lint: kernel
 docs: kernel
 	@bash $(VM)/docs.sh
 
-check: lint docs modules-stock initramfs
+check: lint docs modules-stock initramfs $(if $(STOCK_TESTS),initramfs-stock)
 	@mkdir -p $(BUILD)/logs
 	@log=$(BUILD)/logs/check-$$(date +%Y%m%d-%H%M%S).log; logs=$$log; \
 	bash $(VM)/run-vm.sh --timeout $(VM_TIMEOUT) --log $$log \
@@ -258,6 +281,12 @@ check: lint docs modules-stock initramfs
 		bash $(VM)/run-vm.sh --timeout 600 --log $$blog \
 			--append swiotlb=force -- run-tests $(BOUNCE_TESTS) >/dev/null; \
 		echo "VM console log (swiotlb=force): $$blog"; \
+	fi; \
+	if [ -n "$(STOCK_TESTS)" ]; then \
+		slog=$${log%.log}-stock.log; logs="$$logs $$slog"; \
+		bash $(VM)/run-vm.sh --kernel-variant stock --timeout 1200 --log $$slog \
+			-- run-tests $(STOCK_TESTS) >/dev/null; \
+		echo "VM console log (Debian's kernel $$(. $(VM)/lib.sh && stock_kver)): $$slog"; \
 	fi; \
 	python3 $(VM)/summarize.py --check $(VM)/check-log.sh $$logs
 

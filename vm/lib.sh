@@ -49,11 +49,12 @@ src_version() {
 # Pristine kernel source tree, extracted once per package version.
 kernel_src_dir() { echo "$GPUSVM_CACHE/src-$(src_version)/linux-source-6.1"; }
 
-# The test kernel variant: "" (default) or the NAME of a vm/kernel-NAME.config.
+# The test kernel variant: "" (default), the NAME of a vm/kernel-NAME.config,
+# or "stock": Debian's own kernel image, not built here (see stock_image_dir).
 kernel_variant() {
 	local v=${KCONFIG_VARIANT:-}
 	[ "$v" != default ] || v=
-	[ -z "$v" ] || [ -f "$VM_DIR/kernel-$v.config" ] ||
+	[ -z "$v" ] || [ "$v" = stock ] || [ -f "$VM_DIR/kernel-$v.config" ] ||
 		die "unknown KCONFIG_VARIANT '$v' (no vm/kernel-$v.config)"
 	echo "$v"
 }
@@ -91,6 +92,52 @@ stock_kdir() {
 	d=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1)
 	[ -n "$d" ] || die "no Debian stock headers in /usr/src"
 	echo "$d"
+}
+
+# Release of Debian's stock kernel whose headers are installed, e.g.
+# 6.1.0-56-amd64: the kernel make modules-stock builds for and the stock VM
+# boots.
+stock_kver() {
+	local d
+	d=$(stock_kdir)
+	d=${d##*/linux-headers-}
+	echo "$d"
+}
+
+# Debian's kernel image package of that release, unpacked (dpkg-deb -x, not
+# installed) with its modules and a modules.dep: vmlinuz in boot/, modules in
+# lib/modules/RELEASE/. Keyed by release and package version, like the test
+# kernel; ensure_stock_image fills it.
+stock_image_dir() {
+	local kver ver
+	kver=$(stock_kver)
+	ver=$(dpkg-query -W -f='${Version}' "linux-headers-$kver" 2>/dev/null) ||
+		die "linux-headers-$kver not installed"
+	echo "$GPUSVM_CACHE/stock-image-$kver-$ver"
+}
+
+# Fetch linux-image-RELEASE of the same version as the installed headers
+# (apt-get download: the host's own kernel is not touched) and unpack it.
+ensure_stock_image() {
+	local dir kver ver tmp
+	dir=$(stock_image_dir)
+	[ -f "$dir/.complete" ] && return 0
+	kver=$(stock_kver)
+	ver=$(dpkg-query -W -f='${Version}' "linux-headers-$kver")
+	tmp=$(mktemp -d)
+	log "fetching Debian's linux-image-$kver $ver"
+	# apt's download sandbox user cannot write a root-owned mktemp dir.
+	chmod 0755 "$tmp"
+	(cd "$tmp" && apt-get download -qq "linux-image-$kver=$ver" >/dev/null 2>&1 ||
+		{ apt-get update -qq && apt-get download -qq "linux-image-$kver=$ver"; }) ||
+		{ rm -rf "$tmp"; die "apt-get download linux-image-$kver=$ver failed"; }
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	dpkg-deb -x "$tmp"/linux-image-*.deb "$dir" || { rm -rf "$tmp"; die "dpkg-deb -x failed"; }
+	rm -rf "$tmp"
+	[ -f "$dir/boot/vmlinuz-$kver" ] || die "no boot/vmlinuz-$kver in linux-image-$kver"
+	depmod -b "$dir" "$kver" || die "depmod of the stock modules failed"
+	touch "$dir/.complete"
 }
 
 JOBS=${JOBS:-$(nproc)}

@@ -12,7 +12,9 @@
 # --kernel-variant (or KCONFIG_VARIANT in the environment) boots another test
 # kernel with its own initramfs: "kasan" is the KASAN/UBSAN/KFENCE kernel
 # (make kernel-kasan initramfs-kasan), given 3G of memory unless --mem says
-# otherwise (KASAN's shadow takes an eighth of it, its quarantine more).
+# otherwise (KASAN's shadow takes an eighth of it, its quarantine more);
+# "stock" is Debian's own kernel image, unpacked from linux-image-RELEASE
+# (make initramfs-stock), with the modules make modules-stock built.
 #
 # The console is streamed to stdout and saved whole to the log file, whose path
 # is printed at the end. With --quiet only the job's own output reaches
@@ -57,8 +59,14 @@ if [ -z "$mem" ]; then
 	*) mem=2G ;;
 	esac
 fi
-kdir=$(kernel_build_dir)
-[ -f "$kdir/.complete" ] || die "no test kernel: run 'make kernel${variant:+-$variant}'"
+if [ "$variant" = stock ]; then
+	[ -f "$(stock_image_dir)/.complete" ] || die "no stock kernel image: run 'make initramfs-stock'"
+	bzimage=$(stock_image_dir)/boot/vmlinuz-$(stock_kver)
+else
+	kdir=$(kernel_build_dir)
+	[ -f "$kdir/.complete" ] || die "no test kernel: run 'make kernel${variant:+-$variant}'"
+	bzimage=$kdir/arch/x86/boot/bzImage
+fi
 initramfs=$(initramfs_path)
 [ -f "$initramfs" ] || die "no $initramfs: run 'make initramfs${variant:+-$variant}'"
 
@@ -85,7 +93,7 @@ cat "$initramfs" "$work/job.cpio.gz" >"$work/initrd"
 job_out=
 [ $quiet -eq 0 ] || job_out=/dev/ttyS1
 qemu=(qemu-system-x86_64 -machine pc -accel tcg,thread=multi -cpu max -smp 2
-	-m "$mem" -kernel "$kdir/arch/x86/boot/bzImage" -initrd "$work/initrd"
+	-m "$mem" -kernel "$bzimage" -initrd "$work/initrd"
 	-append "console=ttyS0 panic=-1 rdinit=/init loglevel=7 kunit.enable=1 printk.devkmsg=on secretmem.enable=1${append:+ $append}${VM_APPEND:+ $VM_APPEND}${job_out:+ gpusvm_job_out=$job_out}"
 	-display none -no-reboot)
 

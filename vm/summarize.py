@@ -11,7 +11,8 @@ Inside, results are TAP: KUnit test cases are the lines one level deep
 A unit that exits non-zero without a failing case, or reports no case at all,
 counts as one failure. Kernel problem reports (check-log.sh) count as one
 failure of the pseudo-test "kernel log" (per log). Ends with one line for all
-the logs: "N passed, N failed, N skipped", after "matrix: N passed, M failed"
+the logs: "N passed, N failed, N skipped", after one line per log with the
+kernel release it booted and its own counts, and "matrix: N passed, M failed"
 when the xe scenario matrix (units vsvm_xe_matrix_test*, every layout) ran,
 and after "hmm-tests: test_hmm P passed, vsvm Q passed, R of P passed on both"
 when hmm-peer-tests compared the two drivers (the sums of its runs, one per
@@ -35,9 +36,15 @@ def summarize(log, check, counts, failures, times):
     and (seconds, case) pairs to times."""
     unit = None
     last = None
+    kernel = 'unknown kernel'
+    before = dict(counts)
     with open(log, errors='replace') as f:
         for raw in f:
             line = raw.rstrip('\r\n')
+            m = re.match(r'^GPUSVM-VM: booted ([^,\s]+)', line)
+            if m:
+                kernel = m.group(1)
+                continue
             m = re.match(r'^GPUSVM-TEST-BEGIN (\S+) (\S+)', line)
             if m:
                 unit = {'kind': m.group(1), 'name': m.group(2), 'cases': 0, 'failed': 0,
@@ -104,6 +111,8 @@ def summarize(log, check, counts, failures, times):
         else:
             counts['failed'] += 1
             failures.append(f'kernel log {log}: problem reports (see above)')
+    print(f"log {log}: kernel {kernel}, "
+          + ', '.join(f"{counts[k] - before[k]} {k}" for k in ('passed', 'failed', 'skipped')))
 
 
 def main():
