@@ -49,6 +49,12 @@ static void *map_anon(size_t size)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+/* The first 2 MiB boundary at or above @p. */
+static char *align_2m(void *p)
+{
+	return (char *)(((uintptr_t)p + SZ_2M - 1) & ~(uintptr_t)(SZ_2M - 1));
+}
+
 /* First offset in @p whose byte is not @value, or -1. */
 static long first_diff(const void *p, int value, size_t size)
 {
@@ -174,7 +180,7 @@ TEST_F(vsvm, memory_mmap_kinds)
 
 	resv = map_anon(2 * SZ_2M);
 	ASSERT_NE(NULL, resv);
-	thp = (char *)(((unsigned long)resv + SZ_2M - 1) & ~(SZ_2M - 1));
+	thp = align_2m(resv);
 	EXPECT_EQ(0, roundtrip(&self->dev, self->vm, thp, SZ_2M, 0x65));
 
 	munmap(priv, SZ_1M);
@@ -621,7 +627,7 @@ static char *map_2m_aligned(void)
 
 	if (resv == MAP_FAILED)
 		return NULL;
-	p = (char *)(((uintptr_t)resv + SZ_2M - 1) & ~(SZ_2M - 1));
+	p = align_2m(resv);
 	if (mmap(p, SZ_2M, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != p)
 		return NULL;
@@ -1763,7 +1769,7 @@ TEST_F(vsvm, vram_thp_collapse_brings_pages_back)
 	NEED_VRAM();
 	ASSERT_NE(NULL, resv);
 	ASSERT_NE(NULL, ref);
-	p = (char *)(((uintptr_t)resv + SZ_2M - 1) & ~(uintptr_t)(SZ_2M - 1));
+	p = align_2m(resv);
 	/* Small pages first: no huge page at the first touch. */
 	ASSERT_EQ(0, madvise(p, SZ_2M, MADV_NOHUGEPAGE));
 	fill_pattern(p, size, 31);
@@ -1853,7 +1859,7 @@ TEST_F(vsvm, vram_partly_populated_vma)
 
 	NEED_VRAM();
 	ASSERT_NE(NULL, resv);
-	p = (char *)(((unsigned long)resv + SZ_2M - 1) & ~(SZ_2M - 1));
+	p = align_2m(resv);
 	ASSERT_EQ(0, madvise(p, SZ_2M, MADV_NOHUGEPAGE));
 	/* Every other 64 KiB written by the CPU, the rest never touched. */
 	for (off = 0; off < SZ_2M; off += 2 * SZ_64K)
@@ -2321,7 +2327,7 @@ TEST_F(vsvm, vram_prefetch_to_system_moves_pages_out)
 	NEED_VRAM();
 	ASSERT_NE(NULL, resv);
 	ASSERT_NE(NULL, ref);
-	p = (char *)(((unsigned long)resv + SZ_2M - 1) & ~(SZ_2M - 1));
+	p = align_2m(resv);
 	ASSERT_EQ(0, madvise(p, size, MADV_NOHUGEPAGE));
 	fill_pattern(p, size, 41);
 	memcpy(ref, p, size);
@@ -2370,7 +2376,7 @@ TEST_F(vsvm, vram_prefetch_to_system_beats_preferred_location)
 
 	NEED_VRAM();
 	ASSERT_NE(NULL, resv);
-	p = (char *)(((unsigned long)resv + SZ_2M - 1) & ~(SZ_2M - 1));
+	p = align_2m(resv);
 	fill_pattern(p, size, 43);
 	ASSERT_EQ(0, vsvm_set_attr(&self->dev, self->vm, p, size,
 				   DRM_VSVM_ATTR_PREFERRED_LOC,
@@ -2459,7 +2465,7 @@ static void race_proc(struct race_state *st, unsigned int id,
 		err = -ENOMEM;
 		goto out;
 	}
-	p = (char *)(((unsigned long)resv + SZ_2M - 1) & ~(SZ_2M - 1));
+	p = align_2m(resv);
 	err = madvise(p, RACE_BUFS * SZ_2M, MADV_NOHUGEPAGE) ? -errno : 0;
 	if (!err)
 		err = vsvm_open(index, &dev);
@@ -2634,7 +2640,7 @@ TEST_F_TIMEOUT(small_vram, vram_prefetch_waits_for_slow_eviction, 120)
 		SKIP(return, "no device memory");
 	ASSERT_NE(NULL, resv);
 	ASSERT_NE(NULL, ref);
-	p = (char *)(((unsigned long)resv + SZ_2M - 1) & ~(SZ_2M - 1));
+	p = align_2m(resv);
 	ASSERT_EQ(0, madvise(p, 2 * SZ_2M, MADV_NOHUGEPAGE));
 	fill_pattern(p, SZ_2M, 1);
 	fill_pattern(p + SZ_2M, SZ_2M, 2);
@@ -2658,7 +2664,7 @@ TEST_F_TIMEOUT(small_vram, vram_prefetch_waits_for_slow_eviction, 120)
 		struct vsvm_dev cdev;
 		uint32_t cvm;
 
-		cp = (char *)(((unsigned long)cres + SZ_2M - 1) & ~(SZ_2M - 1));
+		cp = align_2m(cres);
 		memset(cp, 3, SZ_2M);
 		if (vsvm_open(0, &cdev) || vsvm_vm_create(&cdev, &cvm))
 			_exit(2);
@@ -3357,7 +3363,7 @@ TEST_F_TIMEOUT(vsvm, page_table_follows_munmap, 3600)
 	ASSERT_LT(0, slots);
 	ASSERT_NE(MAP_FAILED, resv);
 	ASSERT_NE(NULL, other);
-	base = (char *)(((uintptr_t)resv + SZ_2M - 1) & ~(SZ_2M - 1));
+	base = align_2m(resv);
 	ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, other, 1, SZ_4K));
 	before = pt_leaves_of(&self->dev, self->vm);
 	ASSERT_LE(0, before);
@@ -4696,7 +4702,7 @@ TEST_F(vsvm, vm_read_matches_cpu_bytes)
 	EXPECT_EQ(0, memcmp(heap, ref, size));
 
 	/* A huge page (where the kernel gives one), read inside. */
-	thp = (char *)(((uintptr_t)resv + SZ_2M - 1) & ~(uintptr_t)(SZ_2M - 1));
+	thp = align_2m(resv);
 	madvise(thp, SZ_2M, MADV_HUGEPAGE);
 	fill_pattern(thp, SZ_2M, 52);
 	EXPECT_EQ(0, vm_read_check(&self->dev, self->vm, thp + SZ_1M - 5000,
@@ -4983,7 +4989,7 @@ TEST_F(vsvm, vm_read_brings_vram_back)
 	NEED_VRAM();
 	ASSERT_NE(NULL, resv);
 	ASSERT_NE(NULL, buf);
-	p = (char *)(((uintptr_t)resv + SZ_2M - 1) & ~(uintptr_t)(SZ_2M - 1));
+	p = align_2m(resv);
 	/* Small pages: each moves on its own, counted once. */
 	ASSERT_EQ(0, madvise(p, SZ_2M, MADV_NOHUGEPAGE));
 	fill_pattern(p, size, 71);
