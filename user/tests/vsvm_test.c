@@ -49,6 +49,12 @@ static void *map_anon(size_t size)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+/* The first 2 MiB boundary at or above @p. */
+static char *align_2m(void *p)
+{
+	return (char *)(((uintptr_t)p + SZ_2M - 1) & ~(uintptr_t)(SZ_2M - 1));
+}
+
 /* First offset in @p whose byte is not @value, or -1. */
 static long first_diff(const void *p, int value, size_t size)
 {
@@ -174,7 +180,7 @@ TEST_F(vsvm, memory_mmap_kinds)
 
 	resv = map_anon(2 * SZ_2M);
 	ASSERT_NE(NULL, resv);
-	thp = (char *)(((unsigned long)resv + SZ_2M - 1) & ~(SZ_2M - 1));
+	thp = align_2m(resv);
 	EXPECT_EQ(0, roundtrip(&self->dev, self->vm, thp, SZ_2M, 0x65));
 
 	munmap(priv, SZ_1M);
@@ -515,6 +521,12 @@ static void *adder_thread(void *arg)
 	return NULL;
 }
 
+/* The tests of devices 0 and 1 together skip with one device only. */
+#define NEED_TWO_DEVICES() do { \
+	if (self->dev.info.num_devices < 2) \
+		SKIP(return, "one device only"); \
+} while (0)
+
 TEST_F(vsvm, two_devices_one_buffer)
 {
 	const size_t count = 4096;
@@ -526,8 +538,7 @@ TEST_F(vsvm, two_devices_one_buffer)
 	uint32_t vm1;
 	size_t i;
 
-	if (self->dev.info.num_devices < 2)
-		SKIP(return, "one device only");
+	NEED_TWO_DEVICES();
 	ASSERT_EQ(0, vsvm_open(1, &dev1));
 	ASSERT_EQ(0, vsvm_vm_create(&dev1, &vm1));
 	words = map_anon(count * sizeof(*words));
@@ -625,7 +636,7 @@ static char *map_2m_aligned(void)
 
 	if (resv == MAP_FAILED)
 		return NULL;
-	p = (char *)(((uintptr_t)resv + SZ_2M - 1) & ~(SZ_2M - 1));
+	p = align_2m(resv);
 	if (mmap(p, SZ_2M, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != p)
 		return NULL;
@@ -1767,7 +1778,7 @@ TEST_F(vsvm, vram_thp_collapse_brings_pages_back)
 	NEED_VRAM();
 	ASSERT_NE(NULL, resv);
 	ASSERT_NE(NULL, ref);
-	p = (char *)(((uintptr_t)resv + SZ_2M - 1) & ~(uintptr_t)(SZ_2M - 1));
+	p = align_2m(resv);
 	/* Small pages first: no huge page at the first touch. */
 	ASSERT_EQ(0, madvise(p, SZ_2M, MADV_NOHUGEPAGE));
 	fill_pattern(p, size, 31);
@@ -1857,7 +1868,7 @@ TEST_F(vsvm, vram_partly_populated_vma)
 
 	NEED_VRAM();
 	ASSERT_NE(NULL, resv);
-	p = (char *)(((unsigned long)resv + SZ_2M - 1) & ~(SZ_2M - 1));
+	p = align_2m(resv);
 	ASSERT_EQ(0, madvise(p, SZ_2M, MADV_NOHUGEPAGE));
 	/* Every other 64 KiB written by the CPU, the rest never touched. */
 	for (off = 0; off < SZ_2M; off += 2 * SZ_64K)
@@ -1934,8 +1945,7 @@ TEST_F(vsvm, vram_other_device_never_stale)
 	uint32_t vm1;
 
 	NEED_VRAM();
-	if (self->dev.info.num_devices < 2)
-		SKIP(return, "one device only");
+	NEED_TWO_DEVICES();
 	ASSERT_NE(NULL, p);
 	ASSERT_EQ(0, vsvm_open(1, &dev1));
 	ASSERT_EQ(0, vsvm_vm_create(&dev1, &vm1));
@@ -1959,75 +1969,7 @@ TEST_F(vsvm, vram_other_device_never_stale)
 	munmap(p, SZ_2M);
 }
 
-/*
- * Devices 0 and 1 on one interconnect (vsvm's interconnect=3) share a page
- * owner: device 1 maps device 0's VRAM directly (peer access) and reads and
- * writes it there. Nothing migrates until the CPU touches the pages, and
- * each device sees the other's writes. Skipped unless the module was loaded
- * so (make check loads it so for this test in each layout).
- */
-TEST_F(vsvm, peer_access_maps_vram_directly)
-{
-	const size_t size = SZ_2M;
-	struct drm_vsvm_stats a0, a1, b0, b1;
-	struct vsvm_dev dev1;
-	char param[32], *p, *ref;
-	uint64_t sum;
-	uint32_t vm1;
-
-	NEED_VRAM();
-	if (self->dev.info.num_devices < 2)
-		SKIP(return, "one device only");
-	if (read_param("interconnect", param, sizeof(param)) <= 0 ||
-	    (strtoul(param, NULL, 0) & 3) != 3)
-		SKIP(return, "devices 0 and 1 are not on one interconnect");
-	ref = malloc(size);
-	ASSERT_NE(NULL, ref);
-	p = map_2m_aligned();
-	ASSERT_NE(NULL, p);
-	ASSERT_EQ(0, madvise(p, SZ_2M, MADV_NOHUGEPAGE));
-	ASSERT_EQ(0, vsvm_open(1, &dev1));
-	ASSERT_EQ(0, vsvm_vm_create(&dev1, &vm1));
-	fill_pattern(p, size, 43);
-	memcpy(ref, p, size);
-	/* One 2 MiB range, all of it in device 0's VRAM. */
-	ASSERT_EQ(0, vsvm_prefetch(&self->dev, self->vm, p, size,
-				   DRM_VSVM_LOC_DEVICE));
-	a0 = stats_of(&self->dev, self->vm);
-	b0 = stats_of(&dev1, vm1);
-
-	/* Device 1 reads device 0's VRAM, then writes it. */
-	ASSERT_EQ(0, vsvm_checksum(&dev1, vm1, p, size, &sum));
-	EXPECT_EQ(vsvm_fnv1a(ref, size), sum);
-	ASSERT_EQ(0, vsvm_fill(&dev1, vm1, p, 0x3c, size));
-	memset(ref, 0x3c, size);
-	a1 = stats_of(&self->dev, self->vm);
-	b1 = stats_of(&dev1, vm1);
-	EXPECT_EQ(a0.vram_pages_out, a1.vram_pages_out);
-	EXPECT_EQ(a0.vram_used, a1.vram_used);
-	EXPECT_EQ(b0.vram_pages_in, b1.vram_pages_in);
-	EXPECT_LT(b0.faults, b1.faults);
-
-	/* Device 0 reads what device 1 wrote, in its own VRAM. */
-	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, p, size, &sum));
-	EXPECT_EQ(vsvm_fnv1a(ref, size), sum);
-	a1 = stats_of(&self->dev, self->vm);
-	EXPECT_EQ(a0.vram_pages_out, a1.vram_pages_out);
-
-	/* The CPU brings the 512 pages back, with device 1's data. */
-	EXPECT_EQ(-1, first_diff(p, 0x3c, size));
-	a1 = stats_of(&self->dev, self->vm);
-	EXPECT_EQ(size / SZ_4K, a1.vram_pages_out - a0.vram_pages_out);
-	b1 = stats_of(&dev1, vm1);
-	EXPECT_EQ(0, b1.pages_mapped);
-	ASSERT_EQ(0, vsvm_checksum(&dev1, vm1, p, size, &sum));
-	EXPECT_EQ(vsvm_fnv1a(ref, size), sum);
-
-	EXPECT_EQ(0, vsvm_vm_destroy(&dev1, vm1));
-	vsvm_close(&dev1);
-	free(ref);
-	unmap_2m_aligned(p);
-}
+/* --- Devices 0 and 1 sharing one buffer: peer access, prefetch for both --- */
 
 /*
  * Whether devices 0 and 1 are on one interconnect (vsvm's interconnect
@@ -2039,6 +1981,111 @@ static bool devices_0_1_on_interconnect(void)
 
 	return read_param("interconnect", param, sizeof(param)) > 0 &&
 	       (strtoul(param, NULL, 0) & 3) == 3;
+}
+
+/*
+ * What the tests of devices 0 and 1 sharing one buffer set up alike, so that
+ * each shows only its own scenario: device 1 beside the fixture's device 0,
+ * and the buffer.
+ */
+struct two_devices {
+	struct vsvm_dev dev1;
+	uint32_t vm1;		/* a VM on device 1, if has_vm1 */
+	bool has_vm1;
+	char *p;		/* 2 MiB, 2 MiB-aligned: one range */
+	char *ref;		/* a copy of its pattern */
+	uint64_t want;		/* the checksum of its pattern */
+};
+
+/*
+ * Open device 1, with a VM there if @make_vm1 (else the test makes its own),
+ * and map the buffer without THP (its 512 pages move one by one), holding
+ * fill_pattern(@seed).
+ */
+static void two_devices_setup(struct __test_metadata *_metadata,
+			      struct two_devices *t, unsigned int seed,
+			      bool make_vm1)
+{
+	memset(t, 0, sizeof(*t));
+	t->ref = malloc(SZ_2M);
+	ASSERT_NE(NULL, t->ref);
+	t->p = map_2m_aligned();
+	ASSERT_NE(NULL, t->p);
+	ASSERT_EQ(0, madvise(t->p, SZ_2M, MADV_NOHUGEPAGE));
+	fill_pattern(t->p, SZ_2M, seed);
+	memcpy(t->ref, t->p, SZ_2M);
+	t->want = vsvm_fnv1a(t->p, SZ_2M);
+	ASSERT_EQ(0, vsvm_open(1, &t->dev1));
+	if (make_vm1) {
+		ASSERT_EQ(0, vsvm_vm_create(&t->dev1, &t->vm1));
+		t->has_vm1 = true;
+	}
+}
+
+/* Undo two_devices_setup(): its VM on device 1 must go cleanly. */
+static void two_devices_teardown(struct __test_metadata *_metadata,
+				 struct two_devices *t)
+{
+	if (t->has_vm1)
+		EXPECT_EQ(0, vsvm_vm_destroy(&t->dev1, t->vm1));
+	vsvm_close(&t->dev1);
+	free(t->ref);
+	unmap_2m_aligned(t->p);
+}
+
+/*
+ * Devices 0 and 1 on one interconnect (vsvm's interconnect=3) share a page
+ * owner: device 1 maps device 0's VRAM directly (peer access) and reads and
+ * writes it there. Nothing migrates until the CPU touches the pages, and
+ * each device sees the other's writes. Skipped unless the module was loaded
+ * so (make check loads it so for this test in each layout).
+ */
+TEST_F(vsvm, peer_access_maps_vram_directly)
+{
+	const size_t size = SZ_2M;
+	struct drm_vsvm_stats a0, a1, b0, b1;
+	struct two_devices t;
+	uint64_t sum;
+
+	NEED_VRAM();
+	NEED_TWO_DEVICES();
+	if (!devices_0_1_on_interconnect())
+		SKIP(return, "devices 0 and 1 are not on one interconnect");
+	two_devices_setup(_metadata, &t, 43, true);
+	/* One 2 MiB range, all of it in device 0's VRAM. */
+	ASSERT_EQ(0, vsvm_prefetch(&self->dev, self->vm, t.p, size,
+				   DRM_VSVM_LOC_DEVICE));
+	a0 = stats_of(&self->dev, self->vm);
+	b0 = stats_of(&t.dev1, t.vm1);
+
+	/* Device 1 reads device 0's VRAM, then writes it. */
+	ASSERT_EQ(0, vsvm_checksum(&t.dev1, t.vm1, t.p, size, &sum));
+	EXPECT_EQ(vsvm_fnv1a(t.ref, size), sum);
+	ASSERT_EQ(0, vsvm_fill(&t.dev1, t.vm1, t.p, 0x3c, size));
+	memset(t.ref, 0x3c, size);
+	a1 = stats_of(&self->dev, self->vm);
+	b1 = stats_of(&t.dev1, t.vm1);
+	EXPECT_EQ(a0.vram_pages_out, a1.vram_pages_out);
+	EXPECT_EQ(a0.vram_used, a1.vram_used);
+	EXPECT_EQ(b0.vram_pages_in, b1.vram_pages_in);
+	EXPECT_LT(b0.faults, b1.faults);
+
+	/* Device 0 reads what device 1 wrote, in its own VRAM. */
+	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, t.p, size, &sum));
+	EXPECT_EQ(vsvm_fnv1a(t.ref, size), sum);
+	a1 = stats_of(&self->dev, self->vm);
+	EXPECT_EQ(a0.vram_pages_out, a1.vram_pages_out);
+
+	/* The CPU brings the 512 pages back, with device 1's data. */
+	EXPECT_EQ(-1, first_diff(t.p, 0x3c, size));
+	a1 = stats_of(&self->dev, self->vm);
+	EXPECT_EQ(size / SZ_4K, a1.vram_pages_out - a0.vram_pages_out);
+	b1 = stats_of(&t.dev1, t.vm1);
+	EXPECT_EQ(0, b1.pages_mapped);
+	ASSERT_EQ(0, vsvm_checksum(&t.dev1, t.vm1, t.p, size, &sum));
+	EXPECT_EQ(vsvm_fnv1a(t.ref, size), sum);
+
+	two_devices_teardown(_metadata, &t);
 }
 
 /*
@@ -2054,71 +2101,58 @@ TEST_F(vsvm, peer_prefetch_migrates_vram_to_vram)
 {
 	const size_t size = SZ_2M;
 	struct drm_vsvm_stats a0, a1, b0, b1;
-	struct vsvm_dev dev1;
-	char *p, *ref;
+	struct two_devices t;
 	uint64_t sum;
-	uint32_t vm1;
 
 	NEED_VRAM();
-	if (self->dev.info.num_devices < 2)
-		SKIP(return, "one device only");
+	NEED_TWO_DEVICES();
 	if (!devices_0_1_on_interconnect())
 		SKIP(return, "devices 0 and 1 are not on one interconnect");
-	ref = malloc(size);
-	ASSERT_NE(NULL, ref);
-	p = map_2m_aligned();
-	ASSERT_NE(NULL, p);
-	ASSERT_EQ(0, madvise(p, SZ_2M, MADV_NOHUGEPAGE));
-	ASSERT_EQ(0, vsvm_open(1, &dev1));
-	ASSERT_EQ(0, vsvm_vm_create(&dev1, &vm1));
-	ASSERT_EQ(0, vsvm_set_attr(&dev1, vm1, p, size,
+	two_devices_setup(_metadata, &t, 47, true);
+	ASSERT_EQ(0, vsvm_set_attr(&t.dev1, t.vm1, t.p, size,
 				   DRM_VSVM_ATTR_PREFERRED_LOC,
 				   DRM_VSVM_LOC_DEVICE));
-	fill_pattern(p, size, 47);
-	memcpy(ref, p, size);
-	ASSERT_EQ(0, vsvm_prefetch(&self->dev, self->vm, p, size,
+	ASSERT_EQ(0, vsvm_prefetch(&self->dev, self->vm, t.p, size,
 				   DRM_VSVM_LOC_DEVICE));
 	a0 = stats_of(&self->dev, self->vm);
-	b0 = stats_of(&dev1, vm1);
+	b0 = stats_of(&t.dev1, t.vm1);
 
 	/* A GPU fault of device 1 reads device 0's VRAM where it is. */
-	ASSERT_EQ(0, vsvm_checksum(&dev1, vm1, p, size, &sum));
-	EXPECT_EQ(vsvm_fnv1a(ref, size), sum);
+	ASSERT_EQ(0, vsvm_checksum(&t.dev1, t.vm1, t.p, size, &sum));
+	EXPECT_EQ(vsvm_fnv1a(t.ref, size), sum);
 	a1 = stats_of(&self->dev, self->vm);
-	b1 = stats_of(&dev1, vm1);
+	b1 = stats_of(&t.dev1, t.vm1);
 	EXPECT_EQ(b0.vram_pages_in, b1.vram_pages_in);
 	EXPECT_EQ(a0.vram_pages_out, a1.vram_pages_out);
 	EXPECT_EQ(a0.vram_used, a1.vram_used);
 
 	/* The prefetch to device 1 moves all of it, VRAM to VRAM. */
-	ASSERT_EQ(0, vsvm_prefetch(&dev1, vm1, p, size, DRM_VSVM_LOC_DEVICE));
+	ASSERT_EQ(0, vsvm_prefetch(&t.dev1, t.vm1, t.p, size,
+				   DRM_VSVM_LOC_DEVICE));
 	a1 = stats_of(&self->dev, self->vm);
-	b1 = stats_of(&dev1, vm1);
+	b1 = stats_of(&t.dev1, t.vm1);
 	EXPECT_EQ(size / SZ_4K, b1.vram_pages_in - b0.vram_pages_in);
 	EXPECT_EQ(a0.vram_pages_out, a1.vram_pages_out);
 	EXPECT_EQ(0, a1.vram_used);
 	EXPECT_EQ(size, b1.vram_used - b0.vram_used);
 
 	/* Both devices read it there; device 0 does not take it back. */
-	ASSERT_EQ(0, vsvm_checksum(&dev1, vm1, p, size, &sum));
-	EXPECT_EQ(vsvm_fnv1a(ref, size), sum);
-	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, p, size, &sum));
-	EXPECT_EQ(vsvm_fnv1a(ref, size), sum);
+	ASSERT_EQ(0, vsvm_checksum(&t.dev1, t.vm1, t.p, size, &sum));
+	EXPECT_EQ(vsvm_fnv1a(t.ref, size), sum);
+	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, t.p, size, &sum));
+	EXPECT_EQ(vsvm_fnv1a(t.ref, size), sum);
 	a1 = stats_of(&self->dev, self->vm);
 	EXPECT_EQ(a0.vram_pages_in, a1.vram_pages_in);
 	EXPECT_EQ(0, a1.vram_used);
 
 	/* The CPU brings the 512 pages back from device 1's VRAM. */
-	EXPECT_EQ(0, memcmp(p, ref, size));
+	EXPECT_EQ(0, memcmp(t.p, t.ref, size));
 	a1 = stats_of(&self->dev, self->vm);
-	b1 = stats_of(&dev1, vm1);
+	b1 = stats_of(&t.dev1, t.vm1);
 	EXPECT_EQ(a0.vram_pages_out, a1.vram_pages_out);
 	EXPECT_EQ(size / SZ_4K, b1.vram_pages_out - b0.vram_pages_out);
 
-	EXPECT_EQ(0, vsvm_vm_destroy(&dev1, vm1));
-	vsvm_close(&dev1);
-	free(ref);
-	unmap_2m_aligned(p);
+	two_devices_teardown(_metadata, &t);
 }
 
 /*
@@ -2131,42 +2165,29 @@ TEST_F(vsvm, prefetch_moves_vram_through_ram_without_interconnect)
 {
 	const size_t size = SZ_2M;
 	struct drm_vsvm_stats a0, a1, b0, b1;
-	struct vsvm_dev dev1;
-	char *p, *ref;
-	uint32_t vm1;
+	struct two_devices t;
 
 	NEED_VRAM();
-	if (self->dev.info.num_devices < 2)
-		SKIP(return, "one device only");
+	NEED_TWO_DEVICES();
 	if (devices_0_1_on_interconnect())
 		SKIP(return, "devices 0 and 1 are on one interconnect");
-	ref = malloc(size);
-	ASSERT_NE(NULL, ref);
-	p = map_2m_aligned();
-	ASSERT_NE(NULL, p);
-	ASSERT_EQ(0, madvise(p, SZ_2M, MADV_NOHUGEPAGE));
-	ASSERT_EQ(0, vsvm_open(1, &dev1));
-	ASSERT_EQ(0, vsvm_vm_create(&dev1, &vm1));
-	fill_pattern(p, size, 53);
-	memcpy(ref, p, size);
-	ASSERT_EQ(0, vsvm_prefetch(&self->dev, self->vm, p, size,
+	two_devices_setup(_metadata, &t, 53, true);
+	ASSERT_EQ(0, vsvm_prefetch(&self->dev, self->vm, t.p, size,
 				   DRM_VSVM_LOC_DEVICE));
 	a0 = stats_of(&self->dev, self->vm);
-	b0 = stats_of(&dev1, vm1);
+	b0 = stats_of(&t.dev1, t.vm1);
 
-	ASSERT_EQ(0, vsvm_prefetch(&dev1, vm1, p, size, DRM_VSVM_LOC_DEVICE));
+	ASSERT_EQ(0, vsvm_prefetch(&t.dev1, t.vm1, t.p, size,
+				   DRM_VSVM_LOC_DEVICE));
 	a1 = stats_of(&self->dev, self->vm);
-	b1 = stats_of(&dev1, vm1);
+	b1 = stats_of(&t.dev1, t.vm1);
 	EXPECT_EQ(size / SZ_4K, a1.vram_pages_out - a0.vram_pages_out);
 	EXPECT_EQ(size / SZ_4K, b1.vram_pages_in - b0.vram_pages_in);
 	EXPECT_EQ(0, a1.vram_used);
 	EXPECT_EQ(size, b1.vram_used - b0.vram_used);
-	EXPECT_EQ(0, memcmp(p, ref, size));
+	EXPECT_EQ(0, memcmp(t.p, t.ref, size));
 
-	EXPECT_EQ(0, vsvm_vm_destroy(&dev1, vm1));
-	vsvm_close(&dev1);
-	free(ref);
-	unmap_2m_aligned(p);
+	two_devices_teardown(_metadata, &t);
 }
 
 /* --- Prefetch for several devices (issue 13) --- */
@@ -2183,74 +2204,66 @@ TEST_F(vsvm, prefetch_maps_for_several_devices)
 {
 	const size_t size = SZ_2M;
 	struct drm_vsvm_stats a0, a1, b0, b1, c1;
+	struct two_devices t;
 	uint32_t vm1, vm1b;
-	struct vsvm_dev dev1;
-	uint64_t sum, want;
-	char *p;
+	uint64_t sum;
 
-	if (self->dev.info.num_devices < 2)
-		SKIP(return, "one device only");
-	p = map_2m_aligned();
-	ASSERT_NE(NULL, p);
-	ASSERT_EQ(0, madvise(p, size, MADV_NOHUGEPAGE));
-	fill_pattern(p, size, 47);
-	want = vsvm_fnv1a(p, size);
-	ASSERT_EQ(0, vsvm_open(1, &dev1));
+	NEED_TWO_DEVICES();
+	/* The VMs on device 1 are the test's: none at first. */
+	two_devices_setup(_metadata, &t, 47, false);
 	if (self->dev.info.layout != DRM_VSVM_LAYOUT_NTO1) {
-		EXPECT_EQ(-EINVAL, vsvm_prefetch_devices(&self->dev, self->vm, p,
-							 size,
+		EXPECT_EQ(-EINVAL, vsvm_prefetch_devices(&self->dev, self->vm,
+							 t.p, size,
 							 DRM_VSVM_LOC_SYSTEM,
 							 3));
-		vsvm_close(&dev1);
-		unmap_2m_aligned(p);
+		two_devices_teardown(_metadata, &t);
 		return;
 	}
 	/* No VM of this process on device 1 yet. */
-	EXPECT_EQ(-ENOENT, vsvm_prefetch_devices(&self->dev, self->vm, p, size,
-						 DRM_VSVM_LOC_SYSTEM, 2));
-	ASSERT_EQ(0, vsvm_vm_create(&dev1, &vm1));
-	ASSERT_EQ(0, vsvm_vm_create(&dev1, &vm1b));
+	EXPECT_EQ(-ENOENT, vsvm_prefetch_devices(&self->dev, self->vm, t.p,
+						 size, DRM_VSVM_LOC_SYSTEM, 2));
+	ASSERT_EQ(0, vsvm_vm_create(&t.dev1, &vm1));
+	ASSERT_EQ(0, vsvm_vm_create(&t.dev1, &vm1b));
 	a0 = stats_of(&self->dev, self->vm);
 
-	ASSERT_EQ(0, vsvm_prefetch_devices(&self->dev, self->vm, p, size,
+	ASSERT_EQ(0, vsvm_prefetch_devices(&self->dev, self->vm, t.p, size,
 					   DRM_VSVM_LOC_SYSTEM, 3));
 	a1 = stats_of(&self->dev, self->vm);
-	b1 = stats_of(&dev1, vm1);
-	c1 = stats_of(&dev1, vm1b);
+	b1 = stats_of(&t.dev1, vm1);
+	c1 = stats_of(&t.dev1, vm1b);
 	EXPECT_EQ(1, a1.ranges_created - a0.ranges_created);
 	EXPECT_EQ(size / SZ_4K, a1.pages_mapped);
 	EXPECT_EQ(size / SZ_4K, b1.pages_mapped);
 	EXPECT_EQ(size / SZ_4K, c1.pages_mapped);
 
 	/* Both VMs of device 1 read it without faulting. */
-	ASSERT_EQ(0, vsvm_checksum(&dev1, vm1, p, size, &sum));
-	EXPECT_EQ(want, sum);
-	ASSERT_EQ(0, vsvm_checksum(&dev1, vm1b, p, size, &sum));
-	EXPECT_EQ(want, sum);
-	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, p, size, &sum));
-	EXPECT_EQ(want, sum);
-	EXPECT_EQ(b1.faults, stats_of(&dev1, vm1).faults);
-	EXPECT_EQ(c1.faults, stats_of(&dev1, vm1b).faults);
+	ASSERT_EQ(0, vsvm_checksum(&t.dev1, vm1, t.p, size, &sum));
+	EXPECT_EQ(t.want, sum);
+	ASSERT_EQ(0, vsvm_checksum(&t.dev1, vm1b, t.p, size, &sum));
+	EXPECT_EQ(t.want, sum);
+	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, t.p, size, &sum));
+	EXPECT_EQ(t.want, sum);
+	EXPECT_EQ(b1.faults, stats_of(&t.dev1, vm1).faults);
+	EXPECT_EQ(c1.faults, stats_of(&t.dev1, vm1b).faults);
 	EXPECT_EQ(a1.faults, stats_of(&self->dev, self->vm).faults);
 
 	/* Device 1's VMs go: device 0's mapping stays, still no fault. */
-	EXPECT_EQ(0, vsvm_vm_destroy(&dev1, vm1));
-	EXPECT_EQ(0, vsvm_vm_destroy(&dev1, vm1b));
+	EXPECT_EQ(0, vsvm_vm_destroy(&t.dev1, vm1));
+	EXPECT_EQ(0, vsvm_vm_destroy(&t.dev1, vm1b));
 	b0 = stats_of(&self->dev, self->vm);
 	EXPECT_EQ(size / SZ_4K, b0.pages_mapped);
 	EXPECT_EQ(a1.invalidations, b0.invalidations);
-	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, p, size, &sum));
-	EXPECT_EQ(want, sum);
+	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, t.p, size, &sum));
+	EXPECT_EQ(t.want, sum);
 	EXPECT_EQ(a1.faults, stats_of(&self->dev, self->vm).faults);
 
 	/* A new VM on device 1 faults the interval in anew. */
-	ASSERT_EQ(0, vsvm_vm_create(&dev1, &vm1));
-	ASSERT_EQ(0, vsvm_checksum(&dev1, vm1, p, size, &sum));
-	EXPECT_EQ(want, sum);
-	EXPECT_LT(0, stats_of(&dev1, vm1).faults);
-	EXPECT_EQ(0, vsvm_vm_destroy(&dev1, vm1));
-	vsvm_close(&dev1);
-	unmap_2m_aligned(p);
+	ASSERT_EQ(0, vsvm_vm_create(&t.dev1, &vm1));
+	ASSERT_EQ(0, vsvm_checksum(&t.dev1, vm1, t.p, size, &sum));
+	EXPECT_EQ(t.want, sum);
+	EXPECT_LT(0, stats_of(&t.dev1, vm1).faults);
+	EXPECT_EQ(0, vsvm_vm_destroy(&t.dev1, vm1));
+	two_devices_teardown(_metadata, &t);
 }
 
 /*
@@ -2263,49 +2276,38 @@ TEST_F(vsvm, prefetch_to_vram_for_peer_devices)
 {
 	const size_t size = SZ_2M;
 	struct drm_vsvm_stats a0, a1, b0, b1;
-	struct vsvm_dev dev1;
-	uint32_t vm1;
-	uint64_t sum, want;
-	char *p;
+	struct two_devices t;
+	uint64_t sum;
 
 	NEED_VRAM();
-	if (self->dev.info.num_devices < 2)
-		SKIP(return, "one device only");
+	NEED_TWO_DEVICES();
 	if (self->dev.info.layout != DRM_VSVM_LAYOUT_NTO1)
 		SKIP(return, "several devices per prefetch: N:1 layout only");
-	p = map_2m_aligned();
-	ASSERT_NE(NULL, p);
-	ASSERT_EQ(0, madvise(p, size, MADV_NOHUGEPAGE));
-	fill_pattern(p, size, 53);
-	want = vsvm_fnv1a(p, size);
-	ASSERT_EQ(0, vsvm_open(1, &dev1));
-	ASSERT_EQ(0, vsvm_vm_create(&dev1, &vm1));
+	two_devices_setup(_metadata, &t, 53, true);
 	a0 = stats_of(&self->dev, self->vm);
-	b0 = stats_of(&dev1, vm1);
+	b0 = stats_of(&t.dev1, t.vm1);
 
 	if (!devices_0_1_on_interconnect()) {
 		EXPECT_EQ(-EOPNOTSUPP,
-			  vsvm_prefetch_devices(&self->dev, self->vm, p, size,
+			  vsvm_prefetch_devices(&self->dev, self->vm, t.p, size,
 						DRM_VSVM_LOC_DEVICE, 3));
 		a1 = stats_of(&self->dev, self->vm);
 		EXPECT_EQ(a0.vram_pages_in, a1.vram_pages_in);
 		EXPECT_EQ(0, a1.pages_mapped);
 		goto out;
 	}
-	ASSERT_EQ(0, vsvm_prefetch_devices(&self->dev, self->vm, p, size,
+	ASSERT_EQ(0, vsvm_prefetch_devices(&self->dev, self->vm, t.p, size,
 					   DRM_VSVM_LOC_DEVICE, 3));
 	a1 = stats_of(&self->dev, self->vm);
-	b1 = stats_of(&dev1, vm1);
+	b1 = stats_of(&t.dev1, t.vm1);
 	EXPECT_EQ(size / SZ_4K, a1.vram_pages_in - a0.vram_pages_in);
 	EXPECT_EQ(b0.vram_pages_in, b1.vram_pages_in);
 	EXPECT_EQ(size / SZ_4K, b1.pages_mapped);
-	ASSERT_EQ(0, vsvm_checksum(&dev1, vm1, p, size, &sum));
-	EXPECT_EQ(want, sum);
-	EXPECT_EQ(b1.faults, stats_of(&dev1, vm1).faults);
+	ASSERT_EQ(0, vsvm_checksum(&t.dev1, t.vm1, t.p, size, &sum));
+	EXPECT_EQ(t.want, sum);
+	EXPECT_EQ(b1.faults, stats_of(&t.dev1, t.vm1).faults);
 out:
-	EXPECT_EQ(0, vsvm_vm_destroy(&dev1, vm1));
-	vsvm_close(&dev1);
-	unmap_2m_aligned(p);
+	two_devices_teardown(_metadata, &t);
 }
 
 /* --- VRAM allocator and prefetch to system (issue 9) --- */
@@ -2325,7 +2327,7 @@ TEST_F(vsvm, vram_prefetch_to_system_moves_pages_out)
 	NEED_VRAM();
 	ASSERT_NE(NULL, resv);
 	ASSERT_NE(NULL, ref);
-	p = (char *)(((unsigned long)resv + SZ_2M - 1) & ~(SZ_2M - 1));
+	p = align_2m(resv);
 	ASSERT_EQ(0, madvise(p, size, MADV_NOHUGEPAGE));
 	fill_pattern(p, size, 41);
 	memcpy(ref, p, size);
@@ -2374,7 +2376,7 @@ TEST_F(vsvm, vram_prefetch_to_system_beats_preferred_location)
 
 	NEED_VRAM();
 	ASSERT_NE(NULL, resv);
-	p = (char *)(((unsigned long)resv + SZ_2M - 1) & ~(SZ_2M - 1));
+	p = align_2m(resv);
 	fill_pattern(p, size, 43);
 	ASSERT_EQ(0, vsvm_set_attr(&self->dev, self->vm, p, size,
 				   DRM_VSVM_ATTR_PREFERRED_LOC,
@@ -2463,7 +2465,7 @@ static void race_proc(struct race_state *st, unsigned int id,
 		err = -ENOMEM;
 		goto out;
 	}
-	p = (char *)(((unsigned long)resv + SZ_2M - 1) & ~(SZ_2M - 1));
+	p = align_2m(resv);
 	err = madvise(p, RACE_BUFS * SZ_2M, MADV_NOHUGEPAGE) ? -errno : 0;
 	if (!err)
 		err = vsvm_open(index, &dev);
@@ -2638,7 +2640,7 @@ TEST_F_TIMEOUT(small_vram, vram_prefetch_waits_for_slow_eviction, 120)
 		SKIP(return, "no device memory");
 	ASSERT_NE(NULL, resv);
 	ASSERT_NE(NULL, ref);
-	p = (char *)(((unsigned long)resv + SZ_2M - 1) & ~(SZ_2M - 1));
+	p = align_2m(resv);
 	ASSERT_EQ(0, madvise(p, 2 * SZ_2M, MADV_NOHUGEPAGE));
 	fill_pattern(p, SZ_2M, 1);
 	fill_pattern(p + SZ_2M, SZ_2M, 2);
@@ -2662,7 +2664,7 @@ TEST_F_TIMEOUT(small_vram, vram_prefetch_waits_for_slow_eviction, 120)
 		struct vsvm_dev cdev;
 		uint32_t cvm;
 
-		cp = (char *)(((unsigned long)cres + SZ_2M - 1) & ~(SZ_2M - 1));
+		cp = align_2m(cres);
 		memset(cp, 3, SZ_2M);
 		if (vsvm_open(0, &cdev) || vsvm_vm_create(&cdev, &cvm))
 			_exit(2);
@@ -3361,7 +3363,7 @@ TEST_F_TIMEOUT(vsvm, page_table_follows_munmap, 3600)
 	ASSERT_LT(0, slots);
 	ASSERT_NE(MAP_FAILED, resv);
 	ASSERT_NE(NULL, other);
-	base = (char *)(((uintptr_t)resv + SZ_2M - 1) & ~(SZ_2M - 1));
+	base = align_2m(resv);
 	ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, other, 1, SZ_4K));
 	before = pt_leaves_of(&self->dev, self->vm);
 	ASSERT_LE(0, before);
@@ -4700,7 +4702,7 @@ TEST_F(vsvm, vm_read_matches_cpu_bytes)
 	EXPECT_EQ(0, memcmp(heap, ref, size));
 
 	/* A huge page (where the kernel gives one), read inside. */
-	thp = (char *)(((uintptr_t)resv + SZ_2M - 1) & ~(uintptr_t)(SZ_2M - 1));
+	thp = align_2m(resv);
 	madvise(thp, SZ_2M, MADV_HUGEPAGE);
 	fill_pattern(thp, SZ_2M, 52);
 	EXPECT_EQ(0, vm_read_check(&self->dev, self->vm, thp + SZ_1M - 5000,
@@ -4987,7 +4989,7 @@ TEST_F(vsvm, vm_read_brings_vram_back)
 	NEED_VRAM();
 	ASSERT_NE(NULL, resv);
 	ASSERT_NE(NULL, buf);
-	p = (char *)(((uintptr_t)resv + SZ_2M - 1) & ~(uintptr_t)(SZ_2M - 1));
+	p = align_2m(resv);
 	/* Small pages: each moves on its own, counted once. */
 	ASSERT_EQ(0, madvise(p, SZ_2M, MADV_NOHUGEPAGE));
 	fill_pattern(p, size, 71);

@@ -727,6 +727,26 @@ struct proc_shared {
 	char err[N_PROCS][ERR_LEN];
 };
 
+/*
+ * Wait for the @n worker processes @pids: each must exit with 0; what one
+ * wrote into its line of @err is logged.
+ */
+static void wait_processes(struct __test_metadata *_metadata,
+			   const pid_t *pids, unsigned int n,
+			   char (*err)[ERR_LEN])
+{
+	unsigned int i;
+	int status;
+
+	for (i = 0; i < n; i++) {
+		ASSERT_EQ(pids[i], waitpid(pids[i], &status, 0));
+		if (err[i][0])
+			TH_LOG("%s", err[i]);
+		EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status))
+			TH_LOG("process %u: status %#x", i, status);
+	}
+}
+
 FIXTURE(xe)
 {
 	struct vsvm_dev dev[MAX_DEVS];
@@ -814,7 +834,6 @@ static void run_processes(struct __test_metadata *_metadata,
 	pthread_barrierattr_t attr;
 	pid_t pids[N_PROCS];
 	unsigned int i, n = variant->px.workers;
-	int status;
 
 	ASSERT_NE(MAP_FAILED, sh);
 	ASSERT_LE(n, N_PROCS);
@@ -849,13 +868,7 @@ static void run_processes(struct __test_metadata *_metadata,
 			_exit(0);
 		}
 	}
-	for (i = 0; i < n; i++) {
-		ASSERT_EQ(pids[i], waitpid(pids[i], &status, 0));
-		if (sh->err[i][0])
-			TH_LOG("%s", sh->err[i]);
-		EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status))
-			TH_LOG("process %u: status %#x", i, status);
-	}
+	wait_processes(_metadata, pids, n, sh->err);
 	munmap(sh, sizeof(*sh));
 }
 
@@ -1437,7 +1450,6 @@ TEST_F_TIMEOUT(xe_evict, processes_evict, 120)
 	pthread_barrierattr_t attr;
 	pid_t pids[EVICT_PROCS];
 	unsigned int i, ndev, per_dev;
-	int status;
 
 	ASSERT_NE(MAP_FAILED, sh);
 	ASSERT_EQ(0, vsvm_open(0, &dev[0]));
@@ -1477,13 +1489,7 @@ TEST_F_TIMEOUT(xe_evict, processes_evict, 120)
 					   &sh->barrier) ? 1 : 0);
 		}
 	}
-	for (i = 0; i < EVICT_PROCS; i++) {
-		ASSERT_EQ(pids[i], waitpid(pids[i], &status, 0));
-		if (sh->err[i][0])
-			TH_LOG("%s", sh->err[i]);
-		EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status))
-			TH_LOG("process %u: status %#x", i, status);
-	}
+	wait_processes(_metadata, pids, EVICT_PROCS, sh->err);
 	for (i = 0; i < ndev; i++) {
 		s1 = stats_of(&dev[i], vm[i]);
 		EXPECT_GT(s1.vram_evictions, s0[i].vram_evictions)
