@@ -81,14 +81,14 @@ VM_TIMEOUT ?= 1800
 # A third VM boots Debian's own kernel (linux-image-RELEASE of the installed
 # linux-headers-amd64, unpacked in the cache, never installed) with the
 # modules DKMS built from the gpusvm-dkms package (make deb-check): vsvm's
-# selftest in both layouts without device memory (that kernel has no
-# DEVICE_PRIVATE; the device-memory cases skip). Skipped when TESTS is given
+# selftest and the demo in both layouts without device memory (that kernel
+# has no DEVICE_PRIVATE; the device-memory cases skip). Skipped when TESTS is given
 # on the command line (unless STOCK_TESTS is given too).
 ifeq ($(origin TESTS),command line)
 STOCK_TESTS ?=
 else
 STOCK_TESTS ?= $(foreach l,1:1 n:1,load:vsvm,layout=$(l),vram_size=0 selftest:vsvm_test \
-	unload:vsvm)
+	cmd:vsvm-demo unload:vsvm)
 endif
 # The modules DKMS builds for the stock kernel (no KUnit there).
 STOCK_KMODS := $(filter-out %_test.ko,$(KMODS))
