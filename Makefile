@@ -41,7 +41,7 @@ FUZZ_CALLS ?= 10000
 # the modules RELOAD_CYCLES times after using every device.
 VSVM_CONFIGS := layout=1:1 layout=n:1 layout=1:1,vram_size=0
 STRESS_CONFIGS := layout=1:1 layout=n:1
-# The xe SVM scenario matrix (vsvm_xe_matrix_test, issue 11) runs after
+# The xe SVM scenario matrix (vsvm_xe_matrix_test) runs after
 # vsvm_test in each layout; the summary counts it on its "matrix:" line.
 TEARDOWN_CONFIGS := layout=1:1 layout=n:1
 MATRIX_CONFIGS := layout=1:1 layout=n:1

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * vsvm_stress: a seeded, time-bounded race stress of vsvm (issue 10).
+ * vsvm_stress: a seeded, time-bounded race stress of vsvm.
  *
  *   vsvm_stress [-s SEED] [-d SECONDS] [-w WORKERS_PER_DEVICE] [-n]
  *               [-x vma,fork,gpu,churn]

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Reliability of vsvm under memory cgroups and abrupt teardown (issue 10):
+ * Reliability of vsvm under memory cgroups and abrupt teardown:
  *
  * - memcg_charge: what the GPU fault path allocates for a process (page-table
  *   leaves, ranges, DMA address arrays, CPU page tables) is charged to the

@@ -621,7 +621,7 @@ TEST_F_TIMEOUT(vsvm, many_threads_faulting, 120)
 	}
 }
 
-/* --- Ranges follow VMA splits; memory the GPU cannot mirror (issue 9) --- */
+/* --- Ranges follow VMA splits; memory the GPU cannot mirror --- */
 
 /*
  * A 2 MiB-aligned anonymous buffer of exactly 2 MiB between PROT_NONE guard
@@ -2190,7 +2190,7 @@ TEST_F(vsvm, prefetch_moves_vram_through_ram_without_interconnect)
 	two_devices_teardown(_metadata, &t);
 }
 
-/* --- Prefetch for several devices (issue 13) --- */
+/* --- Prefetch for several devices --- */
 
 /*
  * A prefetch naming devices 0 and 1 (N:1) faults the interval once, maps it
@@ -2310,7 +2310,7 @@ out:
 	two_devices_teardown(_metadata, &t);
 }
 
-/* --- VRAM allocator and prefetch to system (issue 9) --- */
+/* --- VRAM allocator and prefetch to system --- */
 
 /*
  * Prefetch to system memory brings the device's own VRAM pages back and maps
@@ -2749,7 +2749,7 @@ TEST(vram_unload_leaves_nothing)
 	munmap(p, size);
 }
 
-/* --- Lifetime: VM destroy racing ioctls (issue 9) --- */
+/* --- Lifetime: VM destroy racing ioctls --- */
 
 /*
  * Racers call one ioctl on a VM again and again while the main thread
@@ -3263,7 +3263,7 @@ TEST(lifetime_no_sysfs_bind_unbind)
 	EXPECT_EQ(ENOENT, errno);
 }
 
-/* --- Resource bounds (issue 10) --- */
+/* --- Resource bounds --- */
 
 static double now_s(void)
 {
@@ -3464,7 +3464,7 @@ TEST_F_TIMEOUT(vsvm, killed_during_long_prefetch_exits, 60)
 	EXPECT_GT(1.0, t1 - t0) TH_LOG("exit took %.3f s", t1 - t0);
 }
 
-/* --- UAPI rules (issue 10) --- */
+/* --- UAPI rules --- */
 
 #define UNKNOWN_VM	0xdead
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The xe SVM scenario matrix on vsvm (issue 11).
+ * The xe SVM scenario matrix on vsvm.
  *
  * Intel's IGT test xe_exec_system_allocator is the largest public list of GPU
  * SVM scenarios: sections (how the memory is allocated and what the CPU does
