@@ -88,7 +88,7 @@ ifeq ($(origin TESTS),command line)
 STOCK_TESTS ?=
 else
 STOCK_TESTS ?= $(foreach l,1:1 n:1,load:vsvm,layout=$(l),vram_size=0 selftest:vsvm_test \
-	cmd:vsvm-demo unload:vsvm)
+	run:vsvm-demo unload:vsvm)
 endif
 # The modules DKMS builds for the stock kernel (no KUnit there).
 STOCK_KMODS := $(filter-out %_test.ko,$(KMODS))

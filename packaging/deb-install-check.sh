@@ -25,7 +25,7 @@ MODULES="drm_gpusvm drm_pagemap vsvm"
 
 [ "$(id -u)" -eq 0 ] || die "installs packages: run as root"
 for p in $PACKAGES; do
-	! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q installed ||
+	! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
 		die "$p is installed already: not touching it"
 done
 debs=$(ls "$DEB"/*.deb 2>/dev/null) || die "no packages: run 'make deb'"
@@ -114,7 +114,7 @@ printf 'purge: %.1f s\n' "$(echo "$(date +%s.%N) - $start" | bc)"
 
 step "left behind"
 for p in $PACKAGES; do
-	! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q installed || bad "$p still installed"
+	! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || bad "$p still installed"
 done
 [ -z "$(dkms status gpusvm 2>&1)" ] || bad "dkms status: $(dkms status gpusvm 2>&1)"
 for f in /var/lib/dkms/gpusvm /usr/src/gpusvm-"$version" /usr/include/vsvm \
@@ -122,10 +122,10 @@ for f in /var/lib/dkms/gpusvm /usr/src/gpusvm-"$version" /usr/include/vsvm \
 	/usr/share/doc/gpusvm-dkms /usr/share/doc/vsvm-tools /usr/share/doc/libvsvm-dev; do
 	[ ! -e "$f" ] || bad "$f is left"
 done
-left=$(find "$moddir/" -name '*.ko*' 2>/dev/null)
+left=$(find "$moddir/updates/" -name '*.ko*' 2>/dev/null)
 [ -z "$left" ] || bad "modules left: $left"
 grep -q 'updates/dkms' "$moddir/modules.dep" 2>/dev/null && bad "modules.dep still lists updates/dkms"
-echo "dkms status gpusvm: '$(dkms status gpusvm 2>&1)'; no module in $moddir"
+echo "dkms status gpusvm: '$(dkms status gpusvm 2>&1)'; no module in $moddir/updates"
 
 # depmod's index files (and the empty updates/dkms) and DKMS's signing key,
 # if the install made them.

@@ -39,7 +39,7 @@ if git rev-parse --git-dir >/dev/null 2>&1; then
 else
 	version=$base
 	SOURCE_DATE_EPOCH=$(stat -c %Y VERSION)
-	maintainer="gpusvm maintainers <gpusvm@localhost>"
+	maintainer="gpusvm maintainers <gpusvm-maintainers@users.noreply.github.com>"
 	# shellcheck disable=SC2086
 	sources=$(find $KMOD_SOURCES -type f \( -name Kbuild -o -name '*.[ch]' \) | sort)
 fi
@@ -108,7 +108,7 @@ for s in postinst prerm; do
 	sed "s/@VERSION@/$version/" "$PKG_DIR/debian/gpusvm-dkms.$s" >"$root/DEBIAN/$s"
 	chmod 0755 "$root/DEBIAN/$s"
 done
-pack "$root" gpusvm-dkms all "Depends: dkms (>= 2.1.0.0)
+pack "$root" gpusvm-dkms all "Depends: dkms (>= 3.0)
 Recommends: linux-headers-amd64 | linux-headers-generic | linux-headers
 Suggests: vsvm-tools
 Section: kernel
@@ -149,9 +149,10 @@ strip --remove-section=.comment --strip-debug --enable-deterministic-archives \
 mkdir -p "$WORK/shlibs/debian"
 printf 'Source: gpusvm\n\nPackage: vsvm-tools\nArchitecture: any\n' \
 	>"$WORK/shlibs/debian/control"
-shlibs=$(cd "$WORK/shlibs" && dpkg-shlibdeps -O -e"$obj/vsvm-demo" 2>/dev/null |
-	sed -n 's/^shlibs:Depends=//p')
-[ -n "$shlibs" ] || die "dpkg-shlibdeps found no dependencies of vsvm-demo"
+shlibs=$(cd "$WORK/shlibs" && dpkg-shlibdeps -O -e"$obj/vsvm-demo" 2>"$WORK/shlibdeps.err" |
+	sed -n 's/^shlibs:Depends=//p') || true
+[ -n "$shlibs" ] || { cat "$WORK/shlibdeps.err" >&2
+	die "dpkg-shlibdeps found no dependencies of vsvm-demo"; }
 
 # --- vsvm-tools ----------------------------------------------------------
 root=$WORK/vsvm-tools

@@ -22,6 +22,10 @@ HOST_PACKAGES="build-essential bc bison flex libelf-dev libssl-dev cpio kmod \
 xz-utils gzip perl python3 rsync $SRC_PKG $STOCK_HEADERS_PKG qemu-system-x86 \
 busybox-static libdrm-dev pkg-config sparse python3-sphinx dkms lintian openssl"
 
+# depmod, modinfo and dkms live in /sbin and /usr/sbin, which a user's PATH
+# may lack.
+PATH=$PATH:/usr/sbin:/sbin
+
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
@@ -86,12 +90,16 @@ initramfs_path() {
 	echo "$TOP_DIR/build/initramfs${v:+-$v}.cpio.gz"
 }
 
-# Directory of Debian's stock kernel headers (the compile-only target).
+# Directory of Debian's stock kernel headers: those linux-headers-amd64
+# depends on (other flavours, backports or older releases installed beside
+# them are not Debian's current 6.1 kernel).
 stock_kdir() {
-	local d
-	d=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1)
-	[ -n "$d" ] || die "no Debian stock headers in /usr/src"
-	echo "$d"
+	local pkg
+	pkg=$(dpkg-query -W -f='${Depends}' "$STOCK_HEADERS_PKG" 2>/dev/null |
+		grep -o 'linux-headers-[^ ,]*' | head -n 1)
+	[ -n "$pkg" ] || die "$STOCK_HEADERS_PKG is not installed (make deps)"
+	[ -d "/usr/src/$pkg" ] || die "no /usr/src/$pkg ($STOCK_HEADERS_PKG depends on it)"
+	echo "/usr/src/$pkg"
 }
 
 # Release of Debian's stock kernel whose headers are installed, e.g.
@@ -118,26 +126,38 @@ stock_image_dir() {
 
 # Fetch linux-image-RELEASE of the same version as the installed headers
 # (apt-get download: the host's own kernel is not touched) and unpack it.
+# It is unpacked beside its final place in the cache and renamed into it,
+# so a run sharing the cache never sees half of it.
 ensure_stock_image() {
-	local dir kver ver tmp
+	local dir kver ver tmp sudo=
 	dir=$(stock_image_dir)
 	[ -f "$dir/.complete" ] && return 0
 	kver=$(stock_kver)
 	ver=$(dpkg-query -W -f='${Version}' "linux-headers-$kver")
-	tmp=$(mktemp -d)
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	mkdir -p "$GPUSVM_CACHE"
+	tmp=$(mktemp -d "$GPUSVM_CACHE/stock-image.XXXXXX")
 	log "fetching Debian's linux-image-$kver $ver"
-	# apt's download sandbox user cannot write a root-owned mktemp dir.
-	chmod 0755 "$tmp"
-	(cd "$tmp" && apt-get download -qq "linux-image-$kver=$ver" >/dev/null 2>&1 ||
-		{ apt-get update -qq && apt-get download -qq "linux-image-$kver=$ver"; }) ||
-		{ rm -rf "$tmp"; die "apt-get download linux-image-$kver=$ver failed"; }
+	# Downloaded as the user running this (apt's sandbox user may not
+	# write here).
+	if ! (cd "$tmp" && { apt-get download -qq -o APT::Sandbox::User="$(id -un)" \
+			"linux-image-$kver=$ver" >/dev/null 2>&1 ||
+		{ $sudo apt-get update -qq &&
+		  apt-get download -qq -o APT::Sandbox::User="$(id -un)" \
+			"linux-image-$kver=$ver"; }; }); then
+		rm -rf "$tmp"
+		die "apt-get download linux-image-$kver=$ver failed: Debian's mirror has only the current kernel; upgrade $STOCK_HEADERS_PKG (apt-get install $STOCK_HEADERS_PKG) and run again"
+	fi
+	mkdir "$tmp/root"
+	dpkg-deb -x "$tmp"/linux-image-*.deb "$tmp/root" || { rm -rf "$tmp"; die "dpkg-deb -x failed"; }
+	[ -f "$tmp/root/boot/vmlinuz-$kver" ] ||
+		{ rm -rf "$tmp"; die "no boot/vmlinuz-$kver in linux-image-$kver"; }
+	depmod -b "$tmp/root" "$kver" || { rm -rf "$tmp"; die "depmod of the stock modules failed"; }
+	touch "$tmp/root/.complete"
 	rm -rf "$dir"
-	mkdir -p "$dir"
-	dpkg-deb -x "$tmp"/linux-image-*.deb "$dir" || { rm -rf "$tmp"; die "dpkg-deb -x failed"; }
+	mv -T "$tmp/root" "$dir" 2>/dev/null || [ -f "$dir/.complete" ] ||
+		{ rm -rf "$tmp"; die "cannot move the stock image to $dir"; }
 	rm -rf "$tmp"
-	[ -f "$dir/boot/vmlinuz-$kver" ] || die "no boot/vmlinuz-$kver in linux-image-$kver"
-	depmod -b "$dir" "$kver" || die "depmod of the stock modules failed"
-	touch "$dir/.complete"
 }
 
 JOBS=${JOBS:-$(nproc)}

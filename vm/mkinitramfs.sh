@@ -45,12 +45,15 @@ if [ "$variant" = stock ]; then
 			want+=" $dep"
 		done
 	done
-	files=$(for dep in $want; do
-		awk -v m="$dep" -F: '{ n = $1; sub(/.*\//, "", n); sub(/\.ko$/, "", n)
+	files=
+	for dep in $want; do
+		found=$(awk -v m="$dep" -F: '{ n = $1; sub(/.*\//, "", n); sub(/\.ko$/, "", n)
 			gsub(/_/, "-", n); gsub(/_/, "-", m)
-			if (n == m) { print $1; print $2 } }' "$modsrc/modules.dep"
-	done | tr ' ' '\n' | sed '/^$/d' | sort -u)
-	[ -n "$files" ] || [ -z "$want" ] || die "none of$want in the stock modules"
+			if (n == m) { print $1; print $2 } }' "$modsrc/modules.dep")
+		[ -n "$found" ] || die "no module $dep in the stock kernel's modules.dep"
+		files+=" $found"
+	done
+	files=$(echo "$files" | tr ' ' '\n' | sed '/^$/d' | sort -u)
 	mkdir -p "$root/lib/modules/$kver"
 	for f in $files; do
 		install -D -m 0644 "$modsrc/$f" "$root/lib/modules/$kver/$f"

@@ -14,7 +14,7 @@
 # (make kernel-kasan initramfs-kasan), given 3G of memory unless --mem says
 # otherwise (KASAN's shadow takes an eighth of it, its quarantine more);
 # "stock" is Debian's own kernel image, unpacked from linux-image-RELEASE
-# (make initramfs-stock), with the modules make modules-stock built.
+# (make initramfs-stock), with the modules DKMS built from the package.
 #
 # The console is streamed to stdout and saved whole to the log file, whose path
 # is printed at the end. With --quiet only the job's own output reaches
@@ -106,7 +106,7 @@ fi
 start=$(date +%s)
 set +e
 if [ $quiet -eq 1 ]; then
-	echo "VM: booting the test kernel; console log: $log"
+	echo "VM: booting ${variant:+the $variant }kernel; console log: $log"
 	timeout -k 10 "$timeout" "${qemu[@]}" -serial "file:$log" \
 		-serial stdio </dev/null
 	qrc=$?

@@ -19,6 +19,7 @@ when hmm-peer-tests compared the two drivers (the sums of its runs, one per
 layout). Before those, the slowest kselftest cases, from the "# case-time: S s"
 line run-tests adds after each result.
 """
+import os
 import re
 import subprocess
 import sys
@@ -36,8 +37,14 @@ def summarize(log, check, counts, failures, times):
     and (seconds, case) pairs to times."""
     unit = None
     last = None
-    kernel = 'unknown kernel'
+    kernel = None
+    vm_exit = None
+    units = 0
     before = dict(counts)
+    if not os.path.exists(log):
+        counts['failed'] += 1
+        failures.append(f'{log}: no such log (the VM did not start)')
+        return
     with open(log, errors='replace') as f:
         for raw in f:
             line = raw.rstrip('\r\n')
@@ -45,8 +52,13 @@ def summarize(log, check, counts, failures, times):
             if m:
                 kernel = m.group(1)
                 continue
+            m = re.match(r'^GPUSVM-VM: exit (\d+)', line)
+            if m:
+                vm_exit = int(m.group(1))
+                continue
             m = re.match(r'^GPUSVM-TEST-BEGIN (\S+) (\S+)', line)
             if m:
+                units += 1
                 unit = {'kind': m.group(1), 'name': m.group(2), 'cases': 0, 'failed': 0,
                         'matrix': MATRIX_UNIT in m.group(2)}
                 if unit['matrix']:
@@ -105,13 +117,25 @@ def summarize(log, check, counts, failures, times):
         if unit['matrix']:
             counts['matrix_failed'] += 1
         failures.append(f"{unit['name']}: never finished (VM died or timed out)")
+    # A VM that ran nothing, or did not finish, or whose job failed without a
+    # failing case (a unit the runner does not know, say) has not passed.
+    why = None
+    if units == 0:
+        why = 'no test unit ran'
+    elif vm_exit is None:
+        why = 'the VM did not finish (timed out or died)'
+    elif vm_exit != 0 and counts['failed'] == before['failed']:
+        why = f'the job exited with {vm_exit}'
+    if why:
+        counts['failed'] += 1
+        failures.append(f'{log}: {why}')
     if check:
         if subprocess.call([check, log]) == 0:
             counts['passed'] += 1
         else:
             counts['failed'] += 1
             failures.append(f'kernel log {log}: problem reports (see above)')
-    print(f"log {log}: kernel {kernel}, "
+    print(f"log {log}: kernel {kernel or '(no boot line)'}, "
           + ', '.join(f"{counts[k] - before[k]} {k}" for k in ('passed', 'failed', 'skipped')))
 
 
