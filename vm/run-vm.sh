@@ -106,7 +106,7 @@ fi
 start=$(date +%s)
 set +e
 if [ $quiet -eq 1 ]; then
-	echo "VM: booting ${variant:+the $variant }kernel; console log: $log"
+	echo "VM: booting the ${variant:-test} kernel; console log: $log"
 	timeout -k 10 "$timeout" "${qemu[@]}" -serial "file:$log" \
 		-serial stdio </dev/null
 	qrc=$?
