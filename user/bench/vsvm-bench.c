@@ -81,6 +81,10 @@
  *                  completes (what the application waits for); no goal:
  *                  the N engines are kernel threads sharing the VM's two
  *                  vCPUs, so their compute cannot scale past two
+ *   5 multi-dev-fault for comparison, the N checksums of another fresh
+ *                  buffer without the prefetch: each device faults the
+ *                  buffer by itself (N faults of each range, one pages
+ *                  object each, serialised by the GPU SVM's lock); no goal
  *   Size column: N. Ratio: ours at N / ours at N = 1. No dmirror or floor:
  *   test_hmm has no multi-device mirror.
  *
@@ -754,27 +758,70 @@ static void ranges_part(void)
 /**
  * struct multi_args - figure 5 at one number of devices (shared memory)
  * @ndev: the number of devices, N
- * @t: per round, the prefetch (t[0]) and until the last checksum (t[1]), ms
+ * @t: per round (ms): the prefetch (t[0]), until the last checksum after
+ *     it (t[1]), the checksums faulting by themselves (t[2])
  */
 struct multi_args {
 	int ndev;
-	double t[2][MAX_ROUNDS];
+	double t[3][MAX_ROUNDS];
 };
 
 /*
+ * A checksum job of @p on each of the first @ndev devices, all submitted,
+ * then waited for; each must find @sum.
+ */
+static void checksums(struct vsvm_dev *dev, const uint32_t *vm, int ndev,
+		      const char *p, size_t size, uint64_t sum)
+{
+	struct drm_vsvm_job job[4];
+	uint64_t seq[4];
+	int i, err;
+
+	for (i = 0; i < ndev; i++) {
+		job[i] = (struct drm_vsvm_job){
+			.op = DRM_VSVM_OP_CHECKSUM,
+			.src = (uintptr_t)p,
+			.size = size,
+		};
+		err = vsvm_submit(&dev[i], vm[i], &job[i], 1, &seq[i]);
+		CHECK(!err, "EXEC on device %d: %s", i, strerror(-err));
+	}
+	for (i = 0; i < ndev; i++) {
+		err = vsvm_wait(&dev[i], vm[i], seq[i], 60000000000LL);
+		CHECK(!err, "WAIT on device %d: %s", i, strerror(-err));
+		CHECK(!job[i].status && job[i].result == sum,
+		      "device %d of %d: checksum %s", i, ndev,
+		      job[i].status ? strerror(-job[i].status) : "wrong");
+	}
+}
+
+/* The GPU faults of each of the first @ndev devices' VMs so far. */
+static void count_faults(struct vsvm_dev *dev, const uint32_t *vm, int ndev,
+			 uint64_t *faults)
+{
+	struct drm_vsvm_stats st;
+	int i, err;
+
+	for (i = 0; i < ndev; i++) {
+		err = vsvm_stats(&dev[i], vm[i], &st);
+		CHECK(!err, "STATS: %s", strerror(-err));
+		faults[i] = st.faults;
+	}
+}
+
+/*
  * Figure 5: N devices of the N:1 layout read one buffer: a prefetch naming
- * them, then a checksum job on each, in parallel.
+ * them, then a checksum job on each, in parallel; and, for comparison, the
+ * checksums alone on another buffer, each device faulting it by itself.
  */
 static void multi_device_fn(void *arg)
 {
 	struct multi_args *a = arg;
 	const int ndev = a->ndev;
 	size_t size = tiny ? SZ_1M : 16 * SZ_1M;
-	double (*t)[MAX_ROUNDS] = a->t;
-	struct drm_vsvm_job job[4];
+	uint64_t before[4], after[4];
 	struct vsvm_dev dev[4];
 	uint32_t vm[4];
-	uint64_t seq[4], faults[4];
 	int i, r, err;
 
 	for (i = 0; i < ndev; i++) {
@@ -784,49 +831,31 @@ static void multi_device_fn(void *arg)
 	for (r = 0; r < rounds; r++) {
 		unsigned int seed = rand();
 		char *p = fresh_buffer(size, false, seed);
+		char *q = fresh_buffer(size, false, seed + 1);
 		uint64_t sum = vsvm_fnv1a(p, size);
+		uint64_t sum_q = vsvm_fnv1a(q, size);
 		double t0;
 
-		CHECK(p, "no memory for %zu bytes", size);
-		for (i = 0; i < ndev; i++) {
-			struct drm_vsvm_stats st;
-
-			CHECK(!vsvm_stats(&dev[i], vm[i], &st), "STATS");
-			faults[i] = st.faults;
-		}
+		CHECK(p && q, "no memory for %zu bytes", size);
+		count_faults(dev, vm, ndev, before);
 		t0 = now_ms();
 		err = vsvm_prefetch_devices(&dev[0], vm[0], p, size,
 					    DRM_VSVM_LOC_SYSTEM,
 					    (1u << ndev) - 1);
-		t[0][r] = now_ms() - t0;
+		a->t[0][r] = now_ms() - t0;
 		CHECK(!err, "PREFETCH for %d devices: %s", ndev,
 		      strerror(-err));
-		for (i = 0; i < ndev; i++) {
-			job[i] = (struct drm_vsvm_job){
-				.op = DRM_VSVM_OP_CHECKSUM,
-				.src = (uintptr_t)p,
-				.size = size,
-			};
-			err = vsvm_submit(&dev[i], vm[i], &job[i], 1, &seq[i]);
-			CHECK(!err, "EXEC on device %d: %s", i, strerror(-err));
-		}
-		for (i = 0; i < ndev; i++) {
-			err = vsvm_wait(&dev[i], vm[i], seq[i], 60000000000LL);
-			CHECK(!err, "WAIT on device %d: %s", i, strerror(-err));
-		}
-		t[1][r] = now_ms() - t0;
-		for (i = 0; i < ndev; i++) {
-			struct drm_vsvm_stats st;
-
-			CHECK(!job[i].status && job[i].result == sum,
-			      "device %d of %d: checksum %s", i, ndev,
-			      job[i].status ? strerror(-job[i].status) :
-			      "wrong");
-			CHECK(!vsvm_stats(&dev[i], vm[i], &st), "STATS");
-			CHECK(st.faults == faults[i],
+		checksums(dev, vm, ndev, p, size, sum);
+		a->t[1][r] = now_ms() - t0;
+		count_faults(dev, vm, ndev, after);
+		for (i = 0; i < ndev; i++)
+			CHECK(after[i] == before[i],
 			      "device %d of %d faulted after the prefetch", i,
 			      ndev);
-		}
+
+		t0 = now_ms();
+		checksums(dev, vm, ndev, q, size, sum_q);
+		a->t[2][r] = now_ms() - t0;
 		/* Kept mapped: the process's exit collects the ranges. */
 	}
 }
@@ -834,9 +863,11 @@ static void multi_device_fn(void *arg)
 static void multi_device_part(void)
 {
 	static const int ndevs[] = { 1, 2, 4 };
-	static const char *const fig[] = { "multi-dev-map", "multi-dev-read" };
+	static const char *const fig[] = {
+		"multi-dev-map", "multi-dev-read", "multi-dev-fault",
+	};
 	size_t size = tiny ? SZ_1M : 16 * SZ_1M;
-	struct stat3 s[3][2];
+	struct stat3 s[3][3];
 	struct multi_args *a = shared_mem(sizeof(*a));
 	struct vsvm_dev dev;
 	int n, f;
@@ -846,7 +877,7 @@ static void multi_device_part(void)
 	      dev.info.num_devices >= 4 && dev.info.version >= 3,
 	      "--multi-device needs vsvm loaded with layout=n:1 num_devices=4");
 	vsvm_close(&dev);
-	printf("vsvm-bench: N devices (N:1 layout) read one %zu MiB buffer: a prefetch naming them, then a checksum job on each; ms; ratio = ours / ours at N = 1\n",
+	printf("vsvm-bench: N devices (N:1 layout) read one %zu MiB buffer: a prefetch naming them (map), then a checksum job on each (read); or the checksums alone, each device faulting (fault); ms; ratio = ours / ours at N = 1\n",
 	       size >> 20);
 	for (n = 0; n < 3; n++) {
 		char what[64];
@@ -854,10 +885,10 @@ static void multi_device_part(void)
 		a->ndev = ndevs[n];
 		snprintf(what, sizeof(what), "%d devices", ndevs[n]);
 		in_child(multi_device_fn, a, what);
-		for (f = 0; f < 2; f++)
+		for (f = 0; f < 3; f++)
 			s[n][f] = stats(a->t[f], rounds);
 	}
-	for (f = 0; f < 2; f++) {
+	for (f = 0; f < 3; f++) {
 		for (n = 0; n < 3; n++) {
 			const struct stat3 *sides[NSIDES] = { &s[n][f] };
 			double ratio = s[n][f].med / s[0][f].med;
