@@ -110,6 +110,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -261,8 +262,8 @@ enum verdict { NO_GOAL, GOAL_NA, GOAL_MET, GOAL_MISSED };
  * One line of the table and its CSV line. @s has a stat3 per side, NULL
  * for a side without the figure; @xs labels the size column, @x is the
  * CSV's; the table shows ms times @unit (1, or 1000 for microseconds); the
- * CSV always ms. @goal_text follows the verdict, or stands alone when there
- * is no goal.
+ * CSV always ms; @ratio NAN for none. @goal_text follows the verdict, or
+ * stands alone when there is no goal.
  */
 static void row(const char *fig, const char *xs, unsigned long x, double unit,
 		const struct stat3 *s[NSIDES], double ratio, double goal,
@@ -290,7 +291,7 @@ static void row(const char *fig, const char *xs, unsigned long x, double unit,
 			printf(" %9.2f (%7.2f-%7.2f)", t->med * unit,
 			       t->min * unit, t->max * unit);
 	}
-	if (ratio >= 0)
+	if (!isnan(ratio))
 		printf(" %6.2f", ratio);
 	else
 		printf(" %6s", "-");
@@ -306,7 +307,7 @@ static void row(const char *fig, const char *xs, unsigned long x, double unit,
 		else
 			printf(",");
 	}
-	if (ratio >= 0)
+	if (!isnan(ratio))
 		printf(",%.4f", ratio);
 	else
 		printf(",");
@@ -550,7 +551,7 @@ static void fault_latency(size_t size, double *t)
 	p99 = (struct stat3){ v[(n - 1) * 99 / 100], v[0], v[n - 1] };
 	snprintf(note, sizeof(note), "%d faults", n);
 	s[OURS] = &p50;
-	row("fault-p50", xs, size, 1000, s, -1, 0, NO_GOAL, note);
+	row("fault-p50", xs, size, 1000, s, NAN, 0, NO_GOAL, note);
 	s[OURS] = &p99;
 	row("fault-p99", xs, size, 1000, s, p99.med / p50.med, 0, NO_GOAL,
 	    note);
