@@ -321,7 +321,8 @@ bench: initramfs-prod
 	bash $(VM)/run-vm.sh --kernel-variant prod --mem 4G --timeout 3600 \
 		--log $$log -- bench >/dev/null; rc=$$?; \
 	echo "VM console log: $$log"; \
-	tr -d '\r' <$$log | grep -a -v '^CSV,' | sed -n '/^vsvm-bench:/,/^bench:/p'; \
+	tr -d '\r' <$$log | grep -a -v -e '^CSV,' -e '^\[' | \
+		sed -n '/^vsvm-bench:/,/^bench:/p'; \
 	{ echo figure,size,ours_ms,dmirror_ms,floor_ms,ratio,goal,met; \
 	  tr -d '\r' <$$log | grep -a '^CSV,' | cut -d, -f2-; } \
 		>$(BUILD)/bench/results.csv; \

@@ -6,6 +6,7 @@
 
 #include <linux/memcontrol.h>
 #include <linux/mm.h>
+#include <linux/moduleparam.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -35,6 +36,11 @@
  * and in every VM of the GPU SVM on the other devices. A device's mappings
  * go on their own when its last VM leaves the GPU SVM
  * (vsvm_svm_unmap_device()); the other devices keep theirs.
+ *
+ * Ranges are 2 MiB, 64 KiB or 4 KiB: the largest chunk of those that fits
+ * the fault's VMA, attribute interval and free VA, as in xe. The module
+ * parameter ``max_chunk`` (2M, 64K or 4K, read at GPU SVM creation) caps
+ * them, for make bench's chunk-size sweep.
  *
  * VA attributes (read-only, preferred location) belong to the GPU SVM: per VM
  * in 1:1, per process in N:1 (as SVM attributes are in amdgpu). Ranges never
@@ -76,6 +82,47 @@ static atomic64_t vsvm_svm_ids = ATOMIC64_INIT(0);
 
 /* Range sizes to try, as xe does: 2 MiB, 64 KiB, 4 KiB. */
 static const unsigned long vsvm_chunk_sizes[] = { SZ_2M, SZ_64K, SZ_4K };
+
+/* The largest range size of new GPU SVMs: one of vsvm_chunk_sizes. */
+static unsigned long vsvm_max_chunk = SZ_2M;
+
+static int vsvm_max_chunk_set(const char *val, const struct kernel_param *kp)
+{
+	unsigned long size;
+	unsigned int i;
+	char *end;
+
+	size = memparse(val, &end);
+	if (end == val || *end)
+		return -EINVAL;
+	for (i = 0; i < ARRAY_SIZE(vsvm_chunk_sizes); i++) {
+		if (size == vsvm_chunk_sizes[i]) {
+			*(unsigned long *)kp->arg = size;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static const struct kernel_param_ops vsvm_max_chunk_ops = {
+	.set = vsvm_max_chunk_set,
+	.get = param_get_ulong,
+};
+
+module_param_cb(max_chunk, &vsvm_max_chunk_ops, &vsvm_max_chunk, 0444);
+MODULE_PARM_DESC(max_chunk,
+		 "largest GPU SVM range in bytes: 2M (default), 64K or 4K (make bench's chunk-size sweep)");
+
+/* A new GPU SVM's chunk sizes: vsvm_max_chunk and below, @num of them. */
+static const unsigned long *vsvm_svm_chunk_sizes(int *num)
+{
+	unsigned int i = 0;
+
+	while (vsvm_chunk_sizes[i] > vsvm_max_chunk)
+		i++;
+	*num = ARRAY_SIZE(vsvm_chunk_sizes) - i;
+	return &vsvm_chunk_sizes[i];
+}
 
 static struct vsvm_svm *to_vsvm_svm(struct drm_gpusvm *gpusvm)
 {
@@ -311,8 +358,9 @@ static void vsvm_svm_remove_ranges(struct vsvm_svm *svm, unsigned long start,
 static struct vsvm_svm *vsvm_svm_create(struct vsvm_device *vdev,
 					struct mm_struct *mm, bool shared)
 {
+	const unsigned long *chunk_sizes;
 	struct vsvm_svm *svm;
-	int err;
+	int num_chunks, err;
 
 	svm = kzalloc(sizeof(*svm), GFP_KERNEL_ACCOUNT);
 	if (!svm)
@@ -329,9 +377,10 @@ static struct vsvm_svm *vsvm_svm_create(struct vsvm_device *vdev,
 	INIT_WORK(&svm->gc_work, vsvm_gc_work);
 	INIT_LIST_HEAD(&svm->link);
 
+	chunk_sizes = vsvm_svm_chunk_sizes(&num_chunks);
 	err = drm_gpusvm_init(&svm->gpusvm, "vsvm", mm, 0, TASK_SIZE_MAX,
 			      vsvm_notifier_size, &vsvm_gpusvm_ops,
-			      vsvm_chunk_sizes, ARRAY_SIZE(vsvm_chunk_sizes));
+			      chunk_sizes, num_chunks);
 	if (err) {
 		mutex_destroy(&svm->lock);
 		kfree(svm);
@@ -1047,7 +1096,8 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
  * Takes the driver lock, runs the garbage collector, then services the fault
  * from a userptr bound at @addr or else from the process's memory. What it
  * allocates is charged to the memory cgroup of the process (see DOC: Memory
- * cgroups).
+ * cgroups). The vsvm_fault trace event reports the result and the service
+ * time (ns), all of that included.
  *
  * Return: 0 when the access can be retried, or the job's failure: -EFAULT
  * (nothing mapped at @addr), -EACCES (write to read-only memory), -EPERM
@@ -1055,6 +1105,7 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
  */
 int vsvm_handle_fault(struct vsvm_vm *vm, unsigned long addr, bool write)
 {
+	u64 start_ns = ktime_get_ns();
 	struct vsvm_svm *svm = vm->svm;
 	struct mem_cgroup *memcg, *old_memcg;
 	struct vsvm_userptr *up;
@@ -1084,7 +1135,7 @@ int vsvm_handle_fault(struct vsvm_vm *vm, unsigned long addr, bool write)
 	vsvm_count(vm, faults, 1);
 	if (err)
 		vsvm_count(vm, fault_errors, 1);
-	trace_vsvm_fault(vm->vdev->index, vm->id, addr, write, err);
+	trace_vsvm_fault(vm->vdev->index, vm->id, addr, write, err, start_ns);
 	return err;
 }
 

@@ -11,15 +11,22 @@
 
 #include <linux/tracepoint.h>
 
+/*
+ * vsvm_fault: a GPU fault serviced, at the end of vsvm_handle_fault(); ns is
+ * its service time, from @start_ns (ktime_get_ns() as the service began,
+ * before the driver lock) to the event.
+ */
 TRACE_EVENT(vsvm_fault,
-	TP_PROTO(unsigned int dev, u32 vm, u64 addr, bool write, int ret),
-	TP_ARGS(dev, vm, addr, write, ret),
+	TP_PROTO(unsigned int dev, u32 vm, u64 addr, bool write, int ret,
+		 u64 start_ns),
+	TP_ARGS(dev, vm, addr, write, ret, start_ns),
 	TP_STRUCT__entry(
 		__field(unsigned int, dev)
 		__field(u32, vm)
 		__field(u64, addr)
 		__field(bool, write)
 		__field(int, ret)
+		__field(u64, ns)
 	),
 	TP_fast_assign(
 		__entry->dev = dev;
@@ -27,10 +34,11 @@ TRACE_EVENT(vsvm_fault,
 		__entry->addr = addr;
 		__entry->write = write;
 		__entry->ret = ret;
+		__entry->ns = ktime_get_ns() - start_ns;
 	),
-	TP_printk("dev=%u vm=%u addr=0x%llx %s ret=%d", __entry->dev,
+	TP_printk("dev=%u vm=%u addr=0x%llx %s ret=%d ns=%llu", __entry->dev,
 		  __entry->vm, __entry->addr,
-		  __entry->write ? "write" : "read", __entry->ret)
+		  __entry->write ? "write" : "read", __entry->ret, __entry->ns)
 );
 
 TRACE_EVENT(vsvm_bind,
