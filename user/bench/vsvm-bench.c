@@ -33,7 +33,7 @@
  *                  (the floor's pages are vsvm's VRAM pages: the same path
  *                  as ours)
  * and the fault overhead (first-read minus warm-read, per round). Ratio:
- * ours/dmirror; the goals are issue 12's, as the largest ratio allowed.
+ * ours/dmirror; the goals are the project's performance goals, as the largest ratio allowed.
  *   8 fault-p50, fault-p99  the distribution of the service time of one GPU
  *                  fault (one vsvm_handle_fault(): one range) over further
  *                  first reads of each size (THP off) on ours, from the
@@ -143,7 +143,7 @@ static const char *const fig_name[NFIGS] = {
 };
 
 /*
- * The goals of issue 12 for these figures, as the largest ours/dmirror
+ * The performance goals for these figures, as the largest ours/dmirror
  * time ratio allowed (and, for the fault overhead, ours/floor too).
  */
 static const double goal_dmirror[NFIGS] = {
