@@ -33,7 +33,8 @@
  *                  (the floor's pages are vsvm's VRAM pages: the same path
  *                  as ours)
  * and the fault overhead (first-read minus warm-read, per round). Ratio:
- * ours/dmirror; the goals are the project's performance goals, as the largest ratio allowed.
+ * ours/dmirror; the goals are the project's performance goals, as the
+ * largest ratio allowed.
  *   8 fault-p50, fault-p99  the distribution of the service time of one GPU
  *                  fault (one vsvm_handle_fault(): one range) over further
  *                  first reads of each size (THP off) on ours, from the
