@@ -122,7 +122,7 @@ for f in /var/lib/dkms/gpusvm /usr/src/gpusvm-"$version" /usr/include/vsvm \
 	/usr/share/doc/gpusvm-dkms /usr/share/doc/vsvm-tools /usr/share/doc/libvsvm-dev; do
 	[ ! -e "$f" ] || bad "$f is left"
 done
-left=$(find "$moddir/updates/" -name '*.ko*' 2>/dev/null)
+left=$(find "$moddir/updates/" -name '*.ko*' 2>/dev/null || true)
 [ -z "$left" ] || bad "modules left: $left"
 grep -q 'updates/dkms' "$moddir/modules.dep" 2>/dev/null && bad "modules.dep still lists updates/dkms"
 echo "dkms status gpusvm: '$(dkms status gpusvm 2>&1)'; no module in $moddir/updates"
