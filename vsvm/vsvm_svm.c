@@ -40,7 +40,13 @@
  * Ranges are 2 MiB, 64 KiB or 4 KiB: the largest chunk of those that fits
  * the fault's VMA, attribute interval and free VA, as in xe. The module
  * parameter ``max_chunk`` (2M, 64K or 4K, read at GPU SVM creation) caps
- * them, for make bench's chunk-size sweep.
+ * them, for make bench's chunk-size sweep. A prefetch creates ranges within
+ * the interval it names, not around it: what it migrates to VRAM is what the
+ * process asked for. A chunk grown over a neighbour the CPU keeps using (a
+ * heap's thread control block, read at every return to user space for rseq)
+ * would move that neighbour too, whose next CPU access would bring it back
+ * and invalidate the whole range, the prefetched pages with it. An existing
+ * range, created by a GPU fault, is prefetched whole.
  *
  * VA attributes (read-only, preferred location) belong to the GPU SVM: per VM
  * in 1:1, per process in N:1 (as SVM attributes are in amdgpu). Ranges never
@@ -844,7 +850,9 @@ static void vsvm_bind_devices(struct vsvm_vm *vm, struct drm_gpusvm_range *r,
  * range, fault its pages once and DMA-map them for each device of @devices
  * (the VM's device, and more for a prefetch naming several: the N:1 layout
  * only), bind them in the VM and in every VM of the GPU SVM on the other
- * devices. Returns the end of the bound range in @bound_end.
+ * devices. Returns the end of the bound range in @bound_end. A range it
+ * creates lies within [@lo, @hi): a prefetch's interval (0, ULONG_MAX for a
+ * GPU fault).
  *
  * Placement, when @place wants VRAM: a range never mapped for the device
  * migrates before it is faulted (untouched memory goes to VRAM without
@@ -859,6 +867,7 @@ static void vsvm_bind_devices(struct vsvm_vm *vm, struct drm_gpusvm_range *r,
  */
 static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 			  enum vsvm_place place, u32 devices,
+			  unsigned long lo, unsigned long hi,
 			  unsigned long *bound_end)
 {
 	struct drm_gpusvm_pages *set[VSVM_MAX_DEVICES];
@@ -882,8 +891,8 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 	vsvm_attr_lookup(svm, addr, &attr);
 	if (write && attr.read_only)
 		return -EACCES;
-	start = attr.start;
-	end = attr.end;
+	start = max(attr.start, lo);
+	end = min(attr.end, hi);
 	vsvm_userptr_clip(vm, addr, &start, &end);
 	to_devmem = place == VSVM_PLACE_DEVICE ||
 		    place == VSVM_PLACE_DEVICE_FROM_SYSTEM ||
@@ -1125,7 +1134,7 @@ int vsvm_handle_fault(struct vsvm_vm *vm, unsigned long addr, bool write)
 			vsvm_count(vm, userptr_faults, 1);
 	} else {
 		err = vsvm_svm_fault(vm, addr, write, VSVM_PLACE_BY_ATTR, 0,
-				     &end);
+				     0, ULONG_MAX, &end);
 	}
 	mutex_unlock(&svm->lock);
 
@@ -1234,10 +1243,11 @@ int vsvm_svm_prefetch(struct vsvm_vm *vm, unsigned long start,
 			next = up->gpu_va + up->size;
 			continue;
 		}
-		err = vsvm_svm_fault(vm, addr, true, place, devices, &next);
+		err = vsvm_svm_fault(vm, addr, true, place, devices, start,
+				     end, &next);
 		if (err == -EACCES)
 			err = vsvm_svm_fault(vm, addr, false, place, devices,
-					     &next);
+					     start, end, &next);
 		if (err == -EBUSY && ++busy < VSVM_PREFETCH_BUSY_TRIES) {
 			/*
 			 * The pages kept changing for HMM's timeout (1 s): an

@@ -433,6 +433,11 @@ struct drm_vsvm_set_attr {
  * Fails with the first error a GPU fault in the interval would have given
  * (-EFAULT for a hole).
  *
+ * The ranges a prefetch creates lie within the interval (a GPU fault's may
+ * grow around the faulting address, up to 2 MiB): with
+ * %DRM_VSVM_LOC_DEVICE, the pages that move are the interval's, plus those
+ * of any range a GPU fault created across its edges.
+ *
  * Several devices (the N:1 layout only, where one GPU SVM serves the VMs the
  * process has on every device): the pages are faulted once and DMA-mapped
  * for each device named, and the interval is bound in the VM and in every VM
