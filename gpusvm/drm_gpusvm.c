@@ -8,13 +8,13 @@
 
 #include <linux/dma-mapping.h>
 #include <linux/fs.h>
-#include <linux/hashtable.h>
 #include <linux/hmm.h>
 #include <linux/hugetlb.h>
 #include <linux/log2.h>
 #include <linux/memremap.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/rhashtable.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -188,10 +188,13 @@
  * The same CPU page is routinely mirrored several times at once: for several
  * devices (N:1), by a range and a userptr over the same memory, by several
  * VMs or processes on one device. The framework maps a chunk of system memory
- * once per device (and order and direction) and shares that DMA mapping,
- * counted, between all the pages objects of the device that mirror it: a
+ * writable once per device (and order) and shares that DMA mapping, counted,
+ * between all the pages objects of the device that mirror it writable: a
  * page has at most one writable mapping per device, whatever user space
- * does, and IOVA space is not spent twice. It maps with
+ * does (DMA-API debugging reports more than seven overlapping writable
+ * mappings of a cacheline). Read-only mappings (DMA_TO_DEVICE), which no
+ * device write can make stale, are each pages object's own: a read fault,
+ * the common case, maps its pages without looking anything up. It maps with
  * DMA_ATTR_SKIP_CPU_SYNC: there is no ownership transfer for CPU cache
  * maintenance to mark, and DMA-API debugging accepts the overlapping
  * mappings of several devices. That is only correct while no mapping needs a CPU
@@ -1351,70 +1354,108 @@ bool drm_gpusvm_pages_valid_unlocked(struct drm_gpusvm *gpusvm,
 EXPORT_SYMBOL_GPL(drm_gpusvm_pages_valid_unlocked);
 
 /**
- * struct drm_gpusvm_dma_map - a DMA mapping shared by pages objects
+ * struct drm_gpusvm_dma_key - what a shared DMA mapping is found by
+ * @dev: the device
+ * @val: the chunk's first pfn (mapping), or its DMA address (unmapping)
+ * @order: the chunk covers PAGE_SIZE << @order bytes
+ * @pad: zero (the key is compared as bytes)
+ */
+struct drm_gpusvm_dma_key {
+	struct device *dev;
+	u64 val;
+	u32 order;
+	u32 pad;
+};
+
+/**
+ * struct drm_gpusvm_dma_map - a writable DMA mapping shared by pages objects
  * @page_node: entry in drm_gpusvm_dma_by_page, to find it when mapping
  * @addr_node: entry in drm_gpusvm_dma_by_addr, to find it when unmapping
- * @dev: the device
- * @pfn: first pfn of the chunk
- * @addr: its DMA address
- * @order: the chunk covers PAGE_SIZE << @order bytes
- * @dir: the DMA direction
+ * @page_key: its key there: device, pfn and order
+ * @addr_key: its key there: device, DMA address and order
  * @users: pages objects using it
  *
- * A chunk of system memory is DMA-mapped once per device, order and
- * direction, whatever the number of pages objects mirroring it (several VMs
- * or userptrs over the same memory, several processes sharing it): the
- * mapping is shared and counted. See DOC: Driver layouts, Coherency.
+ * A chunk of system memory is DMA-mapped writable once per device and
+ * order, whatever the number of pages objects mirroring it writable (several
+ * VMs or userptrs over the same memory, several processes sharing it): the
+ * mapping is shared and counted. Read-only mappings are not shared. The two
+ * tables are resizable hash tables: a lookup costs the same however much
+ * memory is mapped. See DOC: Driver layouts, Coherency.
  */
 struct drm_gpusvm_dma_map {
-	struct hlist_node page_node;
-	struct hlist_node addr_node;
-	struct device *dev;
-	unsigned long pfn;
-	dma_addr_t addr;
-	unsigned int order;
-	enum dma_data_direction dir;
+	struct rhash_head page_node;
+	struct rhash_head addr_node;
+	struct drm_gpusvm_dma_key page_key;
+	struct drm_gpusvm_dma_key addr_key;
 	unsigned int users;
 };
 
-static DEFINE_SPINLOCK(drm_gpusvm_dma_lock);	/* protects the two tables */
-static DEFINE_HASHTABLE(drm_gpusvm_dma_by_page, 12);
-static DEFINE_HASHTABLE(drm_gpusvm_dma_by_addr, 12);
+static const struct rhashtable_params drm_gpusvm_dma_page_params = {
+	.head_offset = offsetof(struct drm_gpusvm_dma_map, page_node),
+	.key_offset = offsetof(struct drm_gpusvm_dma_map, page_key),
+	.key_len = sizeof(struct drm_gpusvm_dma_key),
+	.automatic_shrinking = true,
+};
 
-static struct drm_gpusvm_dma_map *
-drm_gpusvm_dma_find_page(struct device *dev, unsigned long pfn,
-			 unsigned int order, enum dma_data_direction dir)
+static const struct rhashtable_params drm_gpusvm_dma_addr_params = {
+	.head_offset = offsetof(struct drm_gpusvm_dma_map, addr_node),
+	.key_offset = offsetof(struct drm_gpusvm_dma_map, addr_key),
+	.key_len = sizeof(struct drm_gpusvm_dma_key),
+	.automatic_shrinking = true,
+};
+
+/* Serialises the users counts, and insertion with removal in both tables. */
+static DEFINE_SPINLOCK(drm_gpusvm_dma_lock);
+static struct rhashtable drm_gpusvm_dma_by_page;
+static struct rhashtable drm_gpusvm_dma_by_addr;
+
+/* DMA-map a chunk for @dev alone. Return: as drm_gpusvm_dma_map(). */
+static int drm_gpusvm_dma_map_own(struct device *dev, struct page *page,
+				  unsigned int order,
+				  enum dma_data_direction dir, dma_addr_t *addr)
 {
-	struct drm_gpusvm_dma_map *map;
-
-	lockdep_assert_held(&drm_gpusvm_dma_lock);
-	hash_for_each_possible(drm_gpusvm_dma_by_page, map, page_node,
-			       pfn ^ (unsigned long)dev)
-		if (map->dev == dev && map->pfn == pfn && map->order == order &&
-		    map->dir == dir)
-			return map;
-	return NULL;
-}
-
-static struct drm_gpusvm_dma_map *
-drm_gpusvm_dma_find_addr(struct device *dev, dma_addr_t addr,
-			 unsigned int order, enum dma_data_direction dir)
-{
-	struct drm_gpusvm_dma_map *map;
-
-	lockdep_assert_held(&drm_gpusvm_dma_lock);
-	hash_for_each_possible(drm_gpusvm_dma_by_addr, map, addr_node,
-			       (unsigned long)addr ^ (unsigned long)dev)
-		if (map->dev == dev && map->addr == addr &&
-		    map->order == order && map->dir == dir)
-			return map;
-	return NULL;
+	*addr = dma_map_page_attrs(dev, page, 0, PAGE_SIZE << order, dir,
+				   DMA_ATTR_SKIP_CPU_SYNC);
+	if (dma_mapping_error(dev, *addr))
+		return -ENOMEM;
+	/*
+	 * A mapping that needs CPU syncs (a swiotlb bounce buffer, a
+	 * non-coherent device) cannot be used by the CPU and the device at
+	 * the same time.
+	 */
+	if (dma_need_sync(dev, *addr)) {
+		dma_unmap_page_attrs(dev, *addr, PAGE_SIZE << order, dir,
+				     DMA_ATTR_SKIP_CPU_SYNC);
+		return -EOPNOTSUPP;
+	}
+	return 0;
 }
 
 /*
- * DMA-map a chunk of system memory for @dev, or share the mapping another
- * pages object of the device made. Called under the notifier lock: nothing
- * may be allocated with reclaim.
+ * Take a user of the writable mapping of @key if there is one. Return: true
+ * with its address in *@addr, or false.
+ */
+static bool drm_gpusvm_dma_share(const struct drm_gpusvm_dma_key *key,
+				 dma_addr_t *addr)
+{
+	struct drm_gpusvm_dma_map *map;
+
+	lockdep_assert_held(&drm_gpusvm_dma_lock);
+
+	map = rhashtable_lookup_fast(&drm_gpusvm_dma_by_page, key,
+				     drm_gpusvm_dma_page_params);
+	if (!map)
+		return false;
+	map->users++;
+	*addr = map->addr_key.val;
+	return true;
+}
+
+/*
+ * DMA-map a chunk of system memory for @dev: read-only, a mapping of the
+ * caller's own; writable, the one mapping of the device, shared with the
+ * other pages objects that map it writable. Called under the notifier lock:
+ * nothing may be allocated with reclaim.
  *
  * Return: 0 with the address in *@addr, -ENOMEM, or -EOPNOTSUPP for a
  * mapping that would need CPU syncs.
@@ -1423,83 +1464,94 @@ static int drm_gpusvm_dma_map(struct device *dev, struct page *page,
 			      unsigned int order, enum dma_data_direction dir,
 			      dma_addr_t *addr)
 {
-	unsigned long pfn = page_to_pfn(page);
-	struct drm_gpusvm_dma_map *map, *new;
+	struct drm_gpusvm_dma_key key = {
+		.dev = dev, .val = page_to_pfn(page), .order = order,
+	};
+	struct drm_gpusvm_dma_map *new;
+	dma_addr_t dma;
+	bool shared;
+	int err;
+
+	if (dir == DMA_TO_DEVICE)
+		return drm_gpusvm_dma_map_own(dev, page, order, dir, addr);
 
 	spin_lock(&drm_gpusvm_dma_lock);
-	map = drm_gpusvm_dma_find_page(dev, pfn, order, dir);
-	if (map) {
-		map->users++;
-		*addr = map->addr;
-		spin_unlock(&drm_gpusvm_dma_lock);
-		return 0;
-	}
+	shared = drm_gpusvm_dma_share(&key, addr);
 	spin_unlock(&drm_gpusvm_dma_lock);
+	if (shared)
+		return 0;
 
-	new = kmalloc(sizeof(*new), GFP_NOWAIT | __GFP_NOWARN);
+	new = kzalloc(sizeof(*new), GFP_NOWAIT | __GFP_NOWARN);
 	if (!new)
 		return -ENOMEM;
-	new->addr = dma_map_page_attrs(dev, page, 0, PAGE_SIZE << order, dir,
-				       DMA_ATTR_SKIP_CPU_SYNC);
-	if (dma_mapping_error(dev, new->addr)) {
-		kfree(new);
-		return -ENOMEM;
-	}
-	/*
-	 * A mapping that needs CPU syncs (a swiotlb bounce buffer, a
-	 * non-coherent device) cannot be used by the CPU and the device at
-	 * the same time.
-	 */
-	if (dma_need_sync(dev, new->addr)) {
-		dma_unmap_page_attrs(dev, new->addr, PAGE_SIZE << order, dir,
-				     DMA_ATTR_SKIP_CPU_SYNC);
-		kfree(new);
-		return -EOPNOTSUPP;
-	}
-	new->dev = dev;
-	new->pfn = pfn;
-	new->order = order;
-	new->dir = dir;
+	err = drm_gpusvm_dma_map_own(dev, page, order, dir, &dma);
+	if (err)
+		goto err_free;
+	new->page_key = key;
+	new->addr_key = key;
+	new->addr_key.val = dma;
 	new->users = 1;
 
 	spin_lock(&drm_gpusvm_dma_lock);
-	map = drm_gpusvm_dma_find_page(dev, pfn, order, dir);
-	if (map) {	/* mapped meanwhile by another pages object */
-		map->users++;
-		*addr = map->addr;
-	} else {
-		hash_add(drm_gpusvm_dma_by_page, &new->page_node,
-			 pfn ^ (unsigned long)dev);
-		hash_add(drm_gpusvm_dma_by_addr, &new->addr_node,
-			 (unsigned long)new->addr ^ (unsigned long)dev);
-		*addr = new->addr;
+	/* Mapped meanwhile by another pages object? */
+	shared = drm_gpusvm_dma_share(&key, addr);
+	if (!shared) {
+		err = rhashtable_insert_fast(&drm_gpusvm_dma_by_page,
+					     &new->page_node,
+					     drm_gpusvm_dma_page_params);
+		if (!err) {
+			err = rhashtable_insert_fast(&drm_gpusvm_dma_by_addr,
+						     &new->addr_node,
+						     drm_gpusvm_dma_addr_params);
+			if (err)
+				rhashtable_remove_fast(&drm_gpusvm_dma_by_page,
+						       &new->page_node,
+						       drm_gpusvm_dma_page_params);
+		}
 	}
 	spin_unlock(&drm_gpusvm_dma_lock);
-	if (map) {
-		dma_unmap_page_attrs(dev, new->addr, PAGE_SIZE << order, dir,
-				     DMA_ATTR_SKIP_CPU_SYNC);
-		kfree(new);
+	if (!shared && !err) {
+		*addr = dma;
+		return 0;
 	}
-	return 0;
+	dma_unmap_page_attrs(dev, dma, PAGE_SIZE << order, dir,
+			     DMA_ATTR_SKIP_CPU_SYNC);
+	if (err)
+		err = -ENOMEM;
+err_free:
+	kfree(new);
+	return err;
 }
 
 /* Drop a pages object's use of a mapping from drm_gpusvm_dma_map(). */
 static void drm_gpusvm_dma_unmap(struct device *dev,
 				 const struct drm_pagemap_addr *addr)
 {
+	struct drm_gpusvm_dma_key key = {
+		.dev = dev, .val = addr->addr, .order = addr->order,
+	};
 	struct drm_gpusvm_dma_map *map;
 
+	if (addr->dir == DMA_TO_DEVICE) {
+		dma_unmap_page_attrs(dev, addr->addr, PAGE_SIZE << addr->order,
+				     addr->dir, DMA_ATTR_SKIP_CPU_SYNC);
+		return;
+	}
 	spin_lock(&drm_gpusvm_dma_lock);
-	map = drm_gpusvm_dma_find_addr(dev, addr->addr, addr->order, addr->dir);
+	map = rhashtable_lookup_fast(&drm_gpusvm_dma_by_addr, &key,
+				     drm_gpusvm_dma_addr_params);
 	if (WARN_ON_ONCE(!map) || --map->users) {
 		spin_unlock(&drm_gpusvm_dma_lock);
 		return;
 	}
-	hash_del(&map->page_node);
-	hash_del(&map->addr_node);
+	rhashtable_remove_fast(&drm_gpusvm_dma_by_page, &map->page_node,
+			       drm_gpusvm_dma_page_params);
+	rhashtable_remove_fast(&drm_gpusvm_dma_by_addr, &map->addr_node,
+			       drm_gpusvm_dma_addr_params);
 	spin_unlock(&drm_gpusvm_dma_lock);
-	dma_unmap_page_attrs(dev, map->addr, PAGE_SIZE << map->order, map->dir,
-			     DMA_ATTR_SKIP_CPU_SYNC);
+	dma_unmap_page_attrs(dev, addr->addr, PAGE_SIZE << addr->order,
+			     addr->dir, DMA_ATTR_SKIP_CPU_SYNC);
+	/* Every lookup runs under the lock: no reader is left. */
 	kfree(map);
 }
 
@@ -2121,6 +2173,30 @@ out_mmput:
 	return result;
 }
 EXPORT_SYMBOL_GPL(drm_gpusvm_scan_mm);
+
+static int __init drm_gpusvm_module_init(void)
+{
+	int err;
+
+	err = rhashtable_init(&drm_gpusvm_dma_by_page,
+			      &drm_gpusvm_dma_page_params);
+	if (err)
+		return err;
+	err = rhashtable_init(&drm_gpusvm_dma_by_addr,
+			      &drm_gpusvm_dma_addr_params);
+	if (err)
+		rhashtable_destroy(&drm_gpusvm_dma_by_page);
+	return err;
+}
+module_init(drm_gpusvm_module_init);
+
+static void __exit drm_gpusvm_module_exit(void)
+{
+	/* Its users (drivers) are gone, and their mappings with them. */
+	rhashtable_destroy(&drm_gpusvm_dma_by_addr);
+	rhashtable_destroy(&drm_gpusvm_dma_by_page);
+}
+module_exit(drm_gpusvm_module_exit);
 
 MODULE_DESCRIPTION("GPU shared virtual memory helpers (drm_gpusvm)");
 MODULE_LICENSE("Dual MIT/GPL");

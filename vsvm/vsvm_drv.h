@@ -424,7 +424,9 @@ void vsvm_submit_push(struct vsvm_submit *submit);
 u64 vsvm_pt_lookup(struct vsvm_vm *vm, unsigned long va);
 int vsvm_pt_prepare(struct vsvm_vm *vm, unsigned long start,
 		    unsigned long end);
-void vsvm_pt_set(struct vsvm_vm *vm, unsigned long va, u64 pte);
+void vsvm_pt_bind(struct vsvm_vm *vm, unsigned long va,
+		  const struct drm_pagemap_addr *addr, unsigned long npages,
+		  u64 flags, bool skip_userptrs);
 unsigned long vsvm_pt_zap(struct vsvm_vm *vm, unsigned long start,
 			  unsigned long end);
 void vsvm_pt_release_leaves(struct vsvm_vm *vm, unsigned long start,
@@ -570,6 +572,8 @@ int vsvm_userptr_bind(struct vsvm_vm *vm, u32 handle, u64 gpu_va);
 int vsvm_userptr_destroy(struct vsvm_vm *vm, u32 handle);
 void vsvm_userptr_destroy_all(struct vsvm_vm *vm);
 struct vsvm_userptr *vsvm_userptr_at(struct vsvm_vm *vm, unsigned long va);
+bool vsvm_userptr_overlaps(struct vsvm_vm *vm, unsigned long start,
+			   unsigned long end);
 int vsvm_userptr_fault(struct vsvm_userptr *up, bool write);
 void vsvm_userptr_clip(struct vsvm_vm *vm, unsigned long addr,
 		       unsigned long *start, unsigned long *end);

@@ -178,22 +178,60 @@ void vsvm_pt_release_leaves(struct vsvm_vm *vm, unsigned long start,
 }
 
 /**
- * vsvm_pt_set() - write a PTE whose leaf was prepared
+ * vsvm_pt_bind() - write the PTEs of a pages object's mapping
  * @vm: the VM
- * @va: the GPU VA
- * @pte: the new PTE
+ * @va: GPU VA of the first page
+ * @addr: the pages object's DMA addresses (&drm_gpusvm_pages.dma_addr): one
+ *        per chunk of PAGE_SIZE << order bytes
+ * @npages: number of pages
+ * @flags: %VSVM_PTE_VALID and maybe %VSVM_PTE_WRITE; device-memory chunks
+ *         get %VSVM_PTE_DEVMEM too
+ * @skip_userptrs: leave alone the pages a userptr is bound at (a range's
+ *                 bind: the userptr takes precedence)
+ *
+ * The leaves were prepared (vsvm_pt_prepare()). One leaf lookup per leaf and
+ * one count of the new PTEs per call: a fault binds up to 512 pages.
+ * Notifier lock held.
  */
-void vsvm_pt_set(struct vsvm_vm *vm, unsigned long va, u64 pte)
+void vsvm_pt_bind(struct vsvm_vm *vm, unsigned long va,
+		  const struct drm_pagemap_addr *addr, unsigned long npages,
+		  u64 flags, bool skip_userptrs)
 {
-	u64 *leaf = xa_load(&vm->pt, va >> VSVM_PT_LEAF_SHIFT);
-	u64 *entry;
+	unsigned long i, k, idx = ULONG_MAX, mapped = 0;
+	u64 *leaf = NULL;
 
-	if (WARN_ON_ONCE(!leaf))
-		return;
-	entry = &leaf[(va >> PAGE_SHIFT) & (VSVM_PT_LEAF_ENTRIES - 1)];
-	if (!(*entry & VSVM_PTE_VALID))
-		vsvm_count(vm, pages_mapped, 1);
-	WRITE_ONCE(*entry, pte);
+	lockdep_assert_held(&vm->svm->gpusvm.notifier_lock);
+
+	skip_userptrs = skip_userptrs &&
+			vsvm_userptr_overlaps(vm, va, va + (npages << PAGE_SHIFT));
+	for (i = 0; i < npages; addr++) {
+		u64 pte = addr->addr | flags;
+
+		if (addr->proto == DRM_INTERCONNECT_DRIVER) {
+			pte |= VSVM_PTE_DEVMEM;
+			vsvm_vram_touch(addr->addr);
+		}
+		for (k = 0; k < (1UL << addr->order) && i < npages;
+		     k++, i++, va += PAGE_SIZE, pte += PAGE_SIZE) {
+			u64 *entry;
+
+			if (skip_userptrs && vsvm_userptr_at(vm, va))
+				continue;
+			if (va >> VSVM_PT_LEAF_SHIFT != idx) {
+				idx = va >> VSVM_PT_LEAF_SHIFT;
+				leaf = xa_load(&vm->pt, idx);
+				if (WARN_ON_ONCE(!leaf))
+					goto out;
+			}
+			entry = &leaf[(va >> PAGE_SHIFT) &
+				      (VSVM_PT_LEAF_ENTRIES - 1)];
+			mapped += !(*entry & VSVM_PTE_VALID);
+			WRITE_ONCE(*entry, pte);
+		}
+	}
+out:
+	if (mapped)
+		vsvm_count(vm, pages_mapped, mapped);
 }
 
 /**

@@ -673,33 +673,10 @@ err_free:
 static void vsvm_bind_range(struct vsvm_vm *vm, struct drm_gpusvm_range *r,
 			    struct drm_gpusvm_pages *pages, bool writable)
 {
-	unsigned long start = drm_gpusvm_range_start(r);
-	unsigned long npages = drm_gpusvm_range_npages(r);
-	u64 flags = VSVM_PTE_VALID | (writable ? VSVM_PTE_WRITE : 0);
-	unsigned long i, j;
-
-	lockdep_assert_held(&vm->svm->gpusvm.notifier_lock);
-
-	for (i = 0, j = 0; i < npages; j++) {
-		struct drm_pagemap_addr *addr = &pages->dma_addr[j];
-		unsigned long k;
-
-		u64 pte_flags = flags;
-
-		if (addr->proto == DRM_INTERCONNECT_DRIVER) {
-			pte_flags |= VSVM_PTE_DEVMEM;
-			vsvm_vram_touch(addr->addr);
-		}
-		for (k = 0; k < (1UL << addr->order); k++, i++) {
-			unsigned long va = start + (i << PAGE_SHIFT);
-
-			/* A userptr bound over this VA takes precedence. */
-			if (vsvm_userptr_at(vm, va))
-				continue;
-			vsvm_pt_set(vm, va,
-				    (addr->addr + (k << PAGE_SHIFT)) | pte_flags);
-		}
-	}
+	/* A userptr bound over a VA takes precedence. */
+	vsvm_pt_bind(vm, drm_gpusvm_range_start(r), pages->dma_addr,
+		     drm_gpusvm_range_npages(r),
+		     VSVM_PTE_VALID | (writable ? VSVM_PTE_WRITE : 0), true);
 }
 
 /*

@@ -131,6 +131,29 @@ struct vsvm_userptr *vsvm_userptr_at(struct vsvm_vm *vm, unsigned long va)
 }
 
 /**
+ * vsvm_userptr_overlaps() - whether a userptr is bound in a GPU VA interval
+ * @vm: the VM
+ * @start: start of the interval
+ * @end: end of the interval (exclusive)
+ *
+ * Driver lock or notifier lock held, as for vsvm_userptr_at().
+ *
+ * Return: true if a bound userptr overlaps [@start, @end).
+ */
+bool vsvm_userptr_overlaps(struct vsvm_vm *vm, unsigned long start,
+			   unsigned long end)
+{
+	struct vsvm_userptr *up;
+	unsigned long idx;
+
+	xa_for_each(&vm->userptrs, idx, up)
+		if (up->bound && up->gpu_va < end &&
+		    start < up->gpu_va + up->size)
+			return true;
+	return false;
+}
+
+/**
  * vsvm_userptr_clip() - clip a GPU VA interval around @addr to the holes
  *                       between userptr bindings
  * @vm: the VM
@@ -195,7 +218,6 @@ int vsvm_userptr_fault(struct vsvm_userptr *up, bool write)
 	}
 
 	for (tries = 0; vsvm_fault_retry(tries, first); tries++) {
-		unsigned long i, j;
 		u64 flags;
 
 		err = drm_gpusvm_get_pages(gpusvm, &up->pages, gpusvm->mm,
@@ -214,14 +236,8 @@ int vsvm_userptr_fault(struct vsvm_userptr *up, bool write)
 		}
 		flags = VSVM_PTE_VALID |
 			(up->pages.flags.read_only ? 0 : VSVM_PTE_WRITE);
-		for (i = 0, j = 0; i < npages; j++) {
-			struct drm_pagemap_addr *addr = &up->pages.dma_addr[j];
-			unsigned long k;
-
-			for (k = 0; k < (1UL << addr->order); k++, i++)
-				vsvm_pt_set(vm, up->gpu_va + (i << PAGE_SHIFT),
-					    (addr->addr + (k << PAGE_SHIFT)) | flags);
-		}
+		vsvm_pt_bind(vm, up->gpu_va, up->pages.dma_addr, npages, flags,
+			     false);
 		drm_gpusvm_notifier_unlock(gpusvm);
 		trace_vsvm_bind(vm->vdev->index, vm->id, up->gpu_va,
 				up->gpu_va + up->size, flags & VSVM_PTE_WRITE,

@@ -913,6 +913,45 @@ static void gpusvm_dma_mapping_shared(struct kunit *test)
 		drm_gpusvm_free_pages(&t->svm, &extra[k], 16);
 }
 
+/*
+ * Nine read-only pages objects of one device over the same pages: each maps
+ * them itself, DMA_TO_DEVICE (not shared, and not counted as overlapping by
+ * DMA-API debugging); one unmapping leaves the others valid.
+ */
+static void gpusvm_dma_read_only_own(struct kunit *test)
+{
+	struct drm_gpusvm_ctx ctx = { .read_only = true };
+	struct svm_test *t = test->priv;
+	struct drm_gpusvm_pages *extra;
+	struct drm_gpusvm_range *r;
+	unsigned long a;
+	int k, i;
+
+	extra = kunit_kcalloc(test, 9, sizeof(*extra), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, extra);
+	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
+	test_fill_user(test, a, 16);
+	r = test_range(test, t, a, SZ_64K);
+	for (k = 0; k < 9; k++) {
+		drm_gpusvm_init_pages(&extra[k], test_drm[0]);
+		KUNIT_ASSERT_EQ(test, drm_gpusvm_get_pages(&t->svm, &extra[k],
+							   t->svm.mm,
+							   &r->notifier->notifier,
+							   a, a + SZ_64K, &ctx), 0);
+		for (i = 0; i < 16; i++)
+			KUNIT_EXPECT_EQ(test, (int)extra[k].dma_addr[i].dir,
+					DMA_TO_DEVICE);
+	}
+	drm_gpusvm_unmap_pages(&t->svm, &extra[0], 16, &ctx);
+	KUNIT_EXPECT_FALSE(test, test_pages_valid(t, &extra[0]));
+	for (k = 1; k < 9; k++) {
+		KUNIT_EXPECT_TRUE(test, test_pages_valid(t, &extra[k]));
+		test_check_contents(test, &extra[k], a, 16);
+	}
+	for (k = 0; k < 9; k++)
+		drm_gpusvm_free_pages(&t->svm, &extra[k], 16);
+}
+
 /**
  * struct test_userptr - pages without a range, the driver's own notifier
  * @notifier: the driver's MMU interval notifier
@@ -2644,6 +2683,7 @@ static struct kunit_case drm_gpusvm_cases[] = {
 	KUNIT_CASE(gpusvm_n_to_1),
 	KUNIT_CASE(gpusvm_read_only_upgrade),
 	KUNIT_CASE(gpusvm_dma_mapping_shared),
+	KUNIT_CASE(gpusvm_dma_read_only_own),
 	KUNIT_CASE(gpusvm_pages_without_range),
 	KUNIT_CASE(gpusvm_fini_live),
 	KUNIT_CASE(gpusvm_free),
