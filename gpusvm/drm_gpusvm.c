@@ -8,6 +8,7 @@
 
 #include <linux/dma-mapping.h>
 #include <linux/fs.h>
+#include <linux/hash.h>
 #include <linux/hmm.h>
 #include <linux/hugetlb.h>
 #include <linux/log2.h>
@@ -1355,13 +1356,13 @@ EXPORT_SYMBOL_GPL(drm_gpusvm_pages_valid_unlocked);
 
 /**
  * struct drm_gpusvm_dma_key - what a shared DMA mapping is found by
- * @dev: the device
+ * @dev: the device (its address: the key has no hole on any ABI)
  * @val: the chunk's first pfn (mapping), or its DMA address (unmapping)
  * @order: the chunk covers PAGE_SIZE << @order bytes
  * @pad: zero (the key is compared as bytes)
  */
 struct drm_gpusvm_dma_key {
-	struct device *dev;
+	u64 dev;
 	u64 val;
 	u32 order;
 	u32 pad;
@@ -1390,10 +1391,30 @@ struct drm_gpusvm_dma_map {
 	unsigned int users;
 };
 
+/*
+ * The keys' pfns and DMA addresses are spread already: one multiply mixes
+ * in the device and order, where jhash2() of the 24 bytes cost a write
+ * fault more than the DMA mapping itself.
+ */
+static u32 drm_gpusvm_dma_hash(const void *data, u32 len, u32 seed)
+{
+	const struct drm_gpusvm_dma_key *key = data;
+
+	return hash_64(key->val ^ key->dev ^
+		       ((u64)key->order << 58) ^ seed, 32);
+}
+
+/*
+ * Sized at first for 4096 mappings (16 MiB of 4 KiB pages mapped writable,
+ * one device), so that a first fault burst does not rehash over and over.
+ */
 static const struct rhashtable_params drm_gpusvm_dma_page_params = {
 	.head_offset = offsetof(struct drm_gpusvm_dma_map, page_node),
 	.key_offset = offsetof(struct drm_gpusvm_dma_map, page_key),
 	.key_len = sizeof(struct drm_gpusvm_dma_key),
+	.hashfn = drm_gpusvm_dma_hash,
+	.nelem_hint = 4096,
+	.min_size = 4096,
 	.automatic_shrinking = true,
 };
 
@@ -1401,6 +1422,9 @@ static const struct rhashtable_params drm_gpusvm_dma_addr_params = {
 	.head_offset = offsetof(struct drm_gpusvm_dma_map, addr_node),
 	.key_offset = offsetof(struct drm_gpusvm_dma_map, addr_key),
 	.key_len = sizeof(struct drm_gpusvm_dma_key),
+	.hashfn = drm_gpusvm_dma_hash,
+	.nelem_hint = 4096,
+	.min_size = 4096,
 	.automatic_shrinking = true,
 };
 
@@ -1432,30 +1456,15 @@ static int drm_gpusvm_dma_map_own(struct device *dev, struct page *page,
 }
 
 /*
- * Take a user of the writable mapping of @key if there is one. Return: true
- * with its address in *@addr, or false.
- */
-static bool drm_gpusvm_dma_share(const struct drm_gpusvm_dma_key *key,
-				 dma_addr_t *addr)
-{
-	struct drm_gpusvm_dma_map *map;
-
-	lockdep_assert_held(&drm_gpusvm_dma_lock);
-
-	map = rhashtable_lookup_fast(&drm_gpusvm_dma_by_page, key,
-				     drm_gpusvm_dma_page_params);
-	if (!map)
-		return false;
-	map->users++;
-	*addr = map->addr_key.val;
-	return true;
-}
-
-/*
  * DMA-map a chunk of system memory for @dev: read-only, a mapping of the
  * caller's own; writable, the one mapping of the device, shared with the
  * other pages objects that map it writable. Called under the notifier lock:
  * nothing may be allocated with reclaim.
+ *
+ * A writable chunk is mapped first and then entered in the tables, in one
+ * hold of the lock; if another pages object's mapping is found there, that
+ * one is used and the new one undone (the rare case: a page mirrored twice
+ * by one device).
  *
  * Return: 0 with the address in *@addr, -ENOMEM, or -EOPNOTSUPP for a
  * mapping that would need CPU syncs.
@@ -1464,22 +1473,12 @@ static int drm_gpusvm_dma_map(struct device *dev, struct page *page,
 			      unsigned int order, enum dma_data_direction dir,
 			      dma_addr_t *addr)
 {
-	struct drm_gpusvm_dma_key key = {
-		.dev = dev, .val = page_to_pfn(page), .order = order,
-	};
-	struct drm_gpusvm_dma_map *new;
+	struct drm_gpusvm_dma_map *new, *map;
 	dma_addr_t dma;
-	bool shared;
 	int err;
 
 	if (dir == DMA_TO_DEVICE)
 		return drm_gpusvm_dma_map_own(dev, page, order, dir, addr);
-
-	spin_lock(&drm_gpusvm_dma_lock);
-	shared = drm_gpusvm_dma_share(&key, addr);
-	spin_unlock(&drm_gpusvm_dma_lock);
-	if (shared)
-		return 0;
 
 	new = kzalloc(sizeof(*new), GFP_NOWAIT | __GFP_NOWARN);
 	if (!new)
@@ -1487,37 +1486,41 @@ static int drm_gpusvm_dma_map(struct device *dev, struct page *page,
 	err = drm_gpusvm_dma_map_own(dev, page, order, dir, &dma);
 	if (err)
 		goto err_free;
-	new->page_key = key;
-	new->addr_key = key;
+	new->page_key.dev = (uintptr_t)dev;
+	new->page_key.val = page_to_pfn(page);
+	new->page_key.order = order;
+	new->addr_key = new->page_key;
 	new->addr_key.val = dma;
 	new->users = 1;
 
 	spin_lock(&drm_gpusvm_dma_lock);
-	/* Mapped meanwhile by another pages object? */
-	shared = drm_gpusvm_dma_share(&key, addr);
-	if (!shared) {
-		err = rhashtable_insert_fast(&drm_gpusvm_dma_by_page,
-					     &new->page_node,
-					     drm_gpusvm_dma_page_params);
-		if (!err) {
-			err = rhashtable_insert_fast(&drm_gpusvm_dma_by_addr,
-						     &new->addr_node,
-						     drm_gpusvm_dma_addr_params);
-			if (err)
-				rhashtable_remove_fast(&drm_gpusvm_dma_by_page,
-						       &new->page_node,
-						       drm_gpusvm_dma_page_params);
-		}
+	map = rhashtable_lookup_get_insert_fast(&drm_gpusvm_dma_by_page,
+						&new->page_node,
+						drm_gpusvm_dma_page_params);
+	if (!map) {
+		err = rhashtable_insert_fast(&drm_gpusvm_dma_by_addr,
+					     &new->addr_node,
+					     drm_gpusvm_dma_addr_params);
+		if (err)
+			rhashtable_remove_fast(&drm_gpusvm_dma_by_page,
+					       &new->page_node,
+					       drm_gpusvm_dma_page_params);
+	} else if (!IS_ERR(map)) {
+		map->users++;
+		*addr = map->addr_key.val;
+	} else {
+		err = PTR_ERR(map);
 	}
 	spin_unlock(&drm_gpusvm_dma_lock);
-	if (!shared && !err) {
+	if (!map && !err) {
 		*addr = dma;
 		return 0;
 	}
 	dma_unmap_page_attrs(dev, dma, PAGE_SIZE << order, dir,
 			     DMA_ATTR_SKIP_CPU_SYNC);
+	/* A table busy resizing: the caller tries again. */
 	if (err)
-		err = -ENOMEM;
+		err = err == -EBUSY ? -EAGAIN : -ENOMEM;
 err_free:
 	kfree(new);
 	return err;
@@ -1528,7 +1531,7 @@ static void drm_gpusvm_dma_unmap(struct device *dev,
 				 const struct drm_pagemap_addr *addr)
 {
 	struct drm_gpusvm_dma_key key = {
-		.dev = dev, .val = addr->addr, .order = addr->order,
+		.dev = (uintptr_t)dev, .val = addr->addr, .order = addr->order,
 	};
 	struct drm_gpusvm_dma_map *map;
 
@@ -1775,8 +1778,9 @@ static int drm_gpusvm_pages_state(struct drm_gpusvm_pages_flags flags,
  * does not fault: drm_gpusvm_range_evict() and a retry resolve a
  * copy-on-write one), -EBUSY when a pages object holds a valid read-only
  * mapping and a write is asked (see above) or when hmm_range_fault() kept
- * being invalidated, -EAGAIN when invalidations kept racing the mapping (the
- * caller retries), -EOPNOTSUPP when system and device pages mix without
+ * being invalidated, -EAGAIN when invalidations kept racing the mapping or
+ * the table of shared DMA mappings was resizing (the caller retries),
+ * -EOPNOTSUPP when system and device pages mix without
  * &drm_gpusvm_ctx.allow_mixed (or pages of two providers mix) or when a
  * device's DMA mapping would need CPU syncs (swiotlb bounce buffering, a
  * non-coherent device), which shared virtual memory cannot work with, -ENOMEM.
@@ -2193,6 +2197,7 @@ module_init(drm_gpusvm_module_init);
 static void __exit drm_gpusvm_module_exit(void)
 {
 	/* Its users (drivers) are gone, and their mappings with them. */
+	WARN_ON(atomic_read(&drm_gpusvm_dma_by_page.nelems));
 	rhashtable_destroy(&drm_gpusvm_dma_by_addr);
 	rhashtable_destroy(&drm_gpusvm_dma_by_page);
 }

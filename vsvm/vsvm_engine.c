@@ -220,16 +220,15 @@ void vsvm_pt_bind(struct vsvm_vm *vm, unsigned long va,
 			if (va >> VSVM_PT_LEAF_SHIFT != idx) {
 				idx = va >> VSVM_PT_LEAF_SHIFT;
 				leaf = xa_load(&vm->pt, idx);
-				if (WARN_ON_ONCE(!leaf))
-					goto out;
 			}
+			if (WARN_ON_ONCE(!leaf))
+				continue;
 			entry = &leaf[(va >> PAGE_SHIFT) &
 				      (VSVM_PT_LEAF_ENTRIES - 1)];
 			mapped += !(*entry & VSVM_PTE_VALID);
 			WRITE_ONCE(*entry, pte);
 		}
 	}
-out:
 	if (mapped)
 		vsvm_count(vm, pages_mapped, mapped);
 }

@@ -46,7 +46,10 @@
  * heap's thread control block, read at every return to user space for rseq)
  * would move that neighbour too, whose next CPU access would bring it back
  * and invalidate the whole range, the prefetched pages with it. An existing
- * range, created by a GPU fault, is prefetched whole.
+ * range, created by a GPU fault, is prefetched whole. The price: a prefetch
+ * of an interval that is not 2 MiB aligned makes smaller ranges at its
+ * edges (64 KiB, 4 KiB), where later GPU faults nearby find no room for a
+ * larger chunk.
  *
  * VA attributes (read-only, preferred location) belong to the GPU SVM: per VM
  * in 1:1, per process in N:1 (as SVM attributes are in amdgpu). Ranges never
@@ -822,6 +825,15 @@ static void vsvm_bind_devices(struct vsvm_vm *vm, struct drm_gpusvm_range *r,
 	}
 }
 
+/* Whether a range of the GPU SVM holds @addr. Driver lock held. */
+static bool vsvm_svm_range_at(struct vsvm_svm *svm, unsigned long addr)
+{
+	struct drm_gpusvm_notifier *notifier;
+
+	notifier = drm_gpusvm_notifier_find(&svm->gpusvm, addr, addr + 1);
+	return notifier && drm_gpusvm_range_find(notifier, addr, addr + 1);
+}
+
 /*
  * Service a GPU fault at @addr from the process's memory: find or create the
  * range, fault its pages once and DMA-map them for each device of @devices
@@ -868,8 +880,8 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 	vsvm_attr_lookup(svm, addr, &attr);
 	if (write && attr.read_only)
 		return -EACCES;
-	start = max(attr.start, lo);
-	end = min(attr.end, hi);
+	start = attr.start;
+	end = attr.end;
 	vsvm_userptr_clip(vm, addr, &start, &end);
 	to_devmem = place == VSVM_PLACE_DEVICE ||
 		    place == VSVM_PLACE_DEVICE_FROM_SYSTEM ||
@@ -895,14 +907,23 @@ static int vsvm_svm_fault(struct vsvm_vm *vm, unsigned long addr, bool write,
 		struct drm_gpusvm_pages_flags pflags;
 		struct drm_gpusvm_pages *pages;
 		struct drm_gpusvm_range *r;
-		unsigned long rs, re;
+		unsigned long rs, re, lo_bound = start, hi_bound = end;
 		bool zapped = false;
 
 		if (tries)
 			vsvm_count(vm, fault_retries, 1);
 
-		r = drm_gpusvm_range_find_or_insert(&svm->gpusvm, addr, start,
-						    end, &ctx);
+		/*
+		 * A new range stays within [lo, hi); an existing one is kept
+		 * whole (as bounds of find_or_insert, [lo, hi) would retire
+		 * it).
+		 */
+		if (!vsvm_svm_range_at(svm, addr)) {
+			lo_bound = max(start, lo);
+			hi_bound = min(end, hi);
+		}
+		r = drm_gpusvm_range_find_or_insert(&svm->gpusvm, addr,
+						    lo_bound, hi_bound, &ctx);
 		if (IS_ERR(r))
 			return PTR_ERR(r);
 		rs = drm_gpusvm_range_start(r);

@@ -1478,10 +1478,11 @@ TEST_F(vsvm, vram_migrate_then_cpu_access)
  * A prefetch moves what it names: one page of a 2 MiB region goes to VRAM
  * alone, not the chunk around it, so the CPU writes its neighbours in system
  * memory without invalidating its GPU mapping, and the GPU's write takes no
- * fault. (With a 64 KiB range around the page, the neighbours moved too, and
- * the CPU's write brought them back, invalidating the range: the xe matrix's
- * malloc_prefetch cases faulted so now and then, when the heap's thread
- * control block, read at every return to user space, was in that chunk.)
+ * fault. (With the 2 MiB range around the page, the neighbours moved too,
+ * and the CPU's write brought them back, invalidating the range: the xe
+ * matrix's malloc_prefetch cases faulted so now and then, when the heap's
+ * thread control block, read at every return to user space, was in the
+ * 64 KiB chunk around their buffer.)
  */
 TEST_F(vsvm, vram_prefetch_moves_only_its_interval)
 {
@@ -1513,6 +1514,40 @@ TEST_F(vsvm, vram_prefetch_moves_only_its_interval)
 	EXPECT_EQ(4, page[SZ_4K]);
 	EXPECT_EQ(-1, first_diff(page + SZ_4K + 1, 3,
 				 SZ_2M - SZ_64K - 2 * SZ_4K - 1));
+	munmap(resv, 2 * SZ_2M);
+}
+
+/*
+ * A prefetch inside a range a GPU fault made keeps that range and moves it
+ * whole: no new range, all 512 pages in VRAM, and the next GPU access of the
+ * 2 MiB takes no fault. (Passing the prefetch's interval as the bounds of
+ * drm_gpusvm_range_find_or_insert() retired the range instead: a 4 KiB one
+ * replaced it, and the rest faulted again.)
+ */
+TEST_F(vsvm, vram_prefetch_inside_faulted_range_moves_it_whole)
+{
+	char *resv = map_anon(2 * SZ_2M), *p;
+	struct drm_vsvm_stats s0, s1, s2;
+	uint64_t sum;
+
+	NEED_VRAM();
+	ASSERT_NE(NULL, resv);
+	p = align_2m(resv);
+	ASSERT_EQ(0, madvise(p, SZ_2M, MADV_NOHUGEPAGE));
+	fill_pattern(p, SZ_2M, 41);
+	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, p, SZ_2M, &sum));
+	EXPECT_EQ(vsvm_fnv1a(p, SZ_2M), sum);
+	s0 = stats_of(&self->dev, self->vm);
+	ASSERT_EQ(0, vsvm_prefetch(&self->dev, self->vm, p + SZ_64K + SZ_4K,
+				   SZ_4K, DRM_VSVM_LOC_DEVICE));
+	s1 = stats_of(&self->dev, self->vm);
+	EXPECT_EQ(s0.ranges_created, s1.ranges_created);
+	EXPECT_EQ(SZ_2M / SZ_4K, s1.vram_pages_in - s0.vram_pages_in);
+	ASSERT_EQ(0, vsvm_checksum(&self->dev, self->vm, p, SZ_2M, &sum));
+	s2 = stats_of(&self->dev, self->vm);
+	EXPECT_EQ(s1.faults, s2.faults);
+	EXPECT_EQ(s1.ranges_created, s2.ranges_created);
+	EXPECT_EQ(vsvm_fnv1a(p, SZ_2M), sum);
 	munmap(resv, 2 * SZ_2M);
 }
 
