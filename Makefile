@@ -5,6 +5,7 @@
 #   make check-full   the check suite on the KASAN/UBSAN/KFENCE kernel
 #   make demo     boot the VM and show the modules working
 #   make bench    vsvm side by side with the kernel's test_hmm, one VM run
+#   make profile  where the bench's time goes (ftrace function profiler)
 #   make shell    interactive VM shell;  make run CMD='...'  one command in the VM
 #   make docs     the documentation (Documentation/), HTML in build/docs/html
 #   make deb      Debian packages (DKMS sources, demo, UAPI header and libvsvm)
@@ -126,7 +127,7 @@ stock_kdir = $$(. $(VM)/lib.sh && stock_kdir)
 VARIANTS := kasan prod
 
 .PHONY: all deps kernel modules modules-stock user initramfs lint docs check demo \
-	bench shell run clean check-full deb deb-check deb-install-check \
+	bench profile shell run clean check-full deb deb-check deb-install-check \
 	$(addprefix kernel-,$(VARIANTS)) \
 	$(addprefix modules-,$(VARIANTS)) $(addprefix initramfs-,$(VARIANTS)) \
 	initramfs-stock
@@ -329,6 +330,18 @@ bench: initramfs-prod
 	bash $(VM)/bench-plot.sh $(BUILD)/bench/results.csv $(BUILD)/bench/results.png && \
 	echo "results: $(BUILD)/bench/results.csv $(BUILD)/bench/results.png"; \
 	grep -aq '^bench: ' $$log && exit $$rc || exit 1
+
+# make profile: where the bench's time goes (vm/guest/profile: ftrace's
+# function profiler around each figure's work, one side at a time) on the
+# production kernel. PROFILE_ARGS: SIZE_KIB ROUNDS (default 16384 2).
+PROFILE_ARGS ?=
+profile: initramfs-prod
+	@mkdir -p $(BUILD)/logs
+	@log=$(BUILD)/logs/profile-$$(date +%Y%m%d-%H%M%S).log; \
+	bash $(VM)/run-vm.sh --kernel-variant prod --mem 4G --timeout 1800 \
+		--log $$log -- profile $(PROFILE_ARGS) >/dev/null; rc=$$?; \
+	tr -d '\r' <$$log | grep -a -v '^\[' | sed -n '/^=== /,/^GPUSVM-VM: exit/p'; \
+	echo "VM console log: $$log"; exit $$rc
 
 shell: initramfs
 	@bash $(VM)/run-vm.sh --shell

@@ -30,7 +30,8 @@ ln -s busybox "$root/bin/sh"
 install -m 0755 "$VM_DIR/guest/init" "$root/init"
 install -m 0755 "$VM_DIR"/guest/run-tests "$VM_DIR"/guest/hmm-peer-tests \
 	"$VM_DIR"/guest/reload-loop \
-	"$VM_DIR"/guest/demo "$VM_DIR"/guest/bench "$root/opt/gpusvm/bin/"
+	"$VM_DIR"/guest/demo "$VM_DIR"/guest/bench "$VM_DIR"/guest/profile \
+	"$root/opt/gpusvm/bin/"
 
 if [ "$variant" = stock ]; then
 	# The closure, in the stock modules.dep, of what our modules need.
