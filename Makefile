@@ -340,7 +340,8 @@ profile: initramfs-prod
 	@log=$(BUILD)/logs/profile-$$(date +%Y%m%d-%H%M%S).log; \
 	bash $(VM)/run-vm.sh --kernel-variant prod --mem 4G --timeout 1800 \
 		--log $$log -- profile $(PROFILE_ARGS) >/dev/null; rc=$$?; \
-	tr -d '\r' <$$log | grep -a -v '^\[' | sed -n '/^=== /,/^GPUSVM-VM: exit/p'; \
+	tr -d '\r' <$$log | grep -a -v '^\[' | \
+		sed -n '/^GPUSVM-VM: booted/,/^GPUSVM-VM: exit/p' | sed 1d; \
 	echo "VM console log: $$log"; exit $$rc
 
 shell: initramfs

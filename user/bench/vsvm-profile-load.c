@@ -62,7 +62,8 @@ static char *fresh_buffer(size_t size, int seed)
 	if (a > p)
 		munmap(p, a - p);
 	munmap(a + size, p + SZ_2M - a);
-	madvise(a, size, MADV_NOHUGEPAGE);
+	if (madvise(a, size, MADV_NOHUGEPAGE))
+		die("madvise");
 	memset(a, seed, size);
 	return a;
 }
@@ -146,27 +147,35 @@ static void prefetch_load(int ndev, size_t size, int rounds)
 	       size >> 10, ndev, t / rounds, rounds);
 }
 
+static int usage(void)
+{
+	fprintf(stderr, "usage: vsvm-profile-load read|migrate NODE SIZE_KIB ROUNDS\n"
+			"       vsvm-profile-load prefetch NDEV SIZE_KIB ROUNDS\n");
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
+	unsigned long kib;
+	char *end;
 	size_t size;
 	int rounds;
 
-	if (argc != 5) {
-		fprintf(stderr, "usage: vsvm-profile-load read|migrate NODE SIZE_KIB ROUNDS\n"
-				"       vsvm-profile-load prefetch NDEV SIZE_KIB ROUNDS\n");
-		return 2;
-	}
-	size = strtoul(argv[3], NULL, 0) << 10;
+	if (argc != 5)
+		return usage();
+	errno = 0;
+	kib = strtoul(argv[3], &end, 0);
 	rounds = atoi(argv[4]);
-	if (!size || size % 4096 || rounds < 1) {
+	if (errno || *end || !kib || kib > (1UL << 30) || kib % 4 || rounds < 1) {
 		fprintf(stderr, "vsvm-profile-load: bad size or rounds\n");
-		return 2;
+		return usage();
 	}
+	size = kib << 10;
 	if (!strcmp(argv[1], "prefetch"))
 		prefetch_load(atoi(argv[2]), size, rounds);
 	else if (!strcmp(argv[1], "read") || !strcmp(argv[1], "migrate"))
 		read_load(argv[2], size, rounds, !strcmp(argv[1], "migrate"));
 	else
-		return 2;
+		return usage();
 	return 0;
 }
