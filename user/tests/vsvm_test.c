@@ -4438,6 +4438,228 @@ TEST_F_TIMEOUT(vsvm, sched_destroy_during_long_job, 120)
 	munmap(buf, BIG_BUF);
 }
 
+/* A synchronous exec of one 4 KiB fill, from a thread of its own. */
+struct sync_fill {
+	struct vsvm_dev *dev;
+	uint32_t vm;
+	char *dst;
+	pid_t tid;
+	int ret;
+};
+
+static void *sync_fill_thread(void *arg)
+{
+	struct sync_fill *f = arg;
+
+	__atomic_store_n(&f->tid, gettid(), __ATOMIC_RELEASE);
+	f->ret = vsvm_fill(f->dev, f->vm, f->dst, 0x22, SZ_4K);
+	return NULL;
+}
+
+/* 'D' in /proc/self/task/TID/stat: asleep and not interruptible. */
+static bool task_blocked(pid_t tid)
+{
+	char path[64], stat[512], *end;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return false;
+	n = read(fd, stat, sizeof(stat) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	stat[n] = 0;
+	end = strrchr(stat, ')');
+	return end && end[1] == ' ' && end[2] == 'D';
+}
+
+/*
+ * Wait until the threads of @f sit in their exec's killable wait (state D
+ * on two looks 50 ms apart), for at most 30 s. Return: true if they do.
+ */
+static bool sync_fills_blocked(struct sync_fill *f, unsigned int n)
+{
+	unsigned int i, tries, steady = 0;
+
+	for (tries = 0; tries < 600 && steady < 2; tries++) {
+		usleep(50000);
+		for (i = 0; i < n; i++) {
+			pid_t tid = __atomic_load_n(&f[i].tid, __ATOMIC_ACQUIRE);
+
+			if (!tid || !task_blocked(tid))
+				break;
+		}
+		steady = i == n ? steady + 1 : 0;
+	}
+	return steady == 2;
+}
+
+/*
+ * A VM's submissions are bounded: 64 queued or running, synchronous ones
+ * included, and max_inflight asynchronous ones not yet waited for; an exec
+ * beyond either fails with -EBUSY, takes no seqno, and leaves the accepted
+ * ones to run. A job waiting for a user fence holds the VM's queue here.
+ */
+TEST_F_TIMEOUT(vsvm, sched_submissions_bounded, 120)
+{
+	enum { PENDING = 64 };
+	char *buf = map_anon(2 * PENDING * SZ_4K);
+	struct drm_vsvm_job job = { .op = DRM_VSVM_OP_FILL, .size = SZ_4K,
+				    .value = 0x22 };
+	struct drm_vsvm_sync sync = { .flags = DRM_VSVM_SYNC_WAIT };
+	int timeline = open(SW_SYNC_PATH, O_RDWR);
+	unsigned int i, inflight = self->dev.info.max_inflight;
+	static struct sync_fill f[PENDING];
+	pthread_t threads[PENDING];
+	uint64_t first, seqno[PENDING];
+
+	ASSERT_NE(NULL, buf);
+	NEED_SW_SYNC(timeline);
+	ASSERT_EQ(16, inflight);
+
+	/* 1 asynchronous submission held by the fence, 63 synchronous. */
+	ASSERT_EQ(0, syncobj_user_fence(&self->dev, timeline, &sync.handle));
+	job.dst = (uintptr_t)buf;
+	ASSERT_EQ(0, vsvm_exec_syncs(&self->dev, self->vm, &job, 1,
+				     DRM_VSVM_EXEC_ASYNC, &sync, 1, &first));
+	for (i = 0; i < PENDING - 1; i++) {
+		f[i] = (struct sync_fill){ .dev = &self->dev, .vm = self->vm,
+					   .dst = buf + (i + 1) * SZ_4K };
+		ASSERT_EQ(0, pthread_create(&threads[i], NULL,
+					    sync_fill_thread, &f[i]));
+	}
+	ASSERT_TRUE(sync_fills_blocked(f, PENDING - 1));
+	/* 64 pending, 1 in flight: the 64 bound, not max_inflight. */
+	job.dst = (uintptr_t)(buf + PENDING * SZ_4K);
+	EXPECT_EQ(-EBUSY, vsvm_submit(&self->dev, self->vm, &job, 1,
+				      &seqno[0]));
+	EXPECT_EQ(-EBUSY, vsvm_exec(&self->dev, self->vm, &job, 1));
+	EXPECT_EQ(0, buf[0]);
+	ASSERT_EQ(0, sw_sync_signal(timeline));
+	for (i = 0; i < PENDING - 1; i++) {
+		ASSERT_EQ(0, pthread_join(threads[i], NULL));
+		EXPECT_EQ(0, f[i].ret);
+	}
+	ASSERT_EQ(0, vsvm_wait(&self->dev, self->vm, first, 10000000000LL));
+	EXPECT_EQ(-1, first_diff(buf, 0x22, PENDING * SZ_4K));
+	EXPECT_EQ(-1, first_diff(buf + PENDING * SZ_4K, 0, SZ_4K));
+
+	/* max_inflight asynchronous ones, the first held by a fence. */
+	close(timeline);
+	timeline = open(SW_SYNC_PATH, O_RDWR);	/* its first point: 1 */
+	ASSERT_LE(0, timeline);
+	ASSERT_EQ(0, syncobj_user_fence(&self->dev, timeline, &sync.handle));
+	job.dst = (uintptr_t)(buf + PENDING * SZ_4K);	/* a WAIT rewrote it */
+	ASSERT_EQ(0, vsvm_exec_syncs(&self->dev, self->vm, &job, 1,
+				     DRM_VSVM_EXEC_ASYNC, &sync, 1, &seqno[0]));
+	EXPECT_EQ(first + PENDING, seqno[0]);	/* none for the refusals */
+	for (i = 1; i < inflight; i++) {
+		job.dst = (uintptr_t)(buf + (PENDING + i) * SZ_4K);
+		ASSERT_EQ(0, vsvm_submit(&self->dev, self->vm, &job, 1,
+					 &seqno[i]));
+	}
+	EXPECT_EQ(-EBUSY, vsvm_submit(&self->dev, self->vm, &job, 1,
+				      &seqno[inflight]));
+	/* A synchronous one is still accepted: 16 of 64 are pending. */
+	f[0] = (struct sync_fill){ .dev = &self->dev, .vm = self->vm,
+				   .dst = buf + (PENDING + inflight) * SZ_4K };
+	ASSERT_EQ(0, pthread_create(&threads[0], NULL, sync_fill_thread,
+				    &f[0]));
+	ASSERT_TRUE(sync_fills_blocked(f, 1));
+	ASSERT_EQ(0, sw_sync_signal(timeline));
+	ASSERT_EQ(0, pthread_join(threads[0], NULL));
+	EXPECT_EQ(0, f[0].ret);
+	/* Done but not waited for: still counted. */
+	EXPECT_EQ(-EBUSY, vsvm_submit(&self->dev, self->vm, &job, 1,
+				      &seqno[inflight]));
+	ASSERT_EQ(0, vsvm_wait(&self->dev, self->vm, seqno[0],
+			       10000000000LL));
+	job.dst = (uintptr_t)(buf + (PENDING + inflight + 1) * SZ_4K);
+	EXPECT_EQ(0, vsvm_submit(&self->dev, self->vm, &job, 1,
+				 &seqno[0]));
+	for (i = 0; i < inflight; i++)
+		EXPECT_EQ(0, vsvm_wait(&self->dev, self->vm, seqno[i],
+				       10000000000LL));
+	EXPECT_EQ(-1, first_diff(buf, 0x22, (PENDING + inflight + 2) * SZ_4K));
+	close(timeline);
+	munmap(buf, 2 * PENDING * SZ_4K);
+}
+
+static void wait_interrupted(int sig)
+{
+	(void)sig;
+}
+
+struct wait_call {
+	struct vsvm_dev *dev;
+	uint32_t vm;
+	uint64_t seqno;
+	int ret;
+	double ms;
+	bool done;
+};
+
+static void *wait_thread(void *arg)
+{
+	struct wait_call *w = arg;
+	struct drm_vsvm_wait args = { .vm_id = w->vm, .seqno = w->seqno,
+				      .timeout_ns = 60000000000LL };
+	double t0 = now_ms();
+
+	/* Not libdrm's drmIoctl(), which restarts on EINTR. */
+	w->ret = raw_ioctl(w->dev, DRM_IOCTL_VSVM_WAIT, &args);
+	w->ms = now_ms() - t0;
+	__atomic_store_n(&w->done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/*
+ * WAIT sleeps interruptibly: a signal whose handler does not ask for
+ * restarts ends a 60 s wait at once with -EINTR, and the submission stays
+ * there to be waited for again.
+ */
+TEST_F(vsvm, sched_wait_interrupted_by_signal)
+{
+	uint64_t *p = map_anon(SZ_4K);
+	struct drm_vsvm_job job = { .op = DRM_VSVM_OP_FILL,
+				    .dst = (uintptr_t)p, .size = SZ_4K,
+				    .value = 0x5a };
+	struct drm_vsvm_sync sync = { .flags = DRM_VSVM_SYNC_WAIT };
+	struct sigaction sa = { .sa_handler = wait_interrupted }, old;
+	struct wait_call w = { .dev = &self->dev, .vm = self->vm };
+	int timeline = open(SW_SYNC_PATH, O_RDWR);
+	pthread_t thread;
+	unsigned int i;
+
+	ASSERT_NE(NULL, p);
+	NEED_SW_SYNC(timeline);
+	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, &old));	/* no SA_RESTART */
+	ASSERT_EQ(0, syncobj_user_fence(&self->dev, timeline, &sync.handle));
+	ASSERT_EQ(0, vsvm_exec_syncs(&self->dev, self->vm, &job, 1,
+				     DRM_VSVM_EXEC_ASYNC, &sync, 1, &w.seqno));
+	ASSERT_EQ(0, pthread_create(&thread, NULL, wait_thread, &w));
+	/* Again and again: a signal before the wait began interrupts none. */
+	for (i = 0; i < 50 && !__atomic_load_n(&w.done, __ATOMIC_ACQUIRE);
+	     i++) {
+		usleep(100000);
+		ASSERT_EQ(0, pthread_kill(thread, SIGUSR1));
+	}
+	ASSERT_EQ(0, pthread_join(thread, NULL));
+	EXPECT_EQ(-EINTR, w.ret);
+	EXPECT_GT(5000, w.ms);
+	EXPECT_EQ(0, p[0]);
+	ASSERT_EQ(0, sw_sync_signal(timeline));
+	EXPECT_EQ(0, vsvm_wait(&self->dev, self->vm, w.seqno, 10000000000LL));
+	EXPECT_EQ(0, job.status);
+	EXPECT_EQ(-1, first_diff(p, 0x5a, SZ_4K));
+	ASSERT_EQ(0, sigaction(SIGUSR1, &old, NULL));
+	close(timeline);
+	munmap(p, SZ_4K);
+}
+
 /*
  * The dmirror personality (/dev/vsvm_dmirrorN, the ioctls of the kernel's
  * test_hmm; hmm-tests runs on it in make check): what hmm-tests does not
