@@ -87,16 +87,21 @@ FIXTURE(vsvm)
 {
 	struct vsvm_dev dev;
 	uint32_t vm;
+	int timeline;	/* the test's sw_sync timeline (open_timeline()) */
 };
 
 FIXTURE_SETUP(vsvm)
 {
+	self->timeline = -1;
 	ASSERT_EQ(0, vsvm_open(0, &self->dev)) TH_LOG("no vsvm device");
 	ASSERT_EQ(0, vsvm_vm_create(&self->dev, &self->vm));
 }
 
+static void close_timeline(FIXTURE_DATA(vsvm) *self);
+
 FIXTURE_TEARDOWN(vsvm)
 {
+	close_timeline(self);
 	EXPECT_EQ(0, vsvm_vm_destroy(&self->dev, self->vm));
 	vsvm_close(&self->dev);
 }
@@ -3961,6 +3966,31 @@ static int sw_sync_signal(int timeline)
 	return ioctl(timeline, SW_SYNC_IOC_INC, &one) ? -errno : 0;
 }
 
+/* Open the test's sw_sync timeline (its next fence signals at 1). */
+static int open_timeline(FIXTURE_DATA(vsvm) *self)
+{
+	self->timeline = open(SW_SYNC_PATH, O_RDWR);
+	return self->timeline;
+}
+
+/*
+ * Close the test's timeline, its fences signalled first (the teardown does
+ * it for a failed test). Closing a timeline signals the fences left with an
+ * error, but under the timeline's lock (6.1's sw_sync_debugfs_release()):
+ * when that drops a fence's last reference, as the GPU scheduler's
+ * dependency callback does for a job still waiting when its process exits,
+ * the fence's release takes the lock again and the CPU deadlocks.
+ * SW_SYNC_IOC_INC holds a reference while it signals.
+ */
+static void close_timeline(FIXTURE_DATA(vsvm) *self)
+{
+	if (self->timeline < 0)
+		return;
+	sw_sync_signal(self->timeline);
+	close(self->timeline);
+	self->timeline = -1;
+}
+
 #define BIG_BUF		(32 * SZ_1M)
 
 /*
@@ -3998,7 +4028,7 @@ TEST_F(vsvm, sched_syncobj_wait_user_signal)
 				    .dst = (uintptr_t)p, .size = SZ_4K,
 				    .value = 0x5a };
 	struct drm_vsvm_sync sync = { .flags = DRM_VSVM_SYNC_WAIT };
-	int timeline = open(SW_SYNC_PATH, O_RDWR);
+	int timeline = open_timeline(self);
 
 	ASSERT_NE(NULL, p);
 	NEED_SW_SYNC(timeline);
@@ -4009,10 +4039,11 @@ TEST_F(vsvm, sched_syncobj_wait_user_signal)
 	EXPECT_EQ(-ETIME, vsvm_wait(&self->dev, self->vm, seqno, 0));
 	EXPECT_EQ(0, p[0]);	/* not run */
 	ASSERT_EQ(0, sw_sync_signal(timeline));
+	job.status = 1;	/* the wait writes the result */
 	ASSERT_EQ(0, vsvm_wait(&self->dev, self->vm, seqno, 10000000000LL));
 	EXPECT_EQ(0, job.status);
 	EXPECT_EQ(-1, first_diff(p, 0x5a, SZ_4K));
-	close(timeline);
+	close_timeline(self);
 	munmap(p, SZ_4K);
 }
 
@@ -4382,7 +4413,7 @@ TEST_F_TIMEOUT(vsvm, sched_destroy_during_long_job, 120)
 	struct drm_vsvm_sync sync = { .flags = DRM_VSVM_SYNC_WAIT };
 	struct drm_vsvm_job job = { .op = DRM_VSVM_OP_FILL, .size = SZ_4K };
 	double t0, destroy_ms, exec_ms;
-	int timeline = open(SW_SYNC_PATH, O_RDWR);
+	int timeline = open_timeline(self);
 	unsigned int i, pn, ran = 0;
 	uint64_t seqno, pseqno;
 	pthread_t thread;
@@ -4433,7 +4464,7 @@ TEST_F_TIMEOUT(vsvm, sched_destroy_during_long_job, 120)
 	TH_LOG("destroy with a job waiting for a fence took %.1f ms",
 	       destroy_ms);
 	EXPECT_GT(200, destroy_ms);
-	close(timeline);	/* signals the fence (with an error) */
+	close_timeline(self);	/* lets vm3's job go */
 	munmap(pbuf, BIG_BUF);
 	munmap(buf, BIG_BUF);
 }
@@ -4445,6 +4476,7 @@ struct sync_fill {
 	char *dst;
 	pid_t tid;
 	int ret;
+	bool done;
 };
 
 static void *sync_fill_thread(void *arg)
@@ -4453,7 +4485,21 @@ static void *sync_fill_thread(void *arg)
 
 	__atomic_store_n(&f->tid, gettid(), __ATOMIC_RELEASE);
 	f->ret = vsvm_fill(f->dev, f->vm, f->dst, 0x22, SZ_4K);
+	__atomic_store_n(&f->done, true, __ATOMIC_RELEASE);
 	return NULL;
+}
+
+/* Whether the thread of @f returned within @ms. */
+static bool sync_fill_returns(struct sync_fill *f, double ms)
+{
+	double end = now_ms() + ms;
+
+	while (!__atomic_load_n(&f->done, __ATOMIC_ACQUIRE)) {
+		if (now_ms() > end)
+			return false;
+		usleep(10000);
+	}
+	return true;
 }
 
 /* 'D' in /proc/self/task/TID/stat: asleep and not interruptible. */
@@ -4478,17 +4524,21 @@ static bool task_blocked(pid_t tid)
 
 /*
  * Wait until the threads of @f sit in their exec's killable wait (state D
- * on two looks 50 ms apart), for at most 30 s. Return: true if they do.
+ * on two looks 50 ms apart), for at most 20 s. Return: true if they do,
+ * false at the deadline or as soon as one of them returned.
  */
 static bool sync_fills_blocked(struct sync_fill *f, unsigned int n)
 {
-	unsigned int i, tries, steady = 0;
+	double end = now_ms() + 20000;
+	unsigned int i, steady = 0;
 
-	for (tries = 0; tries < 600 && steady < 2; tries++) {
+	while (steady < 2 && now_ms() < end) {
 		usleep(50000);
 		for (i = 0; i < n; i++) {
 			pid_t tid = __atomic_load_n(&f[i].tid, __ATOMIC_ACQUIRE);
 
+			if (__atomic_load_n(&f[i].done, __ATOMIC_ACQUIRE))
+				return false;
 			if (!tid || !task_blocked(tid))
 				break;
 		}
@@ -4510,7 +4560,7 @@ TEST_F_TIMEOUT(vsvm, sched_submissions_bounded, 120)
 	struct drm_vsvm_job job = { .op = DRM_VSVM_OP_FILL, .size = SZ_4K,
 				    .value = 0x22 };
 	struct drm_vsvm_sync sync = { .flags = DRM_VSVM_SYNC_WAIT };
-	int timeline = open(SW_SYNC_PATH, O_RDWR);
+	int timeline = open_timeline(self);
 	unsigned int i, inflight = self->dev.info.max_inflight;
 	static struct sync_fill f[PENDING];
 	pthread_t threads[PENDING];
@@ -4532,13 +4582,24 @@ TEST_F_TIMEOUT(vsvm, sched_submissions_bounded, 120)
 					    sync_fill_thread, &f[i]));
 	}
 	ASSERT_TRUE(sync_fills_blocked(f, PENDING - 1));
-	/* 64 pending, 1 in flight: the 64 bound, not max_inflight. */
+	/*
+	 * 64 pending, 1 in flight: the 64 bound, not max_inflight. The
+	 * synchronous exec runs in a thread: accepted, it would wait for the
+	 * fence.
+	 */
 	job.dst = (uintptr_t)(buf + PENDING * SZ_4K);
-	EXPECT_EQ(-EBUSY, vsvm_submit(&self->dev, self->vm, &job, 1,
+	ASSERT_EQ(-EBUSY, vsvm_submit(&self->dev, self->vm, &job, 1,
 				      &seqno[0]));
-	EXPECT_EQ(-EBUSY, vsvm_exec(&self->dev, self->vm, &job, 1));
+	f[PENDING - 1] = (struct sync_fill){ .dev = &self->dev,
+					     .vm = self->vm,
+					     .dst = buf + PENDING * SZ_4K };
+	ASSERT_EQ(0, pthread_create(&threads[PENDING - 1], NULL,
+				    sync_fill_thread, &f[PENDING - 1]));
+	EXPECT_TRUE(sync_fill_returns(&f[PENDING - 1], 10000));
 	EXPECT_EQ(0, buf[0]);
 	ASSERT_EQ(0, sw_sync_signal(timeline));
+	ASSERT_EQ(0, pthread_join(threads[PENDING - 1], NULL));
+	EXPECT_EQ(-EBUSY, f[PENDING - 1].ret);
 	for (i = 0; i < PENDING - 1; i++) {
 		ASSERT_EQ(0, pthread_join(threads[i], NULL));
 		EXPECT_EQ(0, f[i].ret);
@@ -4548,8 +4609,8 @@ TEST_F_TIMEOUT(vsvm, sched_submissions_bounded, 120)
 	EXPECT_EQ(-1, first_diff(buf + PENDING * SZ_4K, 0, SZ_4K));
 
 	/* max_inflight asynchronous ones, the first held by a fence. */
-	close(timeline);
-	timeline = open(SW_SYNC_PATH, O_RDWR);	/* its first point: 1 */
+	close_timeline(self);
+	timeline = open_timeline(self);	/* fences at 1 again */
 	ASSERT_LE(0, timeline);
 	ASSERT_EQ(0, syncobj_user_fence(&self->dev, timeline, &sync.handle));
 	job.dst = (uintptr_t)(buf + PENDING * SZ_4K);	/* a WAIT rewrote it */
@@ -4561,7 +4622,7 @@ TEST_F_TIMEOUT(vsvm, sched_submissions_bounded, 120)
 		ASSERT_EQ(0, vsvm_submit(&self->dev, self->vm, &job, 1,
 					 &seqno[i]));
 	}
-	EXPECT_EQ(-EBUSY, vsvm_submit(&self->dev, self->vm, &job, 1,
+	ASSERT_EQ(-EBUSY, vsvm_submit(&self->dev, self->vm, &job, 1,
 				      &seqno[inflight]));
 	/* A synchronous one is still accepted: 16 of 64 are pending. */
 	f[0] = (struct sync_fill){ .dev = &self->dev, .vm = self->vm,
@@ -4580,11 +4641,14 @@ TEST_F_TIMEOUT(vsvm, sched_submissions_bounded, 120)
 	job.dst = (uintptr_t)(buf + (PENDING + inflight + 1) * SZ_4K);
 	EXPECT_EQ(0, vsvm_submit(&self->dev, self->vm, &job, 1,
 				 &seqno[0]));
-	for (i = 0; i < inflight; i++)
+	for (i = 0; i < inflight; i++) {
+		job.status = 1;	/* the wait writes the result */
 		EXPECT_EQ(0, vsvm_wait(&self->dev, self->vm, seqno[i],
 				       10000000000LL));
+		EXPECT_EQ(0, job.status);
+	}
 	EXPECT_EQ(-1, first_diff(buf, 0x22, (PENDING + inflight + 2) * SZ_4K));
-	close(timeline);
+	close_timeline(self);
 	munmap(buf, 2 * PENDING * SZ_4K);
 }
 
@@ -4606,7 +4670,7 @@ static void *wait_thread(void *arg)
 {
 	struct wait_call *w = arg;
 	struct drm_vsvm_wait args = { .vm_id = w->vm, .seqno = w->seqno,
-				      .timeout_ns = 60000000000LL };
+				      .timeout_ns = 10000000000LL };
 	double t0 = now_ms();
 
 	/* Not libdrm's drmIoctl(), which restarts on EINTR. */
@@ -4618,7 +4682,7 @@ static void *wait_thread(void *arg)
 
 /*
  * WAIT sleeps interruptibly: a signal whose handler does not ask for
- * restarts ends a 60 s wait at once with -EINTR, and the submission stays
+ * restarts ends a 10 s wait at once with -EINTR, and the submission stays
  * there to be waited for again.
  */
 TEST_F(vsvm, sched_wait_interrupted_by_signal)
@@ -4630,7 +4694,7 @@ TEST_F(vsvm, sched_wait_interrupted_by_signal)
 	struct drm_vsvm_sync sync = { .flags = DRM_VSVM_SYNC_WAIT };
 	struct sigaction sa = { .sa_handler = wait_interrupted }, old;
 	struct wait_call w = { .dev = &self->dev, .vm = self->vm };
-	int timeline = open(SW_SYNC_PATH, O_RDWR);
+	int timeline = open_timeline(self);
 	pthread_t thread;
 	unsigned int i;
 
@@ -4647,16 +4711,18 @@ TEST_F(vsvm, sched_wait_interrupted_by_signal)
 		usleep(100000);
 		ASSERT_EQ(0, pthread_kill(thread, SIGUSR1));
 	}
+	EXPECT_EQ(0, p[0]);
+	/* Not interrupted, it returns when the job ran. */
+	ASSERT_EQ(0, sw_sync_signal(timeline));
 	ASSERT_EQ(0, pthread_join(thread, NULL));
 	EXPECT_EQ(-EINTR, w.ret);
 	EXPECT_GT(5000, w.ms);
-	EXPECT_EQ(0, p[0]);
-	ASSERT_EQ(0, sw_sync_signal(timeline));
+	job.status = 1;	/* the wait writes the result */
 	EXPECT_EQ(0, vsvm_wait(&self->dev, self->vm, w.seqno, 10000000000LL));
 	EXPECT_EQ(0, job.status);
 	EXPECT_EQ(-1, first_diff(p, 0x5a, SZ_4K));
 	ASSERT_EQ(0, sigaction(SIGUSR1, &old, NULL));
-	close(timeline);
+	close_timeline(self);
 	munmap(p, SZ_4K);
 }
 

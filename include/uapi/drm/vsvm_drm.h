@@ -378,8 +378,9 @@ struct drm_vsvm_exec {
  *
  * On success the submission's job results are copied to its job array and
  * the submission is released (a second wait returns -ENOENT). -ETIME when
- * it is still running at the timeout. The wait is interruptible
- * (-ERESTARTSYS, restarted with the same timeout).
+ * it is still running at the timeout. The wait is interruptible: a signal
+ * ends it with -EINTR, or restarts it with the whole timeout when the
+ * signal's handler has SA_RESTART.
  */
 struct drm_vsvm_wait {
 	__u32 vm_id;
