@@ -198,7 +198,7 @@ deb-install-check: deb-check
 # User space: libvsvm (user/lib) over libdrm, the selftests (user/tests/*.c)
 # and the demo (user/demo), all static so the VM needs no libraries.
 USER_CFLAGS := -static -O2 -g -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Werror \
-	-Iinclude/uapi/drm -Iuser/lib $$(pkg-config --cflags libdrm)
+	-Iinclude/uapi/drm -Iuser/lib -Iuser/common $$(pkg-config --cflags libdrm)
 USER_LIBS := $(BUILD)/lib/libvsvm.a $$(pkg-config --static --libs libdrm) -lpthread
 
 user: kernel

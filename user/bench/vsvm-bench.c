@@ -124,6 +124,7 @@
 #include <unistd.h>
 
 #include "test_hmm_uapi.h"
+#include "sysfile.h"
 #include "vsvm.h"
 
 #define SZ_4K		4096UL
@@ -480,18 +481,6 @@ static void print_header(void)
 	       "ours", "dmirror", "floor", "ratio");
 }
 
-static int write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_TRUNC);
-	int ret;
-
-	if (fd < 0)
-		return -errno;
-	ret = write(fd, s, strlen(s)) == (ssize_t)strlen(s) ? 0 : -EIO;
-	close(fd);
-	return ret;
-}
-
 /*
  * The service times (ms) of the successful vsvm_fault events in the trace,
  * into @v (at most @max); returns their number.
@@ -540,11 +529,11 @@ static void fault_latency(size_t size, double *t)
 		       "fault-p50/p99", xs, FAULT_EVENT);
 		return;
 	}
-	CHECK(!write_file(TRACING "/trace", ""), "cannot clear the trace");
-	CHECK(!write_file(FAULT_EVENT, "1"), "cannot enable vsvm_fault");
+	CHECK(!sysfile_write(TRACING "/trace", ""), "cannot clear the trace");
+	CHECK(!sysfile_write(FAULT_EVENT, "1"), "cannot enable vsvm_fault");
 	for (r = 0; r < rounds; r++)
 		round_in_child(OURS, r, size, false, true, t);
-	CHECK(!write_file(FAULT_EVENT, "0"), "cannot disable vsvm_fault");
+	CHECK(!sysfile_write(FAULT_EVENT, "0"), "cannot disable vsvm_fault");
 	n = trace_fault_times(v, sizeof(v) / sizeof(v[0]));
 	CHECK(n > 0, "no vsvm_fault event in the trace");
 	qsort(v, n, sizeof(*v), cmp_double);

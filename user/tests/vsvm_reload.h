@@ -11,22 +11,18 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "sysfile.h"
+
 /* vsvm's module parameter @name into @buf, without the newline. */
 static int read_param(const char *name, char *buf, size_t size)
 {
 	char path[128];
 	ssize_t n;
-	int fd;
 
 	snprintf(path, sizeof(path), "/sys/module/vsvm/parameters/%s", name);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, size - 1);
-	close(fd);
+	n = sysfile_read(path, buf, size);
 	if (n <= 0)
 		return -1;
-	buf[n] = 0;
 	if (buf[n - 1] == '\n')
 		buf[n - 1] = 0;
 	return n;

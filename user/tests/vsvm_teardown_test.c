@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
+#include "sysfile.h"
 #include "vsvm.h"
 
 #define SZ_4K	4096UL
@@ -73,34 +74,6 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static int write_str(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, s, strlen(s));
-	n = n < 0 ? -errno : 0;
-	close(fd);
-	return n;
-}
-
-static int read_str(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = 0;
-	return 0;
-}
-
 /*
  * cgroup v2 with the memory controller, enabled for the root's children.
  * Returns NULL when it is there, else why not (the tests skip).
@@ -109,11 +82,11 @@ static const char *memcg_unavailable(void)
 {
 	char buf[512];
 
-	if (read_str(CG_ROOT "/cgroup.controllers", buf, sizeof(buf)))
+	if (sysfile_read(CG_ROOT "/cgroup.controllers", buf, sizeof(buf)) < 0)
 		return "no cgroup v2 at " CG_ROOT;
 	if (!strstr(buf, "memory"))
 		return "no memory controller";
-	if (write_str(CG_ROOT "/cgroup.subtree_control", "+memory"))
+	if (sysfile_write(CG_ROOT "/cgroup.subtree_control", "+memory"))
 		return "cannot enable the memory controller";
 	return NULL;
 }
@@ -132,7 +105,7 @@ static int cg_write(const char *cg, const char *file, const char *value)
 	char path[256];
 
 	snprintf(path, sizeof(path), "%s/%s", cg, file);
-	return write_str(path, value);
+	return sysfile_write(path, value);
 }
 
 /* The value of @key in the "key value" lines of @cg's @file, or -1. */
@@ -142,7 +115,7 @@ static long long cg_read_key(const char *cg, const char *file, const char *key)
 	size_t len = strlen(key);
 
 	snprintf(path, sizeof(path), "%s/%s", cg, file);
-	if (read_str(path, buf, sizeof(buf)))
+	if (sysfile_read(path, buf, sizeof(buf)) < 0)
 		return -1;
 	for (line = buf; line && *line; line = strchr(line, '\n')) {
 		if (*line == '\n')

@@ -28,6 +28,7 @@
 
 #include "kselftest_harness.h"
 #include "harness_only.h"
+#include "sysfile.h"
 #include "vsvm_reload.h"
 #include "vsvm.h"
 
@@ -1365,33 +1366,6 @@ TEST_F(vsvm, stats_and_garbage_collection)
 	EXPECT_LE(s2.pages_mapped, s1.pages_mapped - SZ_1M / SZ_4K);
 }
 
-static int read_file(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY);
-	ssize_t n, total = 0;
-
-	if (fd < 0)
-		return -errno;
-	while (total < (ssize_t)size - 1 &&
-	       (n = read(fd, buf + total, size - 1 - total)) > 0)
-		total += n;
-	buf[total] = 0;
-	close(fd);
-	return total;
-}
-
-static int write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_TRUNC);
-	int ret;
-
-	if (fd < 0)
-		return -errno;
-	ret = write(fd, s, strlen(s)) == (ssize_t)strlen(s) ? 0 : -EIO;
-	close(fd);
-	return ret;
-}
-
 #define TRACING "/sys/kernel/tracing"
 
 TEST_F(vsvm, tracepoints)
@@ -1402,15 +1376,15 @@ TEST_F(vsvm, tracepoints)
 	mount("tracefs", TRACING, "tracefs", 0, NULL);
 	if (access(TRACING "/events/vsvm/enable", W_OK))
 		SKIP(return, "no tracefs vsvm events");
-	ASSERT_EQ(0, write_file(TRACING "/trace", ""));
-	ASSERT_EQ(0, write_file(TRACING "/events/vsvm/enable", "1"));
+	ASSERT_EQ(0, sysfile_write(TRACING "/trace", ""));
+	ASSERT_EQ(0, sysfile_write(TRACING "/events/vsvm/enable", "1"));
 	p = map_anon(SZ_64K);
 	ASSERT_NE(NULL, p);
 	ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, p, 1, SZ_64K));
 	munmap(p, SZ_64K);
 	ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, data_buf, 1, SZ_4K));
-	ASSERT_EQ(0, write_file(TRACING "/events/vsvm/enable", "0"));
-	ASSERT_GT(read_file(TRACING "/trace", trace, sizeof(trace)), 0);
+	ASSERT_EQ(0, sysfile_write(TRACING "/events/vsvm/enable", "0"));
+	ASSERT_GT(sysfile_read(TRACING "/trace", trace, sizeof(trace)), 0);
 	EXPECT_NE(NULL, strstr(trace, "vsvm_fault:"));
 	EXPECT_NE(NULL, strstr(trace, "vsvm_bind:"));
 	EXPECT_NE(NULL, strstr(trace, "vsvm_invalidate:"));
@@ -1425,7 +1399,7 @@ TEST_F(vsvm, debugfs_stats)
 	if (glob("/sys/kernel/debug/dri/*/vsvm_stats", 0, NULL, &g))
 		SKIP(return, "no debugfs");
 	ASSERT_EQ(0, vsvm_fill(&self->dev, self->vm, data_buf, 2, SZ_4K));
-	ASSERT_GT(read_file(g.gl_pathv[0], buf, sizeof(buf)), 0);
+	ASSERT_GT(sysfile_read(g.gl_pathv[0], buf, sizeof(buf)), 0);
 	EXPECT_NE(NULL, strstr(buf, "faults"));
 	EXPECT_NE(NULL, strstr(buf, "bytes_mapped"));
 	EXPECT_NE(NULL, strstr(buf, "vm "));
@@ -2812,7 +2786,7 @@ TEST(vram_unload_leaves_nothing)
 	ASSERT_GT(read_param("notifier_size", nsz, sizeof(nsz)), 0);
 	ASSERT_GT(read_param("vram_size", vram, sizeof(vram)), 0);
 	ASSERT_GT(read_param("num_devices", ndev, sizeof(ndev)), 0);
-	ASSERT_GT(read_file("/proc/iomem", iomem, sizeof(iomem)), 0);
+	ASSERT_GT(sysfile_read("/proc/iomem", iomem, sizeof(iomem)), 0);
 	EXPECT_NE(NULL, strstr(iomem, "vsvm"));
 
 	ASSERT_EQ(0, system("modprobe -r vsvm"));
@@ -2820,7 +2794,7 @@ TEST(vram_unload_leaves_nothing)
 	for (off = 0; off < size; off += SZ_4K)
 		bad += *(uint64_t *)(p + off) != ~off;
 	EXPECT_EQ(0, bad);
-	ASSERT_GT(read_file("/proc/iomem", iomem, sizeof(iomem)), 0);
+	ASSERT_GT(sysfile_read("/proc/iomem", iomem, sizeof(iomem)), 0);
 	EXPECT_EQ(NULL, strstr(iomem, "vsvm"));
 
 	snprintf(cmd, sizeof(cmd),
@@ -3125,7 +3099,7 @@ static void *debugfs_reader(void *arg)
 	while (!d->stop && !d->bad[0]) {
 		char *line = buf;
 
-		if (read_file(d->path, buf, sizeof(buf)) <= 0) {
+		if (sysfile_read(d->path, buf, sizeof(buf)) <= 0) {
 			snprintf(d->bad, sizeof(d->bad), "cannot read %s",
 				 d->path);
 			break;
@@ -3175,7 +3149,7 @@ TEST_F(vsvm, lifetime_destroy_vs_debugfs)
 	if (glob("/sys/kernel/debug/dri/*/vsvm_stats", 0, NULL, &g))
 		SKIP(return, "no debugfs");
 	for (k = 0; k < g.gl_pathc && !path; k++)
-		if (read_file(g.gl_pathv[k], buf, sizeof(buf)) > 0 &&
+		if (sysfile_read(g.gl_pathv[k], buf, sizeof(buf)) > 0 &&
 		    !strncmp(buf, "device 0 ", 9))
 			path = g.gl_pathv[k];
 	ASSERT_NE(NULL, path);
@@ -3389,7 +3363,7 @@ static long pt_leaves_of(struct vsvm_dev *dev, uint32_t vm)
 	for (i = 0; i < g.gl_pathc && leaves < 0; i++) {
 		char *line;
 
-		if (read_file(g.gl_pathv[i], buf, sizeof(buf)) <= 0)
+		if (sysfile_read(g.gl_pathv[i], buf, sizeof(buf)) <= 0)
 			continue;
 		line = strstr(buf, key);
 		if (line && strstr(line, "pt_leaves "))
@@ -3405,7 +3379,7 @@ static long meminfo_kb(const char *field)
 	char buf[8192], *line;
 	size_t n = strlen(field);
 
-	if (read_file("/proc/meminfo", buf, sizeof(buf)) <= 0)
+	if (sysfile_read("/proc/meminfo", buf, sizeof(buf)) <= 0)
 		return -1;
 	for (line = buf; line; line = strchr(line, '\n')) {
 		line += *line == '\n';
@@ -4262,22 +4236,6 @@ TEST_F_TIMEOUT(vsvm, sched_fair_between_vms, 120)
 
 #define JOB_TIMEOUT_PARAM	"/sys/module/vsvm/parameters/job_timeout_ms"
 
-static int write_param(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, strlen(val));
-	if (n < 0)
-		n = -errno;
-	close(fd);
-	if (n < 0)
-		return n;
-	return n == (ssize_t)strlen(val) ? 0 : -EIO;
-}
-
 /*
  * A submission longer than job_timeout_ms is cancelled: its running job
  * ends with -ETIME, the later ones with -ECANCELED; the VM still works.
@@ -4295,11 +4253,11 @@ TEST_F_TIMEOUT(vsvm, sched_job_timeout, 120)
 	n = big_fill_jobs(&self->dev, self->vm, buf, jobs, 1024, 5000);
 	ASSERT_LE(2, n);
 
-	ASSERT_EQ(0, write_param(JOB_TIMEOUT_PARAM, "500"));
+	ASSERT_EQ(0, sysfile_write(JOB_TIMEOUT_PARAM, "500"));
 	t0 = now_ms();
 	err = vsvm_exec(&self->dev, self->vm, jobs, n);
 	elapsed = now_ms() - t0;
-	ASSERT_EQ(0, write_param(JOB_TIMEOUT_PARAM, old));
+	ASSERT_EQ(0, sysfile_write(JOB_TIMEOUT_PARAM, old));
 	TH_LOG("%u fills of 32 MiB (about 5 s) timed out after %.0f ms", n,
 	       elapsed);
 	EXPECT_EQ(-ETIME, err);
@@ -4787,10 +4745,10 @@ TEST_F_TIMEOUT(vsvm, vram_timeslice_bounds_ping_pong, 120)
 				   DRM_VSVM_ATTR_PREFERRED_LOC,
 				   DRM_VSVM_LOC_DEVICE));
 	ASSERT_GT(read_param("vram_timeslice_ms", old, sizeof(old)), 0);
-	EXPECT_EQ(-EINVAL, write_param(VRAM_TIMESLICE_PARAM, "251"));
+	EXPECT_EQ(-EINVAL, sysfile_write(VRAM_TIMESLICE_PARAM, "251"));
 
 	for (pass = 0; pass < 2 && _metadata->passed; pass++) {
-		EXPECT_EQ(0, write_param(VRAM_TIMESLICE_PARAM,
+		EXPECT_EQ(0, sysfile_write(VRAM_TIMESLICE_PARAM,
 					 pass ? "0" : "200"));
 		for (r = 1; r <= rounds && _metadata->passed; r++) {
 			s0 = stats_of(&self->dev, self->vm);
@@ -4811,7 +4769,7 @@ TEST_F_TIMEOUT(vsvm, vram_timeslice_bounds_ping_pong, 120)
 			}
 		}
 	}
-	EXPECT_EQ(0, write_param(VRAM_TIMESLICE_PARAM, old));
+	EXPECT_EQ(0, sysfile_write(VRAM_TIMESLICE_PARAM, old));
 	TH_LOG("GPU write + CPU read of 16 pages: %.0f-%.0f ms with a %d ms timeslice, from %.0f ms without",
 	       min_on, max_on, slice_ms, min_off);
 	/* A jiffy of slack: the timeslice starts on a jiffy. */
