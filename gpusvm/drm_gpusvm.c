@@ -6,6 +6,7 @@
  * context is pure MM level and device state lives in pages objects.
  */
 
+#include <kunit/resource.h>
 #include <linux/dma-mapping.h>
 #include <linux/fs.h>
 #include <linux/hash.h>
@@ -191,9 +192,11 @@
  * VMs or processes on one device. The framework maps a chunk of system memory
  * writable once per device (and order) and shares that DMA mapping, counted,
  * between all the pages objects of the device that mirror it writable: a
- * page has at most one writable mapping per device, whatever user space
- * does (DMA-API debugging reports more than seven overlapping writable
- * mappings of a cacheline). Read-only mappings (DMA_TO_DEVICE), which no
+ * chunk has one writable mapping per device, whatever user space does
+ * (DMA-API debugging reports more than seven overlapping writable mappings
+ * of a cacheline). A chunk is its first page and its size: chunks of other
+ * sizes over the same page (a 2 MiB range, a 64 KiB one and a userptr's
+ * 4 KiB pages) are mapped apart. Read-only mappings (DMA_TO_DEVICE), which no
  * device write can make stale, are each pages object's own: a read fault,
  * the common case, maps its pages without looking anything up. It maps with
  * DMA_ATTR_SKIP_CPU_SYNC: there is no ownership transfer for CPU cache
@@ -1434,11 +1437,40 @@ static DEFINE_SPINLOCK(drm_gpusvm_dma_lock);
 static struct rhashtable drm_gpusvm_dma_by_page;
 static struct rhashtable drm_gpusvm_dma_by_addr;
 
+#if IS_BUILTIN(CONFIG_KUNIT)
+/*
+ * Test-only failure injection: while a KUnit case holds a named resource
+ * "drm_gpusvm_fail_dma_map", every DMA mapping of system memory that the
+ * case's own thread asks for fails. Other threads, and kernels without
+ * KUnit, never fail here.
+ */
+static bool drm_gpusvm_fail_dma_map(void)
+{
+	struct kunit *test = current->kunit_test;
+	struct kunit_resource *res;
+
+	if (!test)
+		return false;
+	res = kunit_find_named_resource(test, "drm_gpusvm_fail_dma_map");
+	if (!res)
+		return false;
+	kunit_put_resource(res);
+	return true;
+}
+#else
+static bool drm_gpusvm_fail_dma_map(void)
+{
+	return false;
+}
+#endif
+
 /* DMA-map a chunk for @dev alone. Return: as drm_gpusvm_dma_map(). */
 static int drm_gpusvm_dma_map_own(struct device *dev, struct page *page,
 				  unsigned int order,
 				  enum dma_data_direction dir, dma_addr_t *addr)
 {
+	if (drm_gpusvm_fail_dma_map())
+		return -ENOMEM;
 	*addr = dma_map_page_attrs(dev, page, 0, PAGE_SIZE << order, dir,
 				   DMA_ATTR_SKIP_CPU_SYNC);
 	if (dma_mapping_error(dev, *addr))
@@ -1462,18 +1494,23 @@ static int drm_gpusvm_dma_map_own(struct device *dev, struct page *page,
  * other pages objects that map it writable. Called under the notifier lock:
  * nothing may be allocated with reclaim.
  *
- * A writable chunk is mapped first and then entered in the tables, in one
- * hold of the lock; if another pages object's mapping is found there, that
- * one is used and the new one undone (the rare case: a page mirrored twice
- * by one device).
+ * A writable chunk already mapped is found and counted, without a mapping
+ * or an allocation that could fail. Otherwise it is mapped, outside the
+ * lock, and entered in the tables; if another pages object entered the
+ * chunk meanwhile, that mapping is used and the new one undone.
  *
- * Return: 0 with the address in *@addr, -ENOMEM, or -EOPNOTSUPP for a
- * mapping that would need CPU syncs.
+ * Return: 0 with the address in *@addr, -ENOMEM, -EOPNOTSUPP for a mapping
+ * that would need CPU syncs, or -EAGAIN when a table could not take the
+ * entry yet: it is resizing, or its growth under the lock failed to
+ * allocate and was handed to its worker (rhashtable's -EBUSY, -ENOMEM).
  */
 static int drm_gpusvm_dma_map(struct device *dev, struct page *page,
 			      unsigned int order, enum dma_data_direction dir,
 			      dma_addr_t *addr)
 {
+	struct drm_gpusvm_dma_key key = {
+		.dev = (uintptr_t)dev, .val = page_to_pfn(page), .order = order,
+	};
 	struct drm_gpusvm_dma_map *new, *map;
 	dma_addr_t dma;
 	int err;
@@ -1481,16 +1518,25 @@ static int drm_gpusvm_dma_map(struct device *dev, struct page *page,
 	if (dir == DMA_TO_DEVICE)
 		return drm_gpusvm_dma_map_own(dev, page, order, dir, addr);
 
+	spin_lock(&drm_gpusvm_dma_lock);
+	map = rhashtable_lookup_fast(&drm_gpusvm_dma_by_page, &key,
+				     drm_gpusvm_dma_page_params);
+	if (map) {
+		map->users++;
+		*addr = map->addr_key.val;
+	}
+	spin_unlock(&drm_gpusvm_dma_lock);
+	if (map)
+		return 0;
+
 	new = kzalloc(sizeof(*new), GFP_NOWAIT | __GFP_NOWARN);
 	if (!new)
 		return -ENOMEM;
 	err = drm_gpusvm_dma_map_own(dev, page, order, dir, &dma);
 	if (err)
 		goto err_free;
-	new->page_key.dev = (uintptr_t)dev;
-	new->page_key.val = page_to_pfn(page);
-	new->page_key.order = order;
-	new->addr_key = new->page_key;
+	new->page_key = key;
+	new->addr_key = key;
 	new->addr_key.val = dma;
 	new->users = 1;
 
@@ -1519,9 +1565,9 @@ static int drm_gpusvm_dma_map(struct device *dev, struct page *page,
 	}
 	dma_unmap_page_attrs(dev, dma, PAGE_SIZE << order, dir,
 			     DMA_ATTR_SKIP_CPU_SYNC);
-	/* A table busy resizing: the caller tries again. */
+	/* The caller tries again; the table has grown by then. */
 	if (err)
-		err = err == -EBUSY ? -EAGAIN : -ENOMEM;
+		err = -EAGAIN;
 err_free:
 	kfree(new);
 	return err;
@@ -1780,7 +1826,8 @@ static int drm_gpusvm_pages_state(struct drm_gpusvm_pages_flags flags,
  * copy-on-write one), -EBUSY when a pages object holds a valid read-only
  * mapping and a write is asked (see above) or when hmm_range_fault() kept
  * being invalidated, -EAGAIN when invalidations kept racing the mapping or
- * the table of shared DMA mappings was resizing (the caller retries),
+ * the table of shared DMA mappings could not take an entry yet (resizing,
+ * or growing failed to allocate under its lock; the caller retries),
  * -EOPNOTSUPP when system and device pages mix without
  * &drm_gpusvm_ctx.allow_mixed (or pages of two providers mix) or when a
  * device's DMA mapping would need CPU syncs (swiotlb bounce buffering, a

@@ -913,6 +913,70 @@ static void gpusvm_dma_mapping_shared(struct kunit *test)
 		drm_gpusvm_free_pages(&t->svm, &extra[k], 16);
 }
 
+/* Make every DMA mapping of system memory of this case's thread fail. */
+static void test_fail_gpusvm_dma_map(struct kunit *test)
+{
+	struct kunit_resource *res = kunit_kzalloc(test, sizeof(*res), GFP_KERNEL);
+
+	KUNIT_ASSERT_NOT_NULL(test, res);
+	KUNIT_ASSERT_EQ(test, kunit_add_named_resource(test, NULL, NULL, res,
+						       "drm_gpusvm_fail_dma_map",
+						       NULL), 0);
+}
+
+/*
+ * A writable mapping of pages that another pages object of the device maps
+ * already is shared without mapping anything: it succeeds while every new
+ * DMA mapping fails, where pages nobody maps get -ENOMEM.
+ */
+static void gpusvm_dma_mapping_shared_maps_nothing(struct kunit *test)
+{
+	struct drm_gpusvm_ctx ctx = {};
+	struct svm_test *t = test->priv;
+	struct drm_gpusvm_range *r, *other;
+	struct drm_gpusvm_pages *extra;
+	unsigned long a, b;
+	int k, i;
+
+	extra = kunit_kcalloc(test, 3, sizeof(*extra), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, extra);
+	a = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
+	b = test_mmap(test, SZ_64K, SZ_64K, PROT_READ | PROT_WRITE, NULL);
+	test_fill_user(test, a, 16);
+	test_fill_user(test, b, 16);
+	r = test_range(test, t, a, SZ_64K);
+	other = test_range(test, t, b, SZ_64K);
+	for (k = 0; k < 3; k++)
+		drm_gpusvm_init_pages(&extra[k], test_drm[0]);
+	KUNIT_ASSERT_EQ(test, drm_gpusvm_get_pages(&t->svm, &extra[0],
+						   t->svm.mm,
+						   &r->notifier->notifier,
+						   a, a + SZ_64K, &ctx), 0);
+
+	test_fail_gpusvm_dma_map(test);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_get_pages(&t->svm, &extra[1],
+						   t->svm.mm,
+						   &r->notifier->notifier,
+						   a, a + SZ_64K, &ctx), 0);
+	for (i = 0; i < 16; i++)
+		KUNIT_EXPECT_EQ(test, extra[1].dma_addr[i].addr,
+				extra[0].dma_addr[i].addr);
+	KUNIT_EXPECT_EQ(test, drm_gpusvm_get_pages(&t->svm, &extra[2],
+						   t->svm.mm,
+						   &other->notifier->notifier,
+						   b, b + SZ_64K, &ctx), -ENOMEM);
+	KUNIT_EXPECT_FALSE(test, test_pages_valid(t, &extra[2]));
+	KUNIT_EXPECT_EQ(test, kunit_destroy_named_resource(test,
+							   "drm_gpusvm_fail_dma_map"),
+			0);
+
+	drm_gpusvm_unmap_pages(&t->svm, &extra[0], 16, &ctx);
+	KUNIT_EXPECT_TRUE(test, test_pages_valid(t, &extra[1]));
+	test_check_contents(test, &extra[1], a, 16);
+	for (k = 0; k < 3; k++)
+		drm_gpusvm_free_pages(&t->svm, &extra[k], 16);
+}
+
 /*
  * Nine read-only pages objects of one device over the same pages: each maps
  * them itself, DMA_TO_DEVICE (not shared, and not counted as overlapping by
@@ -2683,6 +2747,7 @@ static struct kunit_case drm_gpusvm_cases[] = {
 	KUNIT_CASE(gpusvm_n_to_1),
 	KUNIT_CASE(gpusvm_read_only_upgrade),
 	KUNIT_CASE(gpusvm_dma_mapping_shared),
+	KUNIT_CASE(gpusvm_dma_mapping_shared_maps_nothing),
 	KUNIT_CASE(gpusvm_dma_read_only_own),
 	KUNIT_CASE(gpusvm_pages_without_range),
 	KUNIT_CASE(gpusvm_fini_live),
