@@ -1565,7 +1565,7 @@ static int drm_gpusvm_dma_map(struct device *dev, struct page *page,
 	}
 	dma_unmap_page_attrs(dev, dma, PAGE_SIZE << order, dir,
 			     DMA_ATTR_SKIP_CPU_SYNC);
-	/* The caller tries again; the table has grown by then. */
+	/* Transient: the caller tries again while the table grows. */
 	if (err)
 		err = -EAGAIN;
 err_free:
