@@ -4464,18 +4464,10 @@ static bool sync_fill_returns(struct sync_fill *f, double ms)
 static bool task_blocked(pid_t tid)
 {
 	char path[64], stat[512], *end;
-	ssize_t n;
-	int fd;
 
 	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
+	if (sysfile_read(path, stat, sizeof(stat)) <= 0)
 		return false;
-	n = read(fd, stat, sizeof(stat) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	stat[n] = 0;
 	end = strrchr(stat, ')');
 	return end && end[1] == ' ' && end[2] == 'D';
 }
